@@ -1,0 +1,64 @@
+"""Usernames: canonical form, syntax and reserved names (SECURITY.md 5).
+
+The canonical form is NFKC(casefold(NFKC(raw))): `Jean.Dupont`, `jean.dupont` and the
+full-width `ｊｅａｎ.ｄｕｐｏｎｔ` are the same username. Only the canonical form is stored, and
+a unique index on it makes the uniqueness race-safe.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from flask_babel import lazy_gettext as _l
+
+from idp.accounts.errors import InvalidUsername
+
+MIN_LENGTH = 3
+MAX_LENGTH = 30
+_ALLOWED = re.compile(r"^[a-z0-9._-]+$")
+_ALNUM_START_END = re.compile(r"^[a-z0-9](?:.*[a-z0-9])?$")
+
+RESERVED_USERNAMES = frozenset(
+    {
+        "admin", "administrateur", "administrator", "root", "support", "ordre", "oec", "cnoec",
+        "croec", "cro", "sesame", "comptexpert", "system", "systeme", "security", "securite",
+        "postmaster", "hostmaster", "webmaster", "abuse", "noreply", "no-reply", "mailer-daemon",
+        "contact", "help", "aide", "info", "staff", "moderator", "moderateur", "null", "none",
+        "anonymous", "anonyme", "test", "api", "www", "mail", "login", "logout", "signup",
+        "account", "compte", "oauth", "oidc", "openid", "well-known", "static", "assets",
+        "me", "self", "user", "users", "utilisateur",
+    }
+)
+
+
+def canonical_username(raw: str) -> str:
+    """The stored, compared form of a username."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", raw).casefold()).strip()
+
+
+def validate_username(raw: str) -> str:
+    """Return the canonical username, or raise InvalidUsername with a precise French message."""
+    name = canonical_username(raw)
+    if not MIN_LENGTH <= len(name) <= MAX_LENGTH:
+        raise InvalidUsername(
+            _l(
+                "L'identifiant doit compter entre %(min)d et %(max)d caractères.",
+                min=MIN_LENGTH,
+                max=MAX_LENGTH,
+            )
+        )
+    if not _ALLOWED.match(name):
+        raise InvalidUsername(
+            _l(
+                "L'identifiant ne peut contenir que des lettres sans accent, des chiffres, "
+                "le point, le tiret et le tiret bas."
+            )
+        )
+    if not _ALNUM_START_END.match(name) or ".." in name:
+        raise InvalidUsername(
+            _l("L'identifiant doit commencer et finir par une lettre ou un chiffre.")
+        )
+    if name in RESERVED_USERNAMES:
+        raise InvalidUsername(_l("Cet identifiant est réservé. Choisissez-en un autre."))
+    return name

@@ -1,0 +1,1 @@
+"""Audit trail: every security event, written in the transaction of the change it records."""

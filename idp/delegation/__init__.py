@@ -1,0 +1,1 @@
+"""Delegations: an expert-comptable grants a collaborator access to services on their behalf."""

@@ -1,0 +1,1 @@
+"""Email: a transactional outbox and its delivery over SMTP (SECURITY.md 53)."""

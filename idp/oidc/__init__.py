@@ -1,0 +1,1 @@
+"""The OpenID Connect provider (Authlib): clients, keys, claims, consent, logout."""

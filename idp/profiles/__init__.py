@@ -1,0 +1,1 @@
+"""Signup profiles and their matching against the Order's registry (registry matching: next issue)."""

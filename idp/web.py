@@ -1,0 +1,164 @@
+"""Cross-cutting web concerns: request ids, security headers, error pages, language."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+
+from flask import Flask, g, redirect, render_template, request, session, url_for
+from markupsafe import escape
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from idp.extensions import db
+
+log = logging.getLogger("idp.web")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+# No 'unsafe-inline' anywhere; no form-action: Chrome applies it to the redirects that follow a
+# form POST, and the OIDC flows redirect to registered client origins after the login form.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+FALLBACK_500 = (
+    "<!doctype html><html lang=fr><meta charset=utf-8><title>Erreur du serveur</title>"
+    "<h1>Une erreur est survenue de notre côté</h1>"
+    "<p>Réessayez dans quelques instants. Numéro à communiquer au support : {request_id}</p>"
+)
+
+
+def select_locale() -> str:
+    """Chosen language (cookie session), else the browser's among ours, else French."""
+    languages: list[str] = ["fr", "en"]
+    chosen = session.get("locale")
+    if chosen in languages:
+        return str(chosen)
+    return request.accept_languages.best_match(languages) or "fr"
+
+
+def init_web(app: Flask) -> None:
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        if request.is_secure or app.config["SESSION_COOKIE_SECURE"]:
+            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+        if "text/html" in (response.content_type or ""):
+            headers["Cache-Control"] = "no-store"
+        headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> tuple[str, int]:
+        db.session.rollback()
+        return (
+            render_template(
+                "errors/error.html",
+                title=_("Formulaire expiré"),
+                message=_(
+                    "Le formulaire a expiré ou ne vient pas de cette page. "
+                    "Rechargez la page et recommencez."
+                ),
+            ),
+            400,
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+        code = error.code or 500
+        if code >= 500:
+            return internal_error(error)
+        messages = {
+            400: (_("Requête invalide"), _("La requête n'a pas pu être traitée.")),
+            403: (_("Accès refusé"), _("Vous n'avez pas accès à cette page.")),
+            404: (_("Page introuvable"), _("Cette page n'existe pas ou plus.")),
+            405: (_("Méthode non autorisée"), _("Cette action n'est pas possible ici.")),
+            413: (_("Envoi trop volumineux"), _("Les données envoyées sont trop volumineuses.")),
+            429: (_("Trop de requêtes"), _("Trop de requêtes. Patientez puis réessayez.")),
+        }
+        title, message = messages.get(code, (_("Erreur"), _("La requête n'a pas abouti.")))
+        return render_template("errors/error.html", title=title, message=message), code
+
+    @app.errorhandler(Exception)
+    def internal_error(error: Exception) -> tuple[str, int]:
+        if isinstance(error, HTTPException) and (error.code or 500) < 500:
+            return http_error(error)  # type: ignore[return-value]
+        request_id = g.get("request_id", "-")
+        log.exception("unhandled error, request_id=%s", request_id)
+        try:
+            db.session.rollback()
+        except Exception:
+            log.exception("rollback failed, request_id=%s", request_id)
+        try:
+            return render_template("errors/500.html", request_id=request_id), 500
+        except Exception:  # the page itself failed: a plain page still carries the id
+            log.exception("error page failed, request_id=%s", request_id)
+            return FALLBACK_500.format(request_id=escape(request_id)), 500
+
+    @app.post("/language/<code>")
+    def set_language(code: str) -> Response:
+        from idp.accounts.forms import ConfirmForm
+        from idp.accounts.auth import safe_next_url
+
+        if ConfirmForm().validate_on_submit() and code in ("fr", "en"):
+            session["locale"] = code
+        return redirect(safe_next_url(request.form.get("next"), url_for("accounts.index")))
+
+    @app.template_filter("device_label")
+    def device_label(user_agent: str | None) -> str:
+        return describe_user_agent(user_agent)
+
+    from flask_babel import format_datetime, get_locale
+
+    from idp.profiles.catalog import profile_label
+
+    app.jinja_env.globals.update(
+        profile_label=profile_label, get_locale=get_locale, format_datetime=format_datetime
+    )
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
+             ("Chrome/", "Chrome"), ("Chromium/", "Chromium"), ("Safari/", "Safari"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"),
+            ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Linux", "Linux"))
+
+
+def describe_user_agent(user_agent: str | None) -> str:
+    """A short human label ("Firefox sur Windows") for the sessions and logins lists."""
+    if not user_agent:
+        return _("Appareil inconnu")
+    browser = next((name for token, name in _BROWSERS if token in user_agent), None)
+    system = next((name for token, name in _SYSTEMS if token in user_agent), None)
+    if browser and system:
+        return _("%(browser)s sur %(system)s", browser=browser, system=system)
+    return browser or system or user_agent[:40]

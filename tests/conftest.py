@@ -1,0 +1,245 @@
+"""Shared fixtures: a real database (SQLite, or PostgreSQL with TEST_DATABASE_URL), real Redis
+(REDIS_URL), a real SMTP server (aiosmtpd on loopback), and a fresh transaction per test.
+
+With REQUIRE_SERVICES=1 (CI), a missing PostgreSQL, Redis or Chromium fails the run instead of
+skipping the tests that need it.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask, g
+from flask.testing import FlaskClient
+from flask_sqlalchemy.session import Session as FSASession
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from idp import create_app
+from idp.extensions import db, limiter, mailer
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+# argon2's minimum cost: tests exercise the logic, bench/login.py measures the real parameters.
+FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1}
+TEST_PASSWORD = "cheval agrafe batterie correcte"
+
+
+def service_missing(reason: str) -> None:
+    """Skip locally; fail in CI, where every service is required."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service unavailable in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def postgres_admin_url() -> str | None:
+    return os.environ.get("TEST_DATABASE_URL") or None
+
+
+def create_postgres_database(name: str) -> str:
+    admin_url = postgres_admin_url()
+    assert admin_url
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(name: str) -> None:
+    admin_url = postgres_admin_url()
+    assert admin_url
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
+def base_config(database_url: str, **overrides: Any) -> dict[str, Any]:
+    redis_url = os.environ.get("REDIS_URL")
+    cfg: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "IDP_ISSUER": "http://idp.test",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": 9,  # discard: nothing listens; tests that read mail use the smtp fixture
+        "MAIL_SUPPRESS_SEND": False,
+        "MAIL_DEFAULT_SENDER": "Sésame <no-reply@idp.test>",
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_KEY_PREFIX": f"sesame-test-{WORKER}",
+        "REDIS_URL": redis_url,
+        **FAST_ARGON2,
+    }
+    cfg.update(overrides)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One database per xdist worker, schema created once."""
+    if postgres_admin_url():
+        name = f"sesame_test_{WORKER}"
+        yield create_postgres_database(name)
+        drop_postgres_database(name)
+    else:
+        yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "idp.sqlite")
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Iterator[Flask]:
+    application = create_app(base_config(database_url))
+    isolate_request_globals(application)
+    with application.app_context():
+        db.create_all()
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+def isolate_request_globals(application: Flask) -> None:
+    """Requests of a test reuse the test's app context, hence its `g`; in production every
+    request has its own. Empty `g` first thing in each request, as production would have it."""
+
+    def fresh_g() -> None:
+        for name in list(g):
+            g.pop(name)
+
+    application.before_request_funcs.setdefault(None, []).insert(0, fresh_g)
+
+
+class BoundSession(FSASession):
+    """Flask-SQLAlchemy 3.1's get_bind() ignores Session(bind=...): honour it."""
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        return self.bind if self.bind is not None else super().get_bind(*args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def db_rollback(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test runs inside a transaction rolled back at the end (views' commits are savepoints)."""
+    if "app" not in request.fixturenames or "live_database_url" in request.fixturenames:
+        yield
+        return
+    app = request.getfixturevalue("app")
+    conn = db.engine.connect()
+    outer = conn.begin()
+    session = db._make_scoped_session(
+        {"class_": BoundSession, "bind": conn, "join_transaction_mode": "create_savepoint"}
+    )
+    old, db.session = db.session, session
+    try:
+        with app.test_request_context():
+            limiter.reset()
+        yield
+    finally:
+        session.remove()
+        db.session = old
+        outer.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+# --- SMTP -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:  # aiosmtpd's Controller(port=0) does not report the port
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Inbox:
+    """Messages received by the loopback SMTP server."""
+
+    port: int
+    envelopes: list[Any] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.envelopes.append(envelope)
+        return "250 Message accepted"
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [
+            email.message_from_bytes(e.original_content, policy=email.policy.default)  # type: ignore[misc]
+            for e in self.envelopes
+        ]
+
+    def text_of(self, message: EmailMessage) -> str:
+        part = message.get_body(("plain",))
+        assert part is not None
+        return str(part.get_content())
+
+    def links(self, to: str | None = None) -> list[str]:
+        found = []
+        for message in self.messages:
+            if to is None or to in str(message["To"]):
+                found += re.findall(r"https?://\S+", self.text_of(message))
+        return found
+
+    def clear(self) -> None:
+        self.envelopes.clear()
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[Inbox]:
+    inbox = Inbox(port=free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def smtp(app: Flask, smtp_server: Inbox) -> Iterator[Inbox]:
+    """Point the app's mailer at the loopback SMTP server for this test."""
+    smtp_server.clear()
+    old_port = app.config["MAIL_PORT"]
+    app.config["MAIL_PORT"] = smtp_server.port
+    mailer.init_app(app)
+    yield smtp_server
+    app.config["MAIL_PORT"] = old_port
+    mailer.init_app(app)
+
+
+# --- helpers shared by tests ----------------------------------------------------------------
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, url: str) -> str:
+    page = client.get(url).get_data(as_text=True)
+    match = _CSRF.search(page)
+    assert match, f"no CSRF token on {url}"
+    return match.group(1)
+
+
+def login(client: FlaskClient, username: str, password: str = TEST_PASSWORD) -> Any:
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"csrf_token": token, "username": username, "password": password})
+
+
+def chromium_path() -> Path:
+    return Path("/usr/bin/chromium")
