@@ -58,7 +58,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.context_processor
     def inject_user() -> dict[str, Any]:
+        from flask import has_request_context
         from sqlalchemy.exc import SQLAlchemyError
+
+        if not has_request_context():  # emails rendered from the CLI or a worker
+            return {}
 
         from idp.accounts.auth import current_user
         from idp.accounts.forms import ConfirmForm

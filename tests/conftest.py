@@ -11,6 +11,7 @@ import email
 import email.policy
 import os
 import re
+import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -108,6 +109,10 @@ def app(database_url: str) -> Iterator[Flask]:
     isolate_request_globals(application)
     with application.app_context():
         db.create_all()
+        if _is_sqlite(database_url):
+            db.engine.dispose()
+            path = _sqlite_path(database_url)
+            shutil.copyfile(path, str(path) + ".template")
         yield application
         db.session.remove()
         db.engine.dispose()
@@ -131,13 +136,46 @@ class BoundSession(FSASession):
         return self.bind if self.bind is not None else super().get_bind(*args, **kwargs)
 
 
+def _is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def _sqlite_path(url: str) -> Path:
+    return Path(make_url(url).database or "")
+
+
+def restore_sqlite_template(url: str) -> None:
+    """Put a fresh copy of the schema-only database file in place (~1 ms).
+
+    SQLite gets a new file per test rather than a rolled-back transaction: pysqlite's implicit
+    transactions make savepoints commit, and tests must see production's transaction semantics.
+    """
+    path = _sqlite_path(url)
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(str(path) + ".template", path)
+
+
 @pytest.fixture(autouse=True)
-def db_rollback(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Each test runs inside a transaction rolled back at the end (views' commits are savepoints)."""
+def db_isolation(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts from an empty schema: a fresh SQLite file, or on PostgreSQL a
+    transaction rolled back at the end (views' commits become savepoints)."""
     if "app" not in request.fixturenames or "live_database_url" in request.fixturenames:
         yield
         return
     app = request.getfixturevalue("app")
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    with app.test_request_context():
+        limiter.reset()
+    if _is_sqlite(url):
+        db.session.remove()
+        db.engine.dispose()
+        restore_sqlite_template(url)
+        try:
+            yield
+        finally:
+            db.session.remove()
+        return
     conn = db.engine.connect()
     outer = conn.begin()
     session = db._make_scoped_session(
@@ -145,8 +183,6 @@ def db_rollback(request: pytest.FixtureRequest) -> Iterator[None]:
     )
     old, db.session = db.session, session
     try:
-        with app.test_request_context():
-            limiter.reset()
         yield
     finally:
         session.remove()

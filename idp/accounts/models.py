@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import DDL, CheckConstraint, ForeignKey, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 from idp.accounts.errors import UsernameImmutable
 from idp.database import UTCDateTime, new_public_id, utcnow
@@ -90,19 +91,15 @@ class User(db.Model):  # type: ignore[name-defined,misc]
         return f"<User {self.username} {self.status}>"
 
 
-def _refuse_change(attribute: str) -> Any:
-    def listener(target: User, value: Any, oldvalue: Any, initiator: Any) -> Any:
-        from sqlalchemy.orm.base import NO_VALUE, NEVER_SET
-
-        if oldvalue in (NO_VALUE, NEVER_SET, None) or oldvalue == value:
-            return value
-        raise UsernameImmutable()
-
-    return listener
+def _refuse_change(target: User, value: Any, oldvalue: Any, initiator: Any) -> Any:
+    """Allow the first assignment only (active_history loads the stored value to compare)."""
+    if oldvalue in (NO_VALUE, NEVER_SET, None) or oldvalue == value:
+        return value
+    raise UsernameImmutable()
 
 
 for _attr in ("username", "subject"):
-    event.listen(getattr(User, _attr), "set", _refuse_change(_attr), retval=True)
+    event.listen(getattr(User, _attr), "set", _refuse_change, retval=True, active_history=True)
 
 
 # Database-level guarantee, created with the table (tests) and by the migration (deployments).

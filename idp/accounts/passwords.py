@@ -27,6 +27,7 @@ from idp.config import Argon2Parameters
 MIN_LENGTH = 12
 MAX_LENGTH = 256
 MIN_GUESSES_LOG10 = 10.0
+ZXCVBN_MAX_LENGTH = 72
 _IDENTITY_FRAGMENT_MIN = 4
 
 
@@ -122,7 +123,8 @@ def check_password_policy(password: str, context: PasswordContext | None = None)
                     "ou votre adresse email."
                 )
             )
-    result = zxcvbn(normalized, user_inputs=list(context.fragments()))
+    # zxcvbn refuses over 72 characters (its cost grows fast): the first 72 must be strong.
+    result = zxcvbn(normalized[:ZXCVBN_MAX_LENGTH], user_inputs=list(context.fragments()))
     if float(result["guesses_log10"]) < MIN_GUESSES_LOG10:
         raise WeakPassword(
             _l(

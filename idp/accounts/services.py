@@ -106,7 +106,8 @@ def register_user(
     """Create an account. Pending accounts get an activation email (in the same transaction).
 
     Uniqueness is enforced by the database's unique index, so two concurrent signups for one
-    username create exactly one account; the other gets UsernameTaken.
+    username create exactly one account; the other gets UsernameTaken (and a rolled-back
+    session: call this first in a use case).
     """
     canonical = validate_username(username)
     email = normalize_email(email)
@@ -126,11 +127,14 @@ def register_user(
     )
     if status == UserStatus.ACTIVE:
         user.activated_at = now
+    session.add(user)
     try:
-        with session.begin_nested():
-            session.add(user)
-            session.flush()
+        session.flush()
     except IntegrityError as exc:
+        # The insert is the first write of the use case: the transaction has nothing else to
+        # keep, and PostgreSQL has aborted it anyway. (No SAVEPOINT: pysqlite's implicit
+        # transactions would commit at RELEASE.)
+        session.rollback()
         raise UsernameTaken() from exc
     record(session, AuditEventType.SIGNUP, user_id=user.id, profile=profile.value)
     if user.is_pending:

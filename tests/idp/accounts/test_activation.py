@@ -1,0 +1,142 @@
+"""SECURITY.md 8: activation tokens are signed, purpose-bound, expiring and single use."""
+
+import pytest
+
+from idp.accounts import services
+from idp.accounts.models import User, UserStatus
+from idp.extensions import db
+from idp.mail.models import OutboxMessage
+from tests.conftest import csrf_token, login
+from tests.factories import create_user
+
+
+def _signup(client, username="marie.curie", email="marie@cabinet.example"):
+    token = csrf_token(client, "/signup")
+    return client.post(
+        "/signup",
+        data={
+            "csrf_token": token, "username": username, "given_name": "Marie", "family_name": "Curie",
+            "email": email, "password": "radium polonium nobel 1903",
+            "password_confirm": "radium polonium nobel 1903",
+        },
+    )
+
+
+def _activation_path(user_id: int) -> str:
+    message = (
+        db.session.query(OutboxMessage)
+        .filter_by(user_id=user_id, template="activation")
+        .order_by(OutboxMessage.id.desc())
+        .first()
+    )
+    assert message is not None
+    link = next(w for w in message.body_text.split() if w.startswith("http://idp.test/activate/"))
+    return link.removeprefix("http://idp.test")
+
+
+def test_activation_signup_creates_pending_account_and_queues_email(client):
+    response = _signup(client)
+    assert response.status_code == 302
+    user = db.session.query(User).filter_by(username="marie.curie").one()
+    assert user.status == UserStatus.PENDING
+    message = db.session.query(OutboxMessage).filter_by(user_id=user.id).one()
+    assert message.recipient == "marie@cabinet.example"
+    assert "Activez votre compte" in message.subject
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "marie@cabinet.example" in page and "Je n'ai pas reçu l'email" in page
+
+
+def test_activation_link_activates_once(client):
+    _signup(client)
+    user = db.session.query(User).filter_by(username="marie.curie").one()
+    path = _activation_path(user.id)
+    first = client.get(path)
+    assert first.status_code == 302
+    db.session.expire_all()
+    assert user.status == UserStatus.ACTIVE and user.email_verified_at is not None
+    second = client.get(path)
+    assert second.status_code == 400
+    assert "déjà été utilisé" in second.get_data(as_text=True)
+    assert login(client, "marie.curie", "radium polonium nobel 1903").status_code == 302
+
+
+def test_activation_token_expires(app, client, monkeypatch):
+    _signup(client)
+    user = db.session.query(User).filter_by(username="marie.curie").one()
+    path = _activation_path(user.id)
+    monkeypatch.setitem(app.config, "ACTIVATION_TOKEN_MAX_AGE", -1)
+    response = client.get(path)
+    assert response.status_code == 400
+    assert "expiré" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert user.status == UserStatus.PENDING
+
+
+def test_activation_token_is_not_a_reset_token_and_vice_versa(app, client):
+    _signup(client)
+    user = db.session.query(User).filter_by(username="marie.curie").one()
+    activation_token = _activation_path(user.id).rsplit("/", 1)[1]
+    assert client.get(f"/password/reset/{activation_token}").status_code == 400
+    with app.test_request_context():
+        reset_token = services.reset_tokens().dumps({"sub": user.subject, "fp": "x"})
+    assert client.get(f"/activate/{reset_token}").status_code == 400
+    db.session.expire_all()
+    assert user.status == UserStatus.PENDING
+
+
+@pytest.mark.parametrize("token", ["", "abc", "a" * 2000, "eyJzdWIiOiJ4In0.tampered.sig"])
+def test_activation_forged_tokens_are_refused(client, token):
+    response = client.get(f"/activate/{token}")
+    assert response.status_code in (400, 404)
+    if response.status_code == 400:
+        assert "pas valide" in response.get_data(as_text=True)
+
+
+def test_activation_tampered_subject_is_refused(app, client):
+    _signup(client)
+    user = db.session.query(User).filter_by(username="marie.curie").one()
+    with app.test_request_context():
+        forged = services.TokenService("another-secret", "activation", 3600).dumps({"sub": user.subject})
+    assert client.get(f"/activate/{forged}").status_code == 400
+
+
+def test_activation_resend_answers_the_same_and_queues_only_for_pending(client):
+    create_user("actif.deja")
+    _signup(client)
+    before = db.session.query(OutboxMessage).count()
+    pages = []
+    for identifier in ("marie.curie", "actif.deja", "personne", "personne@nulle.part"):
+        token = csrf_token(client, "/activate/resend")
+        pages.append(client.post("/activate/resend", data={"csrf_token": token, "identifier": identifier}))
+    assert {p.status_code for p in pages} == {200}
+    assert len({p.get_data(as_text=True) for p in pages}) == 1
+    assert db.session.query(OutboxMessage).count() == before + 1
+
+
+def test_activation_resend_is_throttled_per_account(client):
+    _signup(client)  # the signup email is not counted: the throttle is on resends
+    for _ in range(5):
+        token = csrf_token(client, "/activate/resend")
+        client.post("/activate/resend", data={"csrf_token": token, "identifier": "marie.curie"})
+    sent = db.session.query(OutboxMessage).filter_by(template="activation").count()
+    assert sent == 1 + 3  # signup + 3 per hour per account
+
+
+def test_activation_resend_is_throttled_per_ip(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "EMAIL_SENDS_PER_IP", "2 per hour")
+    for n in range(2):
+        token = csrf_token(client, "/activate/resend")
+        assert client.post("/activate/resend", data={"csrf_token": token, "identifier": f"x{n}"}).status_code == 200
+    token = csrf_token(client, "/activate/resend")
+    response = client.post("/activate/resend", data={"csrf_token": token, "identifier": "x3"})
+    assert response.status_code == 429
+    assert "Trop de tentatives" in response.get_data(as_text=True)
+
+
+def test_activation_old_link_dies_when_email_changes(app, client):
+    _signup(client)
+    user = db.session.query(User).filter_by(username="marie.curie").one()
+    path = _activation_path(user.id)
+    user.email = "autre@cabinet.example"
+    db.session.commit()
+    assert client.get(path).status_code == 400

@@ -1,0 +1,84 @@
+"""SECURITY.md 6: no path can change a username (or a subject) once written."""
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+
+from idp.accounts.errors import UsernameImmutable
+from idp.accounts.models import User
+from idp.extensions import db
+from tests.conftest import csrf_token, login
+from tests.factories import TEST_PASSWORD, create_user
+
+
+def _stored_username(user_id: int) -> str:
+    return db.session.execute(text("SELECT username FROM users WHERE id = :id"), {"id": user_id}).scalar_one()
+
+
+def test_immutability_orm_assignment_is_refused(app):
+    user = create_user("jean.dupont")
+    with pytest.raises(UsernameImmutable):
+        user.username = "pirate"
+    db.session.rollback()
+    assert _stored_username(user.id) == "jean.dupont"
+
+
+def test_immutability_subject_orm_assignment_is_refused(app):
+    user = create_user("jean.dupont")
+    subject = user.subject
+    with pytest.raises(UsernameImmutable):
+        user.subject = "another-subject"
+    db.session.rollback()
+    assert db.session.get(User, user.id).subject == subject
+
+
+@pytest.mark.parametrize("column", ["username", "subject"])
+def test_immutability_raw_sql_update_is_refused_by_the_database(app, column):
+    user = create_user("jean.dupont")
+    before = db.session.execute(
+        text(f"SELECT {column} FROM users WHERE id = :id"), {"id": user.id}
+    ).scalar_one()
+    with pytest.raises(DatabaseError, match="immutable"):
+        with db.session.begin_nested():
+            db.session.execute(text(f"UPDATE users SET {column} = 'pirate' WHERE id = :id"), {"id": user.id})
+    after = db.session.execute(
+        text(f"SELECT {column} FROM users WHERE id = :id"), {"id": user.id}
+    ).scalar_one()
+    assert after == before
+
+
+def test_immutability_bulk_orm_update_is_refused_by_the_database(app):
+    user = create_user("jean.dupont")
+    with pytest.raises(DatabaseError), db.session.begin_nested():
+        db.session.query(User).filter_by(id=user.id).update({"username": "pirate"})
+    assert _stored_username(user.id) == "jean.dupont"
+
+
+def test_immutability_other_columns_still_update(app):
+    user = create_user("jean.dupont")
+    user.given_name = "Jeanne"
+    db.session.commit()
+    assert db.session.get(User, user.id).given_name == "Jeanne"
+
+
+def test_immutability_forms_ignore_a_posted_username(client):
+    user = create_user("jean.dupont")
+    login(client, "jean.dupont")
+    token = csrf_token(client, "/account/password")
+    client.post(
+        "/account/password",
+        data={
+            "csrf_token": token, "username": "pirate", "current_password": TEST_PASSWORD,
+            "password": "une toute autre phrase secrète", "password_confirm": "une toute autre phrase secrète",
+        },
+    )
+    assert _stored_username(user.id) == "jean.dupont"
+
+
+def test_immutability_no_admin_command_renames(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "--help"])
+    assert result.exit_code == 0
+    assert "rename" not in result.output.lower()
+    for name in ("rename", "set-username", "update"):
+        assert runner.invoke(args=["users", name, "jean.dupont", "pirate"]).exit_code != 0

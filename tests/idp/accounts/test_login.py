@@ -1,0 +1,151 @@
+"""SECURITY.md 1 and 2: no account enumeration, throttled guessing."""
+
+import statistics
+import time
+
+import pytest
+
+from idp.accounts.models import UserSession, UserStatus
+from idp.audit.models import AuditEvent
+from idp.extensions import db
+from tests.conftest import csrf_token, login
+from tests.factories import TEST_PASSWORD, create_user
+
+GENERIC = "Identifiant ou mot de passe incorrect."
+
+
+def test_login_unknown_username_and_wrong_password_look_the_same(client):
+    create_user("jean.dupont")
+    unknown = login(client, "personne.inconnue", "n'importe quoi du tout")
+    wrong = login(client, "jean.dupont", "n'importe quoi du tout")
+    assert unknown.status_code == wrong.status_code == 200
+    unknown_page, wrong_page = unknown.get_data(as_text=True), wrong.get_data(as_text=True)
+    assert GENERIC in unknown_page and GENERIC in wrong_page
+    strip = lambda page: page.replace("personne.inconnue", "X").replace("jean.dupont", "X")  # noqa: E731
+    assert strip(unknown_page) == strip(wrong_page)
+    assert db.session.query(UserSession).count() == 0
+
+
+def test_login_unknown_username_costs_one_argon2_verification(app, client, monkeypatch):
+    """Timing: an unknown user is verified against a dummy hash with the same parameters."""
+    monkeypatch.setitem(app.config, "ARGON2_MEMORY_COST", 8192)
+    monkeypatch.setitem(app.config, "ARGON2_TIME_COST", 2)
+    app.extensions.pop("sesame.password_hasher", None)
+    monkeypatch.setitem(app.config, "RATELIMIT_ENABLED", False)
+    try:
+        create_user("jean.dupont")
+        token = csrf_token(client, "/login")
+
+        def timed(username: str) -> float:
+            start = time.perf_counter()
+            client.post("/login", data={"csrf_token": token, "username": username, "password": "mauvais mot de passe"})
+            return time.perf_counter() - start
+
+        timed("jean.dupont")  # warm-up: the dummy hash is computed once
+        timed("inconnu")
+        known = statistics.median(timed("jean.dupont") for _ in range(7))
+        unknown = statistics.median(timed("inconnu") for _ in range(7))
+        assert 0.6 < unknown / known < 1.6, (known, unknown)
+    finally:
+        app.extensions.pop("sesame.password_hasher", None)
+
+
+def test_login_success_rotates_into_a_server_side_session(client):
+    user = create_user("jean.dupont")
+    response = login(client, "jean.dupont")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/account"
+    session = db.session.query(UserSession).filter_by(user_id=user.id).one()
+    assert session.revoked_at is None and session.amr == "pwd"
+    assert db.session.query(AuditEvent).filter_by(event_type="login_succeeded", user_id=user.id).count() == 1
+    assert user.last_login_at is not None
+
+
+def test_login_pending_account_is_told_to_activate_only_with_the_right_password(client):
+    create_user("jean.dupont", status=UserStatus.PENDING)
+    assert GENERIC in login(client, "jean.dupont", "mauvais mot de passe").get_data(as_text=True)
+    page = login(client, "jean.dupont").get_data(as_text=True)
+    assert "pas encore activé" in page
+    assert db.session.query(UserSession).count() == 0
+
+
+def test_login_disabled_account_cannot_log_in(client):
+    create_user("jean.dupont", status=UserStatus.DISABLED)
+    page = login(client, "jean.dupont").get_data(as_text=True)
+    assert "désactivé" in page
+    assert db.session.query(UserSession).count() == 0
+
+
+def test_login_throttled_per_account_after_five_failures_even_with_right_password(client):
+    create_user("jean.dupont")
+    for _ in range(5):
+        assert login(client, "jean.dupont", "mauvais mot de passe").status_code == 200
+    locked = login(client, "jean.dupont")
+    assert locked.status_code == 429
+    assert "Trop de tentatives. Réessayez dans" in locked.get_data(as_text=True)
+    assert db.session.query(UserSession).count() == 0
+
+
+def test_login_throttle_does_not_reveal_whether_the_account_exists(client):
+    create_user("jean.dupont")
+    for username in ("jean.dupont", "personne.inconnue"):
+        for _ in range(5):
+            login(client, username, "mauvais mot de passe")
+    known = login(client, "jean.dupont", "mauvais mot de passe")
+    unknown = login(client, "personne.inconnue", "mauvais mot de passe")
+    assert known.status_code == unknown.status_code == 429
+    assert known.get_data(as_text=True).replace("jean.dupont", "X") == unknown.get_data(
+        as_text=True
+    ).replace("personne.inconnue", "X")
+
+
+def test_login_throttle_counts_canonical_usernames(client):
+    create_user("jean.dupont")
+    for variant in ("Jean.Dupont", "JEAN.DUPONT", "ｊｅａｎ.ｄｕｐｏｎｔ", "jean.dupont", "Jean.dupont"):
+        login(client, variant, "mauvais mot de passe")
+    assert login(client, "jean.dupont").status_code == 429
+
+
+def test_login_throttled_per_ip_across_accounts(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_FAILURES_PER_IP", "3 per 15 minutes")
+    create_user("jean.dupont")
+    for n in range(3):
+        login(client, f"inconnu{n}", "mauvais mot de passe")
+    assert login(client, "jean.dupont").status_code == 429
+    other_ip = app.test_client()
+    token = csrf_token(other_ip, "/login")
+    response = other_ip.post(
+        "/login",
+        data={"csrf_token": token, "username": "jean.dupont", "password": TEST_PASSWORD},
+        environ_base={"REMOTE_ADDR": "192.0.2.44"},
+    )
+    assert response.status_code == 302
+
+
+def test_login_failures_are_audited_without_revealing_existence(client):
+    user = create_user("jean.dupont")
+    login(client, "jean.dupont", "mauvais mot de passe")
+    login(client, "inconnu", "mauvais mot de passe")
+    failures = db.session.query(AuditEvent).filter_by(event_type="login_failed").all()
+    assert sorted((e.user_id or 0) for e in failures) == [0, user.id]
+
+
+@pytest.mark.redis
+def test_login_throttle_is_shared_between_processes_through_redis(app, database_url):
+    """Two app instances (as two gunicorn workers) see the same failure counts in Redis."""
+    import os
+
+    from idp import create_app
+    from tests.conftest import base_config
+
+    if not os.environ.get("REDIS_URL"):
+        from tests.conftest import service_missing
+
+        service_missing("REDIS_URL not set: Redis-shared throttling not tested")
+    create_user("jean.dupont")
+    other = create_app(base_config(database_url))
+    first, second = app.test_client(), other.test_client()
+    for client in (first, second, first, second, first):
+        login(client, "jean.dupont", "mauvais mot de passe")
+    with other.app_context():
+        assert login(second, "jean.dupont").status_code == 429

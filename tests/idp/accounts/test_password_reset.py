@@ -1,0 +1,146 @@
+"""SECURITY.md 9: password reset."""
+
+from idp.accounts import services
+from idp.accounts.models import UserSession, UserStatus
+from idp.extensions import db
+from idp.mail.models import OutboxMessage
+from tests.conftest import csrf_token, login
+from tests.factories import TEST_PASSWORD, create_user
+
+NEW_PASSWORD = "une nouvelle phrase bien longue"
+
+
+def _ask_reset(client, identifier):
+    token = csrf_token(client, "/password/forgot")
+    return client.post("/password/forgot", data={"csrf_token": token, "identifier": identifier})
+
+
+def _reset_path(user_id):
+    message = (
+        db.session.query(OutboxMessage)
+        .filter_by(user_id=user_id, template="password_reset")
+        .order_by(OutboxMessage.id.desc())
+        .first()
+    )
+    link = next(w for w in message.body_text.split() if w.startswith("http://idp.test/password/reset/"))
+    return link.removeprefix("http://idp.test")
+
+
+def _set_password(client, path, password=NEW_PASSWORD):
+    token = csrf_token(client, path)
+    return client.post(path, data={"csrf_token": token, "password": password, "password_confirm": password})
+
+
+def test_password_reset_same_answer_whether_account_exists_or_not(client):
+    create_user("jean.dupont", email="jean@cabinet.example")
+    pages = [_ask_reset(client, i) for i in ("jean@cabinet.example", "nobody@nowhere.example", "jean.dupont", "inconnu")]
+    assert {p.status_code for p in pages} == {200}
+    assert len({p.get_data(as_text=True) for p in pages}) == 1
+    assert db.session.query(OutboxMessage).filter_by(template="password_reset").count() == 2
+
+
+def test_password_reset_email_reminds_the_username(client):
+    create_user("jean.dupont", email="jean@cabinet.example")
+    _ask_reset(client, "JEAN@cabinet.example ")
+    message = db.session.query(OutboxMessage).filter_by(template="password_reset").one()
+    assert "jean.dupont" in message.body_text and message.recipient == "jean@cabinet.example"
+
+
+def test_password_reset_sets_password_and_ends_every_session(app, client):
+    user = create_user("jean.dupont")
+    other_browser = app.test_client()
+    login(other_browser, "jean.dupont")
+    assert other_browser.get("/account").status_code == 200
+    _ask_reset(client, "jean.dupont")
+    response = _set_password(client, _reset_path(user.id))
+    assert response.status_code == 302
+    assert other_browser.get("/account").status_code == 302  # back to login
+    assert db.session.query(UserSession).filter(UserSession.revoked_at.is_(None)).count() == 0
+    assert login(client, "jean.dupont", TEST_PASSWORD).status_code == 200
+    assert login(client, "jean.dupont", NEW_PASSWORD).status_code == 302
+
+
+def test_password_reset_token_is_single_use(client):
+    user = create_user("jean.dupont")
+    _ask_reset(client, "jean.dupont")
+    path = _reset_path(user.id)
+    assert _set_password(client, path).status_code == 302
+    again = client.get(path)
+    assert again.status_code == 400
+    assert "déjà été utilisé" in again.get_data(as_text=True)
+    assert _set_password(client, path, "encore une autre phrase longue").status_code == 400
+    assert login(client, "jean.dupont", NEW_PASSWORD).status_code == 302
+
+
+def test_password_reset_token_dies_when_password_changes_otherwise(client):
+    user = create_user("jean.dupont")
+    _ask_reset(client, "jean.dupont")
+    path = _reset_path(user.id)
+    _ask_reset(client, "jean.dupont")
+    newer = _reset_path(user.id)
+    assert _set_password(client, newer).status_code == 302
+    assert client.get(path).status_code == 400
+
+
+def test_password_reset_token_expires_after_an_hour(app, client, monkeypatch):
+    user = create_user("jean.dupont")
+    assert app.config["RESET_TOKEN_MAX_AGE"] == 3600
+    _ask_reset(client, "jean.dupont")
+    monkeypatch.setitem(app.config, "RESET_TOKEN_MAX_AGE", -1)
+    response = client.get(_reset_path(user.id))
+    assert response.status_code == 400 and "expiré" in response.get_data(as_text=True)
+
+
+def test_password_reset_activates_a_pending_account(client):
+    user = create_user("jean.dupont", status=UserStatus.PENDING)
+    _ask_reset(client, "jean.dupont")
+    assert _set_password(client, _reset_path(user.id)).status_code == 302
+    db.session.expire_all()
+    assert user.status == UserStatus.ACTIVE and user.email_verified_at is not None
+    assert login(client, "jean.dupont", NEW_PASSWORD).status_code == 302
+
+
+def test_password_reset_refuses_weak_password_and_keeps_token_usable(client):
+    user = create_user("jean.dupont")
+    _ask_reset(client, "jean.dupont")
+    path = _reset_path(user.id)
+    page = _set_password(client, path, "motdepasse1234").get_data(as_text=True)
+    assert "les plus courants" in page
+    assert _set_password(client, path).status_code == 302
+
+
+def test_password_reset_not_sent_to_disabled_accounts(client):
+    create_user("jean.dupont", status=UserStatus.DISABLED)
+    assert _ask_reset(client, "jean.dupont").status_code == 200
+    assert db.session.query(OutboxMessage).filter_by(template="password_reset").count() == 0
+
+
+def test_password_reset_clears_the_login_lock(client):
+    user = create_user("jean.dupont")
+    for _ in range(5):
+        login(client, "jean.dupont", "mauvais mot de passe")
+    assert login(client, "jean.dupont").status_code == 429
+    _ask_reset(client, "jean.dupont")
+    _set_password(client, _reset_path(user.id))
+    assert login(client, "jean.dupont", NEW_PASSWORD).status_code == 302
+
+
+def test_password_change_from_account_keeps_this_session_only(app, client):
+    user = create_user("jean.dupont")
+    other = app.test_client()
+    login(other, "jean.dupont")
+    login(client, "jean.dupont")
+    token = csrf_token(client, "/account/password")
+    wrong = client.post(
+        "/account/password",
+        data={"csrf_token": token, "current_password": "pas le bon", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
+    )
+    assert "Le mot de passe actuel est incorrect." in wrong.get_data(as_text=True)
+    response = client.post(
+        "/account/password",
+        data={"csrf_token": token, "current_password": TEST_PASSWORD, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
+    )
+    assert response.status_code == 302
+    assert client.get("/account").status_code == 200
+    assert other.get("/account").status_code == 302
+    assert services.password_hasher().verify(user.password_hash, NEW_PASSWORD)
