@@ -6,7 +6,7 @@ import logging
 import re
 import secrets
 
-from flask import Flask, g, redirect, render_template, request, session, url_for
+from flask import Flask, g, has_request_context, redirect, render_template, request, session, url_for
 from markupsafe import escape
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -46,6 +46,8 @@ FALLBACK_500 = (
 def select_locale() -> str:
     """Chosen language (cookie session), else the browser's among ours, else French."""
     languages: list[str] = ["fr", "en"]
+    if not has_request_context():
+        return "fr"  # CLI, workers: French, the product's language
     chosen = session.get("locale")
     if chosen in languages:
         return str(chosen)
