@@ -5,10 +5,14 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import DateTime, TypeDecorator, event
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import Session, scoped_session
+
+# What domain functions accept: a plain Session (workers, tests) or Flask-SQLAlchemy's db.session.
+DbSession: TypeAlias = Session | scoped_session[Any]
 
 
 def utcnow() -> datetime:

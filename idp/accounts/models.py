@@ -45,12 +45,10 @@ def new_subject() -> str:
     return new_public_id(16)
 
 
-class User(db.Model):  # type: ignore[name-defined,misc]
+class User(db.Model):  # type: ignore[name-defined]
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('pending', 'active', 'disabled')", name="status_known"
-        ),
+        CheckConstraint("status IN ('pending', 'active', 'disabled')", name="status_known"),
         CheckConstraint("length(username) BETWEEN 3 AND 30", name="username_length"),
     )
 
@@ -131,7 +129,7 @@ for _ddl in IMMUTABLE_COLUMNS_POSTGRESQL:
     event.listen(User.__table__, "after_create", _ddl.execute_if(dialect="postgresql"))
 
 
-class UserSession(db.Model):  # type: ignore[name-defined,misc]
+class UserSession(db.Model):  # type: ignore[name-defined]
     """A login on one browser. The cookie holds a random token; only its SHA-256 is stored.
 
     `public_id` is shown on "Mon compte" to revoke it, and will be the OIDC `sid`.

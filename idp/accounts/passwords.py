@@ -56,9 +56,9 @@ class PasswordHasher:
     def verify(self, password_hash: str | None, password: str) -> bool:
         """True when the password matches. A missing hash still costs one verification."""
         try:
-            return self._hasher.verify(password_hash or self.dummy_hash, normalize_password(password)) and (
-                password_hash is not None
-            )
+            return self._hasher.verify(
+                password_hash or self.dummy_hash, normalize_password(password)
+            ) and (password_hash is not None)
         except (VerificationError, InvalidHashError):
             return False
 
@@ -113,7 +113,10 @@ def check_password_policy(password: str, context: PasswordContext | None = None)
     folded = normalized.casefold()
     if folded in _common_passwords() or folded.strip() in _common_passwords():
         raise WeakPassword(
-            _l("Ce mot de passe fait partie des mots de passe les plus courants. Choisissez-en un autre.")
+            _l(
+                "Ce mot de passe fait partie des mots de passe les plus courants. "
+                "Choisissez-en un autre."
+            )
         )
     for fragment in context.fragments():
         if fragment in folded:

@@ -14,7 +14,6 @@ from flask import current_app
 from flask_babel import gettext
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from idp.accounts import throttling
 from idp.accounts.errors import (
@@ -33,7 +32,7 @@ from idp.accounts.usernames import canonical_username, validate_username
 from idp.audit.models import AuditEventType
 from idp.audit.services import record
 from idp.config import Argon2Parameters
-from idp.database import utcnow
+from idp.database import DbSession, utcnow
 from idp.mail.services import enqueue
 from idp.urls import external_url
 
@@ -69,17 +68,15 @@ def reset_tokens() -> TokenService:
 # --- lookups ------------------------------------------------------------------------------
 
 
-def get_user_by_username(session: Session, raw_username: str) -> User | None:
+def get_user_by_username(session: DbSession, raw_username: str) -> User | None:
     return session.scalar(select(User).where(User.username == canonical_username(raw_username)))
 
 
-def find_users_by_identifier(session: Session, identifier: str) -> list[User]:
+def find_users_by_identifier(session: DbSession, identifier: str) -> list[User]:
     """Accounts designated by a username or an email (several accounts may share an email)."""
     identifier = identifier.strip()
     if "@" in identifier:
-        return list(
-            session.scalars(select(User).where(User.email == normalize_email(identifier)))
-        )
+        return list(session.scalars(select(User).where(User.email == normalize_email(identifier))))
     user = get_user_by_username(session, identifier)
     return [user] if user else []
 
@@ -93,7 +90,7 @@ def normalize_email(email: str) -> str:
 
 
 def register_user(
-    session: Session,
+    session: DbSession,
     *,
     username: str,
     email: str,
@@ -142,7 +139,7 @@ def register_user(
     return user
 
 
-def queue_activation_email(session: Session, user: User) -> None:
+def queue_activation_email(session: DbSession, user: User) -> None:
     token = activation_tokens().dumps({"sub": user.subject, "fp": _activation_fingerprint(user)})
     enqueue(
         session,
@@ -162,7 +159,7 @@ def _activation_fingerprint(user: User) -> str:
     return state_fingerprint(user.subject, user.status, user.email)
 
 
-def activate(session: Session, token: str) -> User:
+def activate(session: DbSession, token: str) -> User:
     """Activate the pending account named by the token; a used token fails with TokenUsed."""
     data = activation_tokens().loads(token)
     user = session.scalar(select(User).where(User.subject == str(data.get("sub", ""))))
@@ -184,7 +181,7 @@ def _mark_active(user: User) -> None:
     user.email_verified_at = now
 
 
-def resend_activation(session: Session, identifier: str) -> None:
+def resend_activation(session: DbSession, identifier: str) -> None:
     """Queue a new activation email for pending accounts matching; say nothing either way."""
     for user in find_users_by_identifier(session, identifier):
         if user.is_pending and _may_send_email(user):
@@ -203,7 +200,7 @@ def _may_send_email(user: User) -> bool:
 # --- login --------------------------------------------------------------------------------
 
 
-def authenticate(session: Session, username: str, password: str, *, ip: str) -> User:
+def authenticate(session: DbSession, username: str, password: str, *, ip: str) -> User:
     """Check a username and password (SECURITY.md 1, 2, 4).
 
     Unknown usernames cost one argon2 verification against a dummy hash and raise the same
@@ -261,7 +258,7 @@ class SessionTimeouts:
 
 
 def start_session(
-    session: Session,
+    session: DbSession,
     user: User,
     *,
     amr: str = "pwd",
@@ -296,7 +293,9 @@ def rotate_session_token(user_session: UserSession) -> str:
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
-def resolve_session(session: Session, token: str, *, now: datetime | None = None) -> UserSession | None:
+def resolve_session(
+    session: DbSession, token: str, *, now: datetime | None = None
+) -> UserSession | None:
     """The live session for a cookie token, or None (unknown, revoked, idle or expired).
 
     An expired session is marked revoked so it disappears from the user's list.
@@ -330,13 +329,13 @@ def _revoke(user_session: UserSession, reason: str, now: datetime | None = None)
         user_session.revoke_reason = reason
 
 
-def end_session(session: Session, user_session: UserSession) -> None:
+def end_session(session: DbSession, user_session: UserSession) -> None:
     """Logout: the server-side record dies, so the old cookie is useless (SECURITY.md 15)."""
     _revoke(user_session, "logout")
     record(session, AuditEventType.LOGOUT, user_id=user_session.user_id, sid=user_session.public_id)
 
 
-def active_sessions(session: Session, user: User) -> list[UserSession]:
+def active_sessions(session: DbSession, user: User) -> list[UserSession]:
     now = utcnow()
     idle = SessionTimeouts.from_config().idle
     rows = session.scalars(
@@ -348,7 +347,7 @@ def active_sessions(session: Session, user: User) -> list[UserSession]:
     return list(rows)
 
 
-def revoke_session(session: Session, user: User, public_id: str) -> bool:
+def revoke_session(session: DbSession, user: User, public_id: str) -> bool:
     """Revoke one of the user's own sessions. Another user's id is treated as unknown."""
     user_session = session.scalar(
         select(UserSession).where(
@@ -363,7 +362,7 @@ def revoke_session(session: Session, user: User, public_id: str) -> bool:
 
 
 def revoke_all_sessions(
-    session: Session, user: User, *, reason: str, keep: UserSession | None = None
+    session: DbSession, user: User, *, reason: str, keep: UserSession | None = None
 ) -> int:
     query = update(UserSession).where(
         UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
@@ -388,7 +387,7 @@ def _reset_fingerprint(user: User) -> str:
     return state_fingerprint(user.subject, user.password_hash, user.status)
 
 
-def request_password_reset(session: Session, identifier: str) -> None:
+def request_password_reset(session: DbSession, identifier: str) -> None:
     """Queue a reset email for each account designated; the caller answers the same always."""
     for user in find_users_by_identifier(session, identifier):
         if user.status == UserStatus.DISABLED or not _may_send_email(user):
@@ -408,7 +407,7 @@ def request_password_reset(session: Session, identifier: str) -> None:
         record(session, AuditEventType.PASSWORD_RESET_REQUESTED, user_id=user.id)
 
 
-def user_for_reset_token(session: Session, token: str) -> User:
+def user_for_reset_token(session: DbSession, token: str) -> User:
     """Validate a reset token (signature, purpose, age, single use) and return its account."""
     data = reset_tokens().loads(token)
     user = session.scalar(select(User).where(User.subject == str(data.get("sub", ""))))
@@ -419,7 +418,7 @@ def user_for_reset_token(session: Session, token: str) -> User:
     return user
 
 
-def reset_password(session: Session, token: str, new_password: str) -> User:
+def reset_password(session: DbSession, token: str, new_password: str) -> User:
     """Set a new password from a reset link: ends every session, activates a pending account."""
     user = user_for_reset_token(session, token)
     _set_password(user, new_password)
@@ -433,7 +432,7 @@ def reset_password(session: Session, token: str, new_password: str) -> User:
 
 
 def change_password(
-    session: Session, user: User, current_password: str, new_password: str, *, keep: UserSession
+    session: DbSession, user: User, current_password: str, new_password: str, *, keep: UserSession
 ) -> None:
     """Change the password from "Mon compte": proves the current one, ends other sessions."""
     if not password_hasher().verify(user.password_hash, current_password):
@@ -455,7 +454,7 @@ def _set_password(user: User, new_password: str) -> None:
 # --- administration -----------------------------------------------------------------------
 
 
-def disable_user(session: Session, user: User, *, reason: str = "admin") -> None:
+def disable_user(session: DbSession, user: User, *, reason: str = "admin") -> None:
     user.status = UserStatus.DISABLED.value
     user.disabled_at = utcnow()
     revoke_all_sessions(session, user, reason="account_disabled")

@@ -132,7 +132,9 @@ def activate(token: str) -> Page:
         services.activate(db.session, token)
     except AccountError as error:
         db.session.rollback()
-        return render_template("accounts/link_error.html", message=error.message, kind="activation"), 400
+        return render_template(
+            "accounts/link_error.html", message=error.message, kind="activation"
+        ), 400
     db.session.commit()
     flash(_("Votre compte est activé. Vous pouvez vous connecter."), "success")
     return redirect(url_for("accounts.login"))

@@ -30,7 +30,7 @@ class AuditEventType(enum.StrEnum):
     ACCOUNT_DISABLED = "account_disabled"
 
 
-class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+class AuditEvent(db.Model):  # type: ignore[name-defined]
     """One security event. `user_id` is empty when no account is known (unknown username)."""
 
     __tablename__ = "audit_events"

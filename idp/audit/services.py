@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import has_request_context, request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from idp.audit.models import AuditEvent, AuditEventType
+from idp.database import DbSession
 
 
 def record(
-    session: Session,
+    session: DbSession,
     event_type: AuditEventType,
     *,
     user_id: int | None = None,
@@ -35,7 +35,7 @@ def record(
 
 
 def recent_events(
-    session: Session, user_id: int, *, types: list[AuditEventType] | None = None, limit: int = 10
+    session: DbSession, user_id: int, *, types: list[AuditEventType] | None = None, limit: int = 10
 ) -> list[AuditEvent]:
     """The user's latest events, newest first."""
     query = select(AuditEvent).where(AuditEvent.user_id == user_id)

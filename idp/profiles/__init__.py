@@ -1,1 +1,1 @@
-"""Signup profiles and their matching against the Order's registry (registry matching: next issue)."""
+"""Signup profiles and their matching against the Order's registry (matching: next issue)."""
