@@ -435,7 +435,10 @@ def change_password(
     session: DbSession, user: User, current_password: str, new_password: str, *, keep: UserSession
 ) -> None:
     """Change the password from "Mon compte": proves the current one, ends other sessions."""
+    throttling.login_failures_per_account.check(user.username)
     if not password_hasher().verify(user.password_hash, current_password):
+        # A stolen session must not become an unthrottled password oracle.
+        throttling.login_failures_per_account.hit(user.username)
         raise InvalidCredentials(gettext("Le mot de passe actuel est incorrect."))
     _set_password(user, new_password)
     revoke_all_sessions(session, user, reason="password_changed", keep=keep)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -15,7 +15,13 @@ from idp.accounts.auth import (
     logout_user,
     safe_next_url,
 )
-from idp.accounts.errors import AccountError, TooManyAttempts
+from idp.accounts.errors import (
+    AccountError,
+    InvalidUsername,
+    TooManyAttempts,
+    UsernameTaken,
+    WeakPassword,
+)
 from idp.accounts.forms import (
     ChangePasswordForm,
     ConfirmForm,
@@ -98,13 +104,12 @@ def signup() -> Page:
             (getattr(form, field).errors if field else form.form_errors).append(error.message)
             return _render_signup(form), 429 if isinstance(error, TooManyAttempts) else 200
         db.session.commit()
-        return redirect(url_for("accounts.signup_done", email=user.email))
+        session["signup_email"] = user.email  # not in the URL: it would end up in logs
+        return redirect(url_for("accounts.signup_done"))
     return _render_signup(form)
 
 
 def _field_for(error: AccountError) -> str | None:
-    from idp.accounts.errors import InvalidUsername, UsernameTaken, WeakPassword
-
     if isinstance(error, InvalidUsername | UsernameTaken):
         return "username"
     if isinstance(error, WeakPassword):
@@ -123,7 +128,7 @@ def _render_signup(form: SignupForm) -> str:
 
 @bp.get("/signup/done")
 def signup_done() -> str:
-    return render_template("accounts/signup_done.html", email=request.args.get("email", "")[:254])
+    return render_template("accounts/signup_done.html", email=session.pop("signup_email", ""))
 
 
 @bp.get("/activate/<token>")
@@ -273,7 +278,7 @@ def change_password() -> Page:
             form.form_errors.append(error.message)
             return render_template(
                 "accounts/change_password.html", form=form, rules=_password_rules()
-            )
+            ), (429 if isinstance(error, TooManyAttempts) else 200)
         db.session.commit()
         flash(_("Votre mot de passe est changé. Vos autres sessions sont fermées."), "success")
         return redirect(url_for("accounts.account"))

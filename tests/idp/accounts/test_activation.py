@@ -15,8 +15,12 @@ def _signup(client, username="marie.curie", email="marie@cabinet.example"):
     return client.post(
         "/signup",
         data={
-            "csrf_token": token, "username": username, "given_name": "Marie", "family_name": "Curie",
-            "email": email, "password": "radium polonium nobel 1903",
+            "csrf_token": token,
+            "username": username,
+            "given_name": "Marie",
+            "family_name": "Curie",
+            "email": email,
+            "password": "radium polonium nobel 1903",
             "password_confirm": "radium polonium nobel 1903",
         },
     )
@@ -96,7 +100,9 @@ def test_activation_tampered_subject_is_refused(app, client):
     _signup(client)
     user = db.session.query(User).filter_by(username="marie.curie").one()
     with app.test_request_context():
-        forged = services.TokenService("another-secret", "activation", 3600).dumps({"sub": user.subject})
+        forged = services.TokenService("another-secret", "activation", 3600).dumps(
+            {"sub": user.subject}
+        )
     assert client.get(f"/activate/{forged}").status_code == 400
 
 
@@ -107,7 +113,9 @@ def test_activation_resend_answers_the_same_and_queues_only_for_pending(client):
     pages = []
     for identifier in ("marie.curie", "actif.deja", "personne", "personne@nulle.part"):
         token = csrf_token(client, "/activate/resend")
-        pages.append(client.post("/activate/resend", data={"csrf_token": token, "identifier": identifier}))
+        pages.append(
+            client.post("/activate/resend", data={"csrf_token": token, "identifier": identifier})
+        )
     assert {p.status_code for p in pages} == {200}
     assert len({p.get_data(as_text=True) for p in pages}) == 1
     assert db.session.query(OutboxMessage).count() == before + 1
@@ -126,7 +134,12 @@ def test_activation_resend_is_throttled_per_ip(app, client, monkeypatch):
     monkeypatch.setitem(app.config, "EMAIL_SENDS_PER_IP", "2 per hour")
     for n in range(2):
         token = csrf_token(client, "/activate/resend")
-        assert client.post("/activate/resend", data={"csrf_token": token, "identifier": f"x{n}"}).status_code == 200
+        assert (
+            client.post(
+                "/activate/resend", data={"csrf_token": token, "identifier": f"x{n}"}
+            ).status_code
+            == 200
+        )
     token = csrf_token(client, "/activate/resend")
     response = client.post("/activate/resend", data={"csrf_token": token, "identifier": "x3"})
     assert response.status_code == 429

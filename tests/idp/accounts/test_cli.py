@@ -10,8 +10,19 @@ from tests.factories import create_user
 
 def test_cli_users_create_active_non_interactive(app, client):
     result = app.test_cli_runner().invoke(
-        args=["users", "create", "Jean.Dupont", "--email", "jean@cabinet.example", "--given-name", "Jean",
-              "--family-name", "Dupont", "--password-stdin", "--active"],
+        args=[
+            "users",
+            "create",
+            "Jean.Dupont",
+            "--email",
+            "jean@cabinet.example",
+            "--given-name",
+            "Jean",
+            "--family-name",
+            "Dupont",
+            "--password-stdin",
+            "--active",
+        ],
         input="cheval agrafe batterie correcte\n",
     )
     assert result.exit_code == 0, result.output
@@ -19,7 +30,9 @@ def test_cli_users_create_active_non_interactive(app, client):
     assert result.output.startswith("jean.dupont\t")
     assert user.subject in result.output and user.status == UserStatus.ACTIVE
     assert db.session.query(OutboxMessage).count() == 0
-    assert db.session.query(AuditEvent).filter_by(event_type="account_created_by_admin").count() == 1
+    assert (
+        db.session.query(AuditEvent).filter_by(event_type="account_created_by_admin").count() == 1
+    )
     assert login(client, "jean.dupont").status_code == 302
 
 
@@ -36,7 +49,8 @@ def test_cli_users_create_pending_queues_activation(app):
 def test_cli_users_create_refuses_bad_input_with_exit_code_and_french_message(app):
     runner = app.test_cli_runner()
     weak = runner.invoke(
-        args=["users", "create", "marie", "--email", "m@cabinet.example", "--password-stdin"], input="court\n"
+        args=["users", "create", "marie", "--email", "m@cabinet.example", "--password-stdin"],
+        input="court\n",
     )
     assert weak.exit_code == 1 and "au moins 12 caractères" in weak.output
     reserved = runner.invoke(
@@ -66,7 +80,9 @@ def test_cli_users_list_and_disable(app, client):
     assert runner.invoke(args=["users", "list", "--status", "pending"]).output.startswith("marie\t")
     disabled = runner.invoke(args=["users", "disable", "Jean.Dupont"])
     assert disabled.exit_code == 0
-    assert db.session.query(User).filter_by(username="jean.dupont").one().status == UserStatus.DISABLED
+    assert (
+        db.session.query(User).filter_by(username="jean.dupont").one().status == UserStatus.DISABLED
+    )
     assert db.session.query(UserSession).filter(UserSession.revoked_at.is_(None)).count() == 0
     assert client.get("/account").status_code == 302
     unknown = runner.invoke(args=["users", "disable", "personne"])

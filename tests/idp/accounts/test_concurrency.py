@@ -28,7 +28,9 @@ from tests.conftest import (
 def committed_app(tmp_path) -> Iterator[Flask]:
     """An app on its own database, where commits are real (threads see each other's)."""
     name = f"sesame_concurrency_{WORKER}"
-    url = create_postgres_database(name) if postgres_admin_url() else f"sqlite:///{tmp_path}/c.sqlite"
+    url = (
+        create_postgres_database(name) if postgres_admin_url() else f"sqlite:///{tmp_path}/c.sqlite"
+    )
     app = create_app(base_config(url))
     with app.app_context():
         db.create_all()
@@ -49,8 +51,11 @@ def test_signup_concurrent_same_username_creates_exactly_one_account(committed_a
             barrier.wait()
             try:
                 services.register_user(
-                    db.session, username="Jean.Dupont" if n % 2 else "jean.dupont",
-                    email=f"jean{n}@cabinet.example", given_name="Jean", family_name="Dupont",
+                    db.session,
+                    username="Jean.Dupont" if n % 2 else "jean.dupont",
+                    email=f"jean{n}@cabinet.example",
+                    given_name="Jean",
+                    family_name="Dupont",
                     password="cheval agrafe batterie correcte",
                 )
                 db.session.commit()

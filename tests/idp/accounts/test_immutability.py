@@ -12,7 +12,9 @@ from tests.factories import TEST_PASSWORD, create_user
 
 
 def _stored_username(user_id: int) -> str:
-    return db.session.execute(text("SELECT username FROM users WHERE id = :id"), {"id": user_id}).scalar_one()
+    return db.session.execute(
+        text("SELECT username FROM users WHERE id = :id"), {"id": user_id}
+    ).scalar_one()
 
 
 def test_immutability_orm_assignment_is_refused(app):
@@ -38,9 +40,10 @@ def test_immutability_raw_sql_update_is_refused_by_the_database(app, column):
     before = db.session.execute(
         text(f"SELECT {column} FROM users WHERE id = :id"), {"id": user.id}
     ).scalar_one()
-    with pytest.raises(DatabaseError, match="immutable"):
-        with db.session.begin_nested():
-            db.session.execute(text(f"UPDATE users SET {column} = 'pirate' WHERE id = :id"), {"id": user.id})
+    with pytest.raises(DatabaseError, match="immutable"), db.session.begin_nested():
+        db.session.execute(
+            text(f"UPDATE users SET {column} = 'pirate' WHERE id = :id"), {"id": user.id}
+        )
     after = db.session.execute(
         text(f"SELECT {column} FROM users WHERE id = :id"), {"id": user.id}
     ).scalar_one()
@@ -68,8 +71,11 @@ def test_immutability_forms_ignore_a_posted_username(client):
     client.post(
         "/account/password",
         data={
-            "csrf_token": token, "username": "pirate", "current_password": TEST_PASSWORD,
-            "password": "une toute autre phrase secrète", "password_confirm": "une toute autre phrase secrète",
+            "csrf_token": token,
+            "username": "pirate",
+            "current_password": TEST_PASSWORD,
+            "password": "une toute autre phrase secrète",
+            "password_confirm": "une toute autre phrase secrète",
         },
     )
     assert _stored_username(user.id) == "jean.dupont"

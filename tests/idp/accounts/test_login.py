@@ -38,7 +38,14 @@ def test_login_unknown_username_costs_one_argon2_verification(app, client, monke
 
         def timed(username: str) -> float:
             start = time.perf_counter()
-            client.post("/login", data={"csrf_token": token, "username": username, "password": "mauvais mot de passe"})
+            client.post(
+                "/login",
+                data={
+                    "csrf_token": token,
+                    "username": username,
+                    "password": "mauvais mot de passe",
+                },
+            )
             return time.perf_counter() - start
 
         timed("jean.dupont")  # warm-up: the dummy hash is computed once
@@ -57,7 +64,12 @@ def test_login_success_rotates_into_a_server_side_session(client):
     assert response.headers["Location"] == "/account"
     session = db.session.query(UserSession).filter_by(user_id=user.id).one()
     assert session.revoked_at is None and session.amr == "pwd"
-    assert db.session.query(AuditEvent).filter_by(event_type="login_succeeded", user_id=user.id).count() == 1
+    assert (
+        db.session.query(AuditEvent)
+        .filter_by(event_type="login_succeeded", user_id=user.id)
+        .count()
+        == 1
+    )
     assert user.last_login_at is not None
 
 
@@ -101,7 +113,13 @@ def test_login_throttle_does_not_reveal_whether_the_account_exists(client):
 
 def test_login_throttle_counts_canonical_usernames(client):
     create_user("jean.dupont")
-    for variant in ("Jean.Dupont", "JEAN.DUPONT", "ｊｅａｎ.ｄｕｐｏｎｔ", "jean.dupont", "Jean.dupont"):
+    for variant in (
+        "Jean.Dupont",
+        "JEAN.DUPONT",
+        "ｊｅａｎ.ｄｕｐｏｎｔ",
+        "jean.dupont",
+        "Jean.dupont",
+    ):
         login(client, variant, "mauvais mot de passe")
     assert login(client, "jean.dupont").status_code == 429
 

@@ -22,18 +22,25 @@ def _reset_path(user_id):
         .order_by(OutboxMessage.id.desc())
         .first()
     )
-    link = next(w for w in message.body_text.split() if w.startswith("http://idp.test/password/reset/"))
+    link = next(
+        w for w in message.body_text.split() if w.startswith("http://idp.test/password/reset/")
+    )
     return link.removeprefix("http://idp.test")
 
 
 def _set_password(client, path, password=NEW_PASSWORD):
     token = csrf_token(client, path)
-    return client.post(path, data={"csrf_token": token, "password": password, "password_confirm": password})
+    return client.post(
+        path, data={"csrf_token": token, "password": password, "password_confirm": password}
+    )
 
 
 def test_password_reset_same_answer_whether_account_exists_or_not(client):
     create_user("jean.dupont", email="jean@cabinet.example")
-    pages = [_ask_reset(client, i) for i in ("jean@cabinet.example", "nobody@nowhere.example", "jean.dupont", "inconnu")]
+    pages = [
+        _ask_reset(client, i)
+        for i in ("jean@cabinet.example", "nobody@nowhere.example", "jean.dupont", "inconnu")
+    ]
     assert {p.status_code for p in pages} == {200}
     assert len({p.get_data(as_text=True) for p in pages}) == 1
     assert db.session.query(OutboxMessage).filter_by(template="password_reset").count() == 2
@@ -133,14 +140,42 @@ def test_password_change_from_account_keeps_this_session_only(app, client):
     token = csrf_token(client, "/account/password")
     wrong = client.post(
         "/account/password",
-        data={"csrf_token": token, "current_password": "pas le bon", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
+        data={
+            "csrf_token": token,
+            "current_password": "pas le bon",
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD,
+        },
     )
     assert "Le mot de passe actuel est incorrect." in wrong.get_data(as_text=True)
     response = client.post(
         "/account/password",
-        data={"csrf_token": token, "current_password": TEST_PASSWORD, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
+        data={
+            "csrf_token": token,
+            "current_password": TEST_PASSWORD,
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD,
+        },
     )
     assert response.status_code == 302
     assert client.get("/account").status_code == 200
     assert other.get("/account").status_code == 302
     assert services.password_hasher().verify(user.password_hash, NEW_PASSWORD)
+
+
+def test_password_change_wrong_current_password_is_throttled(client):
+    create_user("jean.dupont")
+    login(client, "jean.dupont")
+    token = csrf_token(client, "/account/password")
+    data = {
+        "csrf_token": token,
+        "current_password": "pas le bon",
+        "password": NEW_PASSWORD,
+        "password_confirm": NEW_PASSWORD,
+    }
+    for _ in range(5):
+        assert client.post("/account/password", data=data).status_code == 200
+    data["current_password"] = TEST_PASSWORD
+    locked = client.post("/account/password", data=data)
+    assert locked.status_code == 429
+    assert "Trop de tentatives" in locked.get_data(as_text=True)

@@ -19,9 +19,13 @@ def test_signup_sends_activation_mail_over_smtp(client, smtp):
     response = client.post(
         "/signup",
         data={
-            "csrf_token": token, "username": "marie.curie", "given_name": "Marie",
-            "family_name": "Curie", "email": "marie@cabinet.example",
-            "password": "radium polonium nobel 1903", "password_confirm": "radium polonium nobel 1903",
+            "csrf_token": token,
+            "username": "marie.curie",
+            "given_name": "Marie",
+            "family_name": "Curie",
+            "email": "marie@cabinet.example",
+            "password": "radium polonium nobel 1903",
+            "password_confirm": "radium polonium nobel 1903",
         },
     )
     assert response.status_code == 302

@@ -9,7 +9,9 @@ from idp.extensions import db
 from tests.factories import create_user
 
 
-@pytest.mark.parametrize("variant", ["Jean.Dupont", "jean.dupont", "ｊｅａｎ.ｄｕｐｏｎｔ", "JEAN.DUPONT"])
+@pytest.mark.parametrize(
+    "variant", ["Jean.Dupont", "jean.dupont", "ｊｅａｎ.ｄｕｐｏｎｔ", "JEAN.DUPONT"]
+)
 def test_usernames_variants_share_one_canonical_form(variant):
     assert canonical_username(variant) == "jean.dupont"
     assert validate_username(variant) == "jean.dupont"
@@ -59,8 +61,13 @@ def test_signup_form_shows_username_error_on_the_field(client):
     page = client.post(
         "/signup",
         data={
-            "csrf_token": token, "username": "admin", "given_name": "A", "family_name": "B",
-            "email": "a@b.example", "password": "x", "password_confirm": "x",
+            "csrf_token": token,
+            "username": "admin",
+            "given_name": "A",
+            "family_name": "B",
+            "email": "a@b.example",
+            "password": "x",
+            "password_confirm": "x",
         },
     ).get_data(as_text=True)
     assert 'id="username-error"' in page
