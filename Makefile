@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export UV_PYTHON_DOWNLOADS := never
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test test-sqlite test-postgres lint format bench browser-deps translations clean
+.PHONY: install run test test-sqlite test-postgres lint format bench browser-deps translations translations-update clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ install: $(STAMP) translations
 
 translations: $(STAMP)
 	$(BIN)/pybabel compile -f -d idp/translations
+
+# After adding French strings: re-extract (idp/ only, never .venv) and merge into the English
+# catalog, then translate the new empty msgstr; tests/idp/test_i18n.py fails until you do.
+translations-update: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 \
+	  --project=Sesame -o idp/translations/messages.pot idp
+	$(BIN)/pybabel update -i idp/translations/messages.pot -d idp/translations --no-fuzzy-matching
 
 # Headless Chromium for the browser tests (Debian's package; Playwright cannot download one here).
 browser-deps:

@@ -34,7 +34,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     if not app.debug and not app.testing:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
 
     _import_models()
     db.init_app(app)
@@ -45,7 +47,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from idp.web import init_web, select_locale
 
-    babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+    babel.init_app(
+        app, locale_selector=select_locale, default_translation_directories="translations"
+    )
     init_web(app)
 
     from idp.accounts.views import bp as accounts_bp
@@ -72,7 +76,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         except SQLAlchemyError:  # the error page must render even with the database down
             db.session.rollback()
             user = None
-        return {"current_user": user, "confirm_form": ConfirmForm()}
+        return {"current_user": user, "confirm_form": ConfirmForm(formdata=None)}
 
     return app
 

@@ -56,7 +56,9 @@ class Argon2Parameters:
     parallelism: int = 4
 
 
-def build_config(env: dict[str, str] | None = None, instance_path: str = "instance") -> dict[str, Any]:
+def build_config(
+    env: dict[str, str] | None = None, instance_path: str = "instance"
+) -> dict[str, Any]:
     """Return the Flask config mapping for the given environment."""
     env = dict(os.environ if env is None else env)
     mode = env.get("SESAME_ENV", "development")
@@ -108,13 +110,16 @@ def build_config(env: dict[str, str] | None = None, instance_path: str = "instan
         or env.get("REDIS_URL")
         or "memory://",
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "sesame"),
+        # The storage's own prefix: it namespaces the throttles' keys, and limiter.reset()
+        # deletes only "<prefix>:*" (several apps or test workers may share one Redis).
+        "RATELIMIT_STORAGE_OPTIONS": {
+            "key_prefix": env.get("RATELIMIT_KEY_PREFIX", "sesame") + ":LIMITS"
+        },
         "RATELIMIT_HEADERS_ENABLED": False,
         "LOGIN_FAILURES_PER_ACCOUNT": env.get(
             "LOGIN_FAILURES_PER_ACCOUNT", "5 per 15 minutes;10 per hour;20 per day"
         ),
-        "LOGIN_FAILURES_PER_IP": env.get(
-            "LOGIN_FAILURES_PER_IP", "50 per 15 minutes;200 per day"
-        ),
+        "LOGIN_FAILURES_PER_IP": env.get("LOGIN_FAILURES_PER_IP", "50 per 15 minutes;200 per day"),
         "LOGIN_ATTEMPTS_PER_IP": env.get("LOGIN_ATTEMPTS_PER_IP", "300 per minute"),
         "EMAIL_SENDS_PER_ACCOUNT": env.get("EMAIL_SENDS_PER_ACCOUNT", "3 per hour;10 per day"),
         "EMAIL_SENDS_PER_IP": env.get("EMAIL_SENDS_PER_IP", "20 per hour"),

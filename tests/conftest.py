@@ -85,6 +85,7 @@ def base_config(database_url: str, **overrides: Any) -> dict[str, Any]:
         "MAIL_DEFAULT_SENDER": "Sésame <no-reply@idp.test>",
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_KEY_PREFIX": f"sesame-test-{WORKER}",
+        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"sesame-test-{WORKER}-{os.getpid()}:LIMITS"},
         "REDIS_URL": redis_url,
         **FAST_ARGON2,
     }
@@ -274,7 +275,9 @@ def csrf_token(client: FlaskClient, url: str) -> str:
 
 def login(client: FlaskClient, username: str, password: str = TEST_PASSWORD) -> Any:
     token = csrf_token(client, "/login")
-    return client.post("/login", data={"csrf_token": token, "username": username, "password": password})
+    return client.post(
+        "/login", data={"csrf_token": token, "username": username, "password": password}
+    )
 
 
 def chromium_path() -> Path:

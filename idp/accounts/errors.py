@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 
 
 class AccountError(Exception):
@@ -43,9 +44,10 @@ class TooManyAttempts(AccountError):
         minutes = max(1, -(-self.retry_after // 60))
         super().__init__(
             str(
-                _l(
-                    "Trop de tentatives. Réessayez dans %(minutes)d minute(s).",
-                    minutes=minutes,
+                lazy_ngettext(
+                    "Trop de tentatives. Réessayez dans %(num)d minute.",
+                    "Trop de tentatives. Réessayez dans %(num)d minutes.",
+                    minutes,
                 )
             )
         )

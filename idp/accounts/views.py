@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
 from idp.accounts import services, throttling
@@ -253,7 +254,10 @@ def revoke_other_sessions() -> Response:
         db.session, user, reason="revoked_by_user", keep=current_session()
     )
     db.session.commit()
-    flash(_("%(count)d autre(s) session(s) fermée(s).", count=count), "success")
+    flash(
+        ngettext("%(num)d autre session fermée.", "%(num)d autres sessions fermées.", count),
+        "success",
+    )
     return redirect(url_for("accounts.account"))
 
 
