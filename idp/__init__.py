@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from idp.config import build_config
+from idp.config import build_config, https_settings
 from idp.database import sqlite_engine_options
 from idp.extensions import babel, csrf, db, limiter, mailer, migrate
 
@@ -23,6 +23,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(build_config(instance_path=app.instance_path))
     if test_config:
+        if "IDP_ISSUER" in test_config:
+            app.config.update(https_settings(str(test_config["IDP_ISSUER"])))
         app.config.update(test_config)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         os.makedirs(app.instance_path, exist_ok=True)

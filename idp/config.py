@@ -86,14 +86,11 @@ def build_config(
         "SESSION_COOKIE_NAME": "sesame_session",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": https,
         "SESSION_COOKIE_DOMAIN": None,
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=_env_int(env, "SESSION_ABSOLUTE_HOURS", 12)),
         "SESSION_IDLE_MINUTES": _env_int(env, "SESSION_IDLE_MINUTES", 30),
         "SESSION_ABSOLUTE_HOURS": _env_int(env, "SESSION_ABSOLUTE_HOURS", 12),
-        "PREFERRED_URL_SCHEME": "https" if https else "http",
         "WTF_CSRF_TIME_LIMIT": None,  # bound to the session instead of a clock
-        "WTF_CSRF_SSL_STRICT": https,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         # Passwords
         "ARGON2_TIME_COST": _env_int(env, "ARGON2_TIME_COST", Argon2Parameters.time_cost),
@@ -142,4 +139,16 @@ def build_config(
         "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
         "LANGUAGES": ["fr", "en"],
     }
+    cfg.update(https_settings(issuer))
     return cfg
+
+
+def https_settings(issuer: str) -> dict[str, Any]:
+    """Settings that follow from serving the issuer over https (re-derived when tests or
+    benchmarks override IDP_ISSUER in code)."""
+    https = issuer.startswith("https://")
+    return {
+        "SESSION_COOKIE_SECURE": https,
+        "PREFERRED_URL_SCHEME": "https" if https else "http",
+        "WTF_CSRF_SSL_STRICT": https,
+    }

@@ -6,10 +6,19 @@ import logging
 import re
 import secrets
 
-from flask import Flask, g, has_request_context, redirect, render_template, request, session, url_for
-from markupsafe import escape
+from flask import (
+    Flask,
+    g,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -54,11 +63,24 @@ def select_locale() -> str:
     return request.accept_languages.best_match(languages) or "fr"
 
 
-def init_web(app: Flask) -> None:
-    @app.before_request
-    def assign_request_id() -> None:
+def current_request_id() -> str:
+    """This request's id: the proxy's X-Request-ID when well formed, else a random one.
+
+    Assigned lazily too, so an error raised by an earlier before_request function (CSRF,
+    body too large) is still logged and shown with an id.
+    """
+    if "request_id" not in g:
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
+    return str(g.request_id)
+
+
+def init_web(app: Flask) -> None:
+    def assign_request_id() -> None:
+        current_request_id()
+
+    # First of all before_request functions: CSRFProtect's runs before any registered later.
+    app.before_request_funcs.setdefault(None, []).insert(0, assign_request_id)
 
     @app.after_request
     def security_headers(response: Response) -> Response:
@@ -73,7 +95,7 @@ def init_web(app: Flask) -> None:
             headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
         if "text/html" in (response.content_type or ""):
             headers["Cache-Control"] = "no-store"
-        headers["X-Request-ID"] = g.get("request_id", "")
+        headers["X-Request-ID"] = current_request_id()
         return response
 
     @app.errorhandler(CSRFError)
@@ -111,7 +133,7 @@ def init_web(app: Flask) -> None:
     def internal_error(error: Exception) -> tuple[str, int]:
         if isinstance(error, HTTPException) and (error.code or 500) < 500:
             return http_error(error)  # type: ignore[return-value]
-        request_id = g.get("request_id", "-")
+        request_id = current_request_id()
         log.exception("unhandled error, request_id=%s", request_id)
         try:
             db.session.rollback()
@@ -125,8 +147,8 @@ def init_web(app: Flask) -> None:
 
     @app.post("/language/<code>")
     def set_language(code: str) -> Response:
-        from idp.accounts.forms import ConfirmForm
         from idp.accounts.auth import safe_next_url
+        from idp.accounts.forms import ConfirmForm
 
         if ConfirmForm().validate_on_submit() and code in ("fr", "en"):
             session["locale"] = code
@@ -149,10 +171,22 @@ def init_web(app: Flask) -> None:
         return {"status": "ok"}
 
 
-_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
-             ("Chrome/", "Chrome"), ("Chromium/", "Chromium"), ("Safari/", "Safari"))
-_SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"),
-            ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Linux", "Linux"))
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
 
 
 def describe_user_agent(user_agent: str | None) -> str:

@@ -1,0 +1,339 @@
+"""SECURITY.md 14 and 15: session rotation, cookie flags, timeouts, logout, revocation."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from idp import create_app
+from idp.accounts.models import User, UserSession
+from idp.database import utcnow
+from idp.extensions import db
+from tests.conftest import TEST_PASSWORD, base_config, csrf_token, isolate_request_globals, login
+from tests.factories import create_user
+
+COOKIE = "sesame_session"
+CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def _cookie(client: FlaskClient) -> str:
+    cookie = client.get_cookie(COOKIE)
+    assert cookie is not None
+    return cookie.value
+
+
+def _browser_with_cookie(app: Flask, value: str) -> FlaskClient:
+    """Another browser holding a copy of a cookie (stolen, planted or kept after logout)."""
+    other = app.test_client()
+    other.set_cookie(COOKIE, value)
+    return other
+
+
+def _cookie_session(client: FlaskClient) -> dict[str, Any]:
+    with client.session_transaction() as sess:
+        return dict(sess)
+
+
+def _is_anonymous(client: FlaskClient) -> bool:
+    response = client.get("/account")
+    if response.status_code == 302:
+        assert response.headers["Location"] == "/login?next=/account"
+        return True
+    assert response.status_code == 200
+    return False
+
+
+def _rows(user: User) -> list[UserSession]:
+    db.session.expire_all()
+    return list(db.session.query(UserSession).filter_by(user_id=user.id).order_by(UserSession.id))
+
+
+def _set_cookie_header(response: Any) -> str:
+    headers = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(f"{COOKIE}=")]
+    assert len(headers) == 1, headers
+    return headers[0]
+
+
+# --- 14. rotation at login (session fixation) ---------------------------------------------
+
+
+def test_sessions_login_rotates_the_cookie_session(app, client):
+    user = create_user("jean.dupont")
+    client.get("/login")
+    before = _cookie_session(client)
+    pre_login_cookie = _cookie(client)
+    assert "csrf_token" in before and "sid" not in before
+
+    assert login(client, "jean.dupont").status_code == 302
+
+    after = _cookie_session(client)
+    assert after["sid"] not in before.values()
+    assert after.get("csrf_token") != before["csrf_token"]  # the CSRF token is new too
+    (row,) = _rows(user)
+    assert row.token_hash == hashlib.sha256(after["sid"].encode()).hexdigest()
+    assert not _is_anonymous(client)
+    # Whoever kept (or planted) the pre-login cookie is still nobody.
+    assert _is_anonymous(_browser_with_cookie(app, pre_login_cookie))
+
+
+def test_sessions_planted_logged_in_cookie_does_not_capture_the_victims_login(app, client):
+    """An attacker plants their own session cookie in the victim's browser; the victim logs in:
+    the victim gets a new server-side session, the attacker's cookie stays the attacker's."""
+    create_user("mallory")
+    victim = create_user("jean.dupont")
+    attacker = app.test_client()
+    login(attacker, "mallory")
+    planted = _cookie(attacker)
+    attacker_sid = _cookie_session(attacker)["sid"]
+
+    client.set_cookie(COOKIE, planted)
+    assert login(client, "jean.dupont").status_code == 302
+    assert _cookie_session(client)["sid"] != attacker_sid
+
+    page = _browser_with_cookie(app, planted).get("/account").get_data(as_text=True)
+    assert "mallory" in page and "jean.dupont" not in page
+    assert "jean.dupont" in client.get("/account").get_data(as_text=True)
+    assert len(_rows(victim)) == 1
+
+
+def test_sessions_login_as_another_user_ends_nothing_but_starts_fresh(app, client):
+    """Logging in again on the same browser gives a new token (no reuse of the old one)."""
+    user = create_user("jean.dupont")
+    login(client, "jean.dupont")
+    first_sid = _cookie_session(client)["sid"]
+    login(client, "jean.dupont")
+    assert _cookie_session(client)["sid"] != first_sid
+    assert len(_rows(user)) == 2
+
+
+# --- 14. cookie flags -------------------------------------------------------------------------
+
+
+def test_sessions_cookie_flags_over_http(client):
+    create_user("jean.dupont")
+    response = login(client, "jean.dupont")
+    header = _set_cookie_header(response)
+    attributes = [part.strip().lower() for part in header.split(";")[1:]]
+    assert "httponly" in attributes
+    assert "samesite=lax" in attributes
+    assert not any(a.startswith("domain=") for a in attributes)  # host-only
+    assert "secure" not in attributes  # a Secure cookie would never come back over http
+    assert "path=/" in attributes
+
+
+@pytest.fixture
+def https_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """An IdP configured as deployed, with an https issuer (own SQLite file)."""
+    monkeypatch.setenv("IDP_ISSUER", "https://idp.test")
+    application = create_app(
+        base_config(f"sqlite:///{tmp_path}/https.sqlite", IDP_ISSUER="https://idp.test")
+    )
+    isolate_request_globals(application)
+    with application.app_context():
+        db.create_all()
+        create_user("jean.dupont")
+        db.session.remove()
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+def test_sessions_cookie_is_secure_under_https(https_app):
+    client = https_app.test_client()
+    page = client.get("/login", base_url="https://idp.test").get_data(as_text=True)
+    token = CSRF_FIELD.search(page).group(1)  # type: ignore[union-attr]
+    response = client.post(
+        "/login",
+        base_url="https://idp.test",
+        headers={"Referer": "https://idp.test/login"},
+        data={"csrf_token": token, "username": "jean.dupont", "password": TEST_PASSWORD},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    attributes = [p.strip().lower() for p in _set_cookie_header(response).split(";")[1:]]
+    assert {"secure", "httponly", "samesite=lax"} <= set(attributes)
+    assert not any(a.startswith("domain=") for a in attributes)
+    with https_app.app_context():
+        assert db.session.query(UserSession).count() == 1
+        db.session.remove()
+
+
+# --- 14. idle and absolute timeouts ----------------------------------------------------------
+
+
+def _shift(row: UserSession, **changes: Any) -> None:
+    for name, value in changes.items():
+        setattr(row, name, value)
+    db.session.commit()
+
+
+@pytest.mark.parametrize(("idle_minutes", "alive"), [(9, True), (11, False)])
+def test_sessions_idle_timeout(app, client, monkeypatch, idle_minutes, alive):
+    monkeypatch.setitem(app.config, "SESSION_IDLE_MINUTES", 10)
+    user = create_user("jean.dupont")
+    login(client, "jean.dupont")
+    (row,) = _rows(user)
+    _shift(row, last_seen_at=utcnow() - timedelta(minutes=idle_minutes))
+
+    assert _is_anonymous(client) is not alive
+
+    (row,) = _rows(user)
+    if alive:
+        assert row.revoked_at is None
+        assert utcnow() - row.last_seen_at < timedelta(minutes=1)  # activity pushes it back
+    else:
+        assert row.revoked_at is not None and row.revoke_reason == "idle"
+        assert "sid" not in _cookie_session(client)  # the dead token left the cookie
+        assert "Se déconnecter" not in client.get("/login").get_data(as_text=True)
+
+
+def test_sessions_absolute_timeout_even_when_active(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "SESSION_ABSOLUTE_HOURS", 2)
+    user = create_user("jean.dupont")
+    login(client, "jean.dupont")
+    (row,) = _rows(user)
+    assert row.expires_at - row.created_at == timedelta(hours=2)
+
+    # Two hours and a minute later, after constant activity (last seen just now).
+    back = timedelta(hours=2, minutes=1)
+    _shift(
+        row,
+        created_at=row.created_at - back,
+        auth_time=row.auth_time - back,
+        expires_at=row.expires_at - back,
+        last_seen_at=utcnow(),
+    )
+    assert _is_anonymous(client)
+    (row,) = _rows(user)
+    assert row.revoked_at is not None and row.revoke_reason == "expired"
+
+
+def test_sessions_absolute_timeout_not_reached_keeps_the_session(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "SESSION_ABSOLUTE_HOURS", 2)
+    user = create_user("jean.dupont")
+    login(client, "jean.dupont")
+    (row,) = _rows(user)
+    back = timedelta(hours=1, minutes=59)
+    _shift(row, created_at=row.created_at - back, expires_at=row.expires_at - back)
+    assert not _is_anonymous(client)
+    assert _rows(user)[0].revoked_at is None
+
+
+# --- 15. logout and revocation -----------------------------------------------------------------
+
+
+def test_sessions_logout_makes_the_old_cookie_useless(app, client):
+    user = create_user("jean.dupont")
+    login(client, "jean.dupont")
+    old_cookie = _cookie(client)
+    token = csrf_token(client, "/account")
+
+    response = client.post("/logout", data={"csrf_token": token})
+
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert "Vous êtes déconnecté." in client.get("/login").get_data(as_text=True)
+    assert _is_anonymous(client)
+    replay = _browser_with_cookie(app, old_cookie)
+    assert _is_anonymous(replay)
+    (row,) = _rows(user)
+    assert row.revoked_at is not None and row.revoke_reason == "logout"
+
+
+def _two_browsers(app: Flask, client: FlaskClient) -> tuple[User, FlaskClient, UserSession]:
+    user = create_user("jean.dupont")
+    other = app.test_client()
+    other.environ_base["HTTP_USER_AGENT"] = "Mozilla/5.0 (Windows NT 10.0) Firefox/130.0"
+    login(other, "jean.dupont")
+    login(client, "jean.dupont")
+    other_row = _rows(user)[0]
+    return user, other, other_row
+
+
+def test_sessions_revoke_from_account_page_ends_the_other_browser(app, client):
+    user, other, other_row = _two_browsers(app, client)
+    page = client.get("/account").get_data(as_text=True)
+    action = f"/account/sessions/{other_row.public_id}/revoke"
+    assert action in page and "Firefox sur Windows" in page
+    token = csrf_token(client, "/account")
+
+    response = client.post(action, data={"csrf_token": token})
+
+    assert response.status_code == 302 and response.headers["Location"] == "/account"
+    assert "La session a été fermée." in client.get("/account").get_data(as_text=True)
+    assert _is_anonymous(other)
+    rows = _rows(user)
+    assert rows[0].revoked_at is not None and rows[0].revoke_reason == "revoked_by_user"
+    assert rows[1].revoked_at is None and not _is_anonymous(client)
+    assert action not in client.get("/account").get_data(as_text=True)
+
+
+def test_sessions_revoke_own_current_session_logs_out(app, client):
+    user, _other, _row = _two_browsers(app, client)
+    this_row = _rows(user)[1]
+    token = csrf_token(client, "/account")
+    response = client.post(
+        f"/account/sessions/{this_row.public_id}/revoke", data={"csrf_token": token}
+    )
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert _is_anonymous(client)
+    assert _rows(user)[1].revoked_at is not None
+
+
+def test_sessions_revoke_others_keeps_only_this_one(app, client):
+    user = create_user("jean.dupont")
+    others = [app.test_client() for _ in range(2)]
+    for other in others:
+        login(other, "jean.dupont")
+    login(client, "jean.dupont")
+    token = csrf_token(client, "/account")
+
+    response = client.post("/account/sessions/revoke-others", data={"csrf_token": token})
+
+    assert response.status_code == 302
+    assert "2 autres sessions fermées." in client.get("/account").get_data(as_text=True)
+    assert all(_is_anonymous(other) for other in others)
+    rows = _rows(user)
+    assert [r.revoke_reason for r in rows] == ["revoked_by_user", "revoked_by_user", None]
+    assert not _is_anonymous(client)
+
+
+def test_sessions_cannot_revoke_another_users_session(app, client):
+    create_user("jean.dupont")
+    victim = create_user("marie.curie")
+    victim_browser = app.test_client()
+    login(victim_browser, "marie.curie")
+    (victim_row,) = _rows(victim)
+    login(client, "jean.dupont")
+    token = csrf_token(client, "/account")
+
+    for url in (
+        f"/account/sessions/{victim_row.public_id}/revoke",
+        f"/account/sessions/{victim_row.public_id}x/revoke",
+    ):
+        response = client.post(url, data={"csrf_token": token})
+        assert response.status_code == 404
+        assert "Page introuvable" in response.get_data(as_text=True)
+
+    (victim_row,) = _rows(victim)
+    assert victim_row.revoked_at is None
+    assert not _is_anonymous(victim_browser)
+    assert not _is_anonymous(client)
+
+
+def test_sessions_revoke_others_leaves_other_users_alone(app, client):
+    create_user("jean.dupont")
+    victim = create_user("marie.curie")
+    victim_browser = app.test_client()
+    login(victim_browser, "marie.curie")
+    login(client, "jean.dupont")
+    token = csrf_token(client, "/account")
+    client.post("/account/sessions/revoke-others", data={"csrf_token": token})
+    assert _rows(victim)[0].revoked_at is None
+    assert not _is_anonymous(victim_browser)
