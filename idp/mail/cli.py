@@ -1,34 +1,190 @@
-"""`idp mail ...` commands."""
+"""`idp mail deliver | list | retry`: the outbox worker and the operators' tools."""
 
 from __future__ import annotations
 
-import time
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
 
 import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import func, select, update
 
-mail_cli = click.Group("mail", help="Email outbox.")
+from idp.database import utcnow
+from idp.mail.delivery import DEFAULT_BATCH_SIZE, DeliveryReport, deliver_pending
+from idp.mail.models import OutboxMessage, OutboxStatus
+
+log = logging.getLogger("idp.mail")
+
+mail_cli = AppGroup("mail", help="Email outbox.")  # commands run in an app context
+
+
+def summary(report: DeliveryReport) -> str:
+    return (
+        f"{report.sent} envoyé(s), {report.failed} en attente d'un nouvel essai, "
+        f"{report.gave_up} abandonné(s)"
+    )
 
 
 @mail_cli.command("deliver")
-@click.option("--loop", is_flag=True, help="Keep delivering until interrupted.")
-@click.option("--interval", default=1.0, show_default=True, help="Seconds between polls (--loop).")
-def deliver(loop: bool, interval: float) -> None:
-    """Send the emails waiting in the outbox (once, or continuously with --loop)."""
-    from idp.extensions import db
-    from idp.mail.delivery import deliver_pending
+@click.option("--loop", is_flag=True, help="Keep delivering until interrupted (SIGTERM, Ctrl-C).")
+@click.option(
+    "--interval", default=2.0, show_default=True, type=float, help="Seconds between polls."
+)
+@click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True, type=int)
+def deliver(loop: bool, interval: float, batch_size: int) -> None:
+    """Send the emails waiting in the outbox.
 
-    while True:
-        try:
-            report = deliver_pending(db.session)
-        except Exception as exc:  # database down: report and keep looping
-            db.session.rollback()
-            if not loop:
-                raise click.ClickException(f"Échec de la distribution : {exc}") from exc
-            click.echo(f"delivery error: {exc}", err=True)
-        else:
-            if report.sent or report.failed or report.gave_up or not loop:
-                click.echo(f"sent={report.sent} retry={report.failed} gave_up={report.gave_up}")
-        if not loop:
-            return
-        db.session.remove()
-        time.sleep(interval)
+    Once: exit code 0 when every due message was sent, 1 when some wait for a retry or were
+    given up (or the database is unreachable). --loop never exits on SMTP or database errors:
+    it logs them and tries again at the next poll.
+    """
+    from idp.extensions import db
+
+    if loop:
+        stop = threading.Event()
+        _stop_on_signals(stop)
+        run_delivery_loop(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            interval=interval,
+            batch_size=batch_size,
+            stop=stop,
+            echo=click.echo,
+        )
+        return
+    try:
+        report = deliver_pending(db.session, batch_size=batch_size)
+    except Exception as exc:  # database unreachable: say it, in one line
+        _discard_session()
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise click.ClickException(f"Échec de la distribution : {reason}") from exc
+    click.echo(summary(report))
+    if not report.ok:
+        raise SystemExit(1)
+
+
+def run_delivery_loop(
+    app: Flask,
+    *,
+    interval: float,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    stop: threading.Event,
+    echo: Callable[[str], None] = click.echo,
+) -> None:
+    """Poll the outbox until `stop` is set; survive SMTP and database outages.
+
+    Each poll runs in a fresh app context (hence a fresh session): a connection broken by a
+    database restart is discarded, and `pool_pre_ping` gives the next poll a working one. A
+    full batch means more is due: poll again at once.
+    """
+    from idp.extensions import db
+
+    failing = False
+    while not stop.is_set():
+        with app.app_context():
+            report: DeliveryReport | None = None
+            try:
+                report = deliver_pending(db.session, batch_size=batch_size, should_stop=stop.is_set)
+            except Exception as exc:
+                _discard_session()
+                if not failing:  # one line per outage, not one per poll
+                    log.exception("mail delivery failed")
+                    reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+                    echo(f"Échec de la distribution (nouvel essai dans {interval:g} s) : {reason}")
+                failing = True
+            else:
+                if failing:
+                    echo("Distribution rétablie.")
+                failing = False
+                if report.claimed:
+                    echo(summary(report))
+        if report is None or report.claimed < batch_size:
+            stop.wait(interval)
+
+
+def _discard_session() -> None:
+    from idp.extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone: there is nothing to roll back
+        log.debug("rollback failed", exc_info=True)
+    db.session.remove()
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT finish the message in flight, hand back the rest, then exit."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+@mail_cli.command("list")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in OutboxStatus]),
+    multiple=True,
+    help="Default: pending and failed.",
+)
+@click.option("--limit", default=100, show_default=True, type=int)
+def list_messages(status: tuple[str, ...], limit: int) -> None:
+    """List outbox messages: id, status, attempts, next attempt, recipient, template, error."""
+    from idp.extensions import db
+
+    statuses = list(status) or [OutboxStatus.PENDING.value, OutboxStatus.FAILED.value]
+    counts = dict(
+        db.session.execute(
+            select(OutboxMessage.status, func.count())
+            .where(OutboxMessage.status.in_(statuses))
+            .group_by(OutboxMessage.status)
+        ).all()
+    )
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status.in_(statuses))
+        .order_by(OutboxMessage.created_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    for message in db.session.scalars(query):
+        click.echo(
+            f"{message.id}\t{message.status}\t{message.attempts}\t"
+            f"{message.next_attempt_at:%Y-%m-%d %H:%M:%S}Z\t{message.recipient}\t"
+            f"{message.template}\t{message.last_error or ''}"
+        )
+    click.echo(", ".join(f"{s}: {counts.get(s, 0)}" for s in statuses), err=True)
+
+
+@mail_cli.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True, help="Every failed message.")
+def retry(ids: tuple[int, ...], all_failed: bool) -> None:
+    """Put failed messages back in the queue (attempts reset, due now)."""
+    from idp.extensions import db
+
+    if not ids and not all_failed:
+        raise click.UsageError("Donnez des identifiants de messages ou --all-failed.")
+    query = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED.value)
+    if not all_failed:
+        query = query.where(OutboxMessage.id.in_(ids))
+    result = db.session.execute(
+        query.values(
+            status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=utcnow()
+        ).returning(OutboxMessage.id),
+        execution_options={"synchronize_session": False},
+    )
+    requeued = list(result.scalars())
+    db.session.commit()
+    click.echo(f"{len(requeued)} message(s) remis en file d'attente.")
+    missing = set(ids) - set(requeued)
+    if missing:
+        raise click.ClickException(
+            "Introuvables ou pas en échec : " + ", ".join(str(i) for i in sorted(missing))
+        )

@@ -1,0 +1,1 @@
+"""Local development: `make run` starts the IdP, the portal, the outbox worker and a mailbox."""

@@ -1,0 +1,228 @@
+"""SECURITY.md 53: the outbox. A message exists iff its change was committed; delivery sends it
+over SMTP once, retries with backoff while SMTP is down, and gives up (keeping it) at the end."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select, update
+
+from idp.accounts import services
+from idp.accounts.models import User, UserStatus
+from idp.database import utcnow
+from idp.extensions import db
+from idp.mail.delivery import backoff, deliver_pending
+from idp.mail.models import OutboxMessage, OutboxStatus
+from tests.conftest import Inbox, csrf_token
+from tests.idp.mail.conftest import RecordingSmtp, outbox_message, point_mailer
+
+PASSWORD = "radium polonium nobel 1903"
+
+
+def signup(client: FlaskClient, username: str = "marie.curie") -> int:
+    token = csrf_token(client, "/signup")
+    response = client.post(
+        "/signup",
+        data={
+            "csrf_token": token,
+            "username": username,
+            "given_name": "Marie",
+            "family_name": "Curie",
+            "email": "marie@cabinet.example",
+            "password": PASSWORD,
+            "password_confirm": PASSWORD,
+        },
+    )
+    return response.status_code
+
+
+def outbox() -> list[OutboxMessage]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def time_passes() -> None:
+    """Every pending message becomes due (as if its backoff had elapsed)."""
+    db.session.execute(
+        update(OutboxMessage).values(next_attempt_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+
+
+def test_mail_signup_rolled_back_leaves_no_message(app: Flask, client: FlaskClient) -> None:
+    with app.test_request_context():
+        services.register_user(
+            db.session,
+            username="jean.dupont",
+            email="jean@cabinet.example",
+            given_name="Jean",
+            family_name="Dupont",
+            password=PASSWORD,
+        )
+        db.session.flush()
+        assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+        db.session.rollback()
+    assert outbox() == []
+    assert db.session.scalar(select(func.count()).select_from(User)) == 0
+    # A refused signup (username taken) queues nothing either.
+    assert signup(client) == 302
+    assert signup(client) == 200
+    assert [m.recipient for m in outbox()] == ["marie@cabinet.example"]
+
+
+def test_mail_deliver_sends_multipart_french_message(client: FlaskClient, smtp: Inbox) -> None:
+    assert signup(client) == 302
+    (stored,) = outbox()
+    assert stored.status == OutboxStatus.PENDING and stored.attempts == 0
+
+    report = deliver_pending(db.session)
+
+    assert (report.sent, report.failed, report.gave_up) == (1, 0, 0)
+    (envelope,) = smtp.envelopes
+    assert envelope.rcpt_tos == ["marie@cabinet.example"]
+    (message,) = smtp.messages
+    assert message.get_content_type() == "multipart/mixed"
+    assert message["Subject"] == "Activez votre compte Sésame"
+    assert message["From"] == "Sésame <no-reply@idp.test>"
+    assert message["To"] == "marie@cabinet.example"
+    assert message["Message-ID"] == stored.message_id
+    assert stored.message_id.endswith("@idp.test>")
+    assert message["Auto-Submitted"] == "auto-generated"
+    text = smtp.text_of(message)
+    assert "Bonjour Marie," in text and "http://idp.test/activate/" in text
+    html_part = message.get_body(("html",))
+    assert html_part is not None
+    html = str(html_part.get_content())
+    assert '<html lang="fr">' in html and "Activer mon compte" in html
+    assert smtp.links("marie@cabinet.example")[0] in html
+    (sent,) = outbox()
+    assert sent.status == OutboxStatus.SENT and sent.attempts == 1
+    assert sent.sent_at is not None and sent.last_error is None
+    # Nothing is sent twice.
+    assert deliver_pending(db.session).claimed == 0
+    assert len(smtp.envelopes) == 1
+
+
+def test_mail_smtp_outage_loses_nothing(
+    app: Flask, client: FlaskClient, smtp: Inbox, smtp_down: int
+) -> None:
+    assert signup(client) == 302
+    user = db.session.scalars(select(User)).one()
+    assert user.status == UserStatus.PENDING  # the account exists although SMTP is down
+
+    report = deliver_pending(db.session)
+
+    assert (report.sent, report.failed, report.gave_up) == (0, 1, 0)
+    (waiting,) = outbox()
+    assert waiting.status == OutboxStatus.PENDING and waiting.attempts == 1
+    assert waiting.next_attempt_at > utcnow()
+    assert waiting.last_error is not None and "ConnectionRefusedError" in waiting.last_error
+    # Not due yet: another run leaves it alone.
+    assert deliver_pending(db.session).claimed == 0
+    assert outbox()[0].attempts == 1
+
+    point_mailer(app, smtp.port)  # SMTP is back...
+    time_passes()  # ...and the backoff has elapsed
+    assert deliver_pending(db.session).sent == 1
+    assert [m["Message-ID"] for m in smtp.messages] == [waiting.message_id]
+    (sent,) = outbox()
+    assert sent.status == OutboxStatus.SENT and sent.attempts == 2 and sent.last_error is None
+    time_passes()
+    assert deliver_pending(db.session).claimed == 0
+    assert len(smtp.envelopes) == 1
+
+
+def test_mail_gives_up_after_max_attempts_and_keeps_message(
+    app: Flask, smtp_down: int, monkeypatch
+) -> None:
+    monkeypatch.setitem(app.config, "MAIL_MAX_ATTEMPTS", 3)
+    db.session.add(outbox_message(1))
+    db.session.commit()
+    for attempt in (1, 2):
+        assert deliver_pending(db.session).failed == 1
+        (message,) = outbox()
+        assert message.attempts == attempt and message.status == OutboxStatus.PENDING
+        time_passes()
+
+    report = deliver_pending(db.session)
+
+    assert (report.failed, report.gave_up) == (0, 1)
+    (message,) = outbox()
+    assert message.status == OutboxStatus.FAILED and message.attempts == 3
+    assert message.sent_at is None and "ConnectionRefusedError" in (message.last_error or "")
+    time_passes()
+    assert deliver_pending(db.session).claimed == 0
+    assert outbox()[0].attempts == 3
+
+
+def test_mail_backoff_doubles_from_30_seconds_up_to_one_hour() -> None:
+    assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert backoff(8).total_seconds() == 3600 and backoff(50).total_seconds() == 3600
+
+
+def test_mail_one_smtp_connection_per_batch(app: Flask, recording_smtp: RecordingSmtp) -> None:
+    old = app.config["MAIL_PORT"]
+    point_mailer(app, recording_smtp.port)
+    try:
+        db.session.add_all([outbox_message(n) for n in range(4)])
+        db.session.commit()
+        assert deliver_pending(db.session).sent == 4
+    finally:
+        point_mailer(app, old)
+    assert len(recording_smtp.received) == 4
+    assert len(recording_smtp.connections) == 1
+    assert {m["Subject"] for m in recording_smtp.messages} == {f"Message n°{n}" for n in range(4)}
+    assert {m.status for m in outbox()} == {OutboxStatus.SENT}
+
+
+def test_mail_permanent_refusal_gives_up_at_once_others_still_sent(
+    app: Flask, recording_smtp: RecordingSmtp
+) -> None:
+    old = app.config["MAIL_PORT"]
+    point_mailer(app, recording_smtp.port)
+    try:
+        db.session.add_all(
+            [outbox_message(1), outbox_message(2, "refused@cabinet.example"), outbox_message(3)]
+        )
+        db.session.commit()
+        report = deliver_pending(db.session)
+    finally:
+        point_mailer(app, old)
+    assert (report.sent, report.failed, report.gave_up) == (2, 0, 1)
+    by_recipient = {m.recipient: m for m in outbox()}
+    refused = by_recipient["refused@cabinet.example"]
+    assert refused.status == OutboxStatus.FAILED and refused.attempts == 1
+    assert "550" in (refused.last_error or "")
+    assert [m["To"] for m in recording_smtp.messages] == [
+        "destinataire1@cabinet.example",
+        "destinataire3@cabinet.example",
+    ]
+    assert len(recording_smtp.connections) == 1  # the refusal did not cost a reconnection
+
+
+def test_mail_stop_request_hands_back_untried_messages(
+    app: Flask, recording_smtp: RecordingSmtp
+) -> None:
+    old = app.config["MAIL_PORT"]
+    point_mailer(app, recording_smtp.port)
+    asked: list[bool] = []
+
+    def stop_after_first_message() -> bool:
+        asked.append(True)
+        return len(asked) > 1
+
+    try:
+        db.session.add_all([outbox_message(n) for n in range(3)])
+        db.session.commit()
+        report = deliver_pending(db.session, should_stop=stop_after_first_message)
+    finally:
+        point_mailer(app, old)
+    assert (report.claimed, report.sent) == (3, 1)
+    messages = outbox()
+    assert sorted(m.status for m in messages) == ["pending", "pending", "sent"]
+    # The two untried messages are due at once for the next worker, not leased for minutes.
+    assert all(m.next_attempt_at <= utcnow() for m in messages if m.status == "pending")
+    assert all(m.attempts == 0 for m in messages if m.status == "pending")
+    assert len(recording_smtp.received) == 1
