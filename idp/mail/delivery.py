@@ -106,6 +106,9 @@ def deliver_pending(
                 message.status = OutboxStatus.SENT.value
                 message.sent_at = utcnow()
                 message.last_error = None
+                # The bodies hold live activation/reset links: a sent message keeps only its
+                # envelope, so a database backup or leak yields no usable token.
+                message.body_text = message.body_html = ""
                 report.sent += 1
             session.commit()
     finally:

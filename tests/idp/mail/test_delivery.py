@@ -99,6 +99,7 @@ def test_mail_deliver_sends_multipart_french_message(client: FlaskClient, smtp: 
     assert smtp.links("marie@cabinet.example")[0] in html
     (sent,) = outbox()
     assert sent.status == OutboxStatus.SENT and sent.attempts == 1
+    assert sent.body_text == sent.body_html == ""  # no live activation link left at rest
     assert sent.sent_at is not None and sent.last_error is None
     # Nothing is sent twice.
     assert deliver_pending(db.session).claimed == 0
