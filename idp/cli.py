@@ -6,7 +6,7 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup
 from sqlalchemy import select
 
 from idp.accounts.errors import AccountError
@@ -23,7 +23,7 @@ def main() -> None:
     """Sésame identity provider: administration commands."""
 
 
-users_cli = click.Group("users", help="Manage accounts.")
+users_cli = AppGroup("users", help="Manage accounts.")
 
 
 @users_cli.command("create")
@@ -100,7 +100,9 @@ def disable_user(username: str) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from idp.demo import demo_cli
     from idp.mail.cli import mail_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(mail_cli)
+    app.cli.add_command(demo_cli)

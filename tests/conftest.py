@@ -273,6 +273,11 @@ def csrf_token(client: FlaskClient, url: str) -> str:
     return match.group(1)
 
 
+def without_tokens(page: str) -> str:
+    """A page minus its CSRF tokens (timestamped to the second): for "same answer" comparisons."""
+    return _CSRF.sub('name="csrf_token" type="hidden" value=""', page)
+
+
 def login(client: FlaskClient, username: str, password: str = TEST_PASSWORD) -> Any:
     token = csrf_token(client, "/login")
     return client.post(

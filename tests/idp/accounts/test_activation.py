@@ -6,7 +6,7 @@ from idp.accounts import services
 from idp.accounts.models import User, UserStatus
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, without_tokens
 from tests.factories import create_user
 
 
@@ -117,7 +117,7 @@ def test_activation_resend_answers_the_same_and_queues_only_for_pending(client):
             client.post("/activate/resend", data={"csrf_token": token, "identifier": identifier})
         )
     assert {p.status_code for p in pages} == {200}
-    assert len({p.get_data(as_text=True) for p in pages}) == 1
+    assert len({without_tokens(p.get_data(as_text=True)) for p in pages}) == 1
     assert db.session.query(OutboxMessage).count() == before + 1
 
 

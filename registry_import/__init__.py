@@ -1,0 +1,1 @@
+"""Import of the councils' registry files into Sésame (console script `registry-import`)."""

@@ -1,0 +1,59 @@
+"""The portal's landing page in a real browser: French, readable at 360 px, no CSP violation."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, expect
+from werkzeug.serving import make_server
+
+from client_portal_rp import create_app
+from tests.browser.conftest import RESULTS_DIR
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def portal_url() -> Iterator[str]:
+    app = create_app({"TESTING": True, "PORTAL_IDP_ISSUER": "http://127.0.0.1:5000"})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+    server.server_close()
+
+
+@pytest.mark.parametrize(("name", "width"), [("phone", 360), ("desktop", 1280)])
+def test_browser_portal_landing_is_french_and_fits(
+    portal_url: str, browser: Browser, name: str, width: int
+) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 740}, locale="fr-FR")
+    errors: list[str] = []
+
+    def record(message: ConsoleMessage) -> None:
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            errors.append(message.text)
+
+    try:
+        page = context.new_page()
+        page.on("console", record)
+        page.goto(portal_url + "/")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Portail client")
+        expect(page.get_by_role("heading", name="Connexion avec Sésame")).to_be_visible()
+        link = page.get_by_role("link", name="Créer un compte sur Sésame")
+        expect(link).to_have_attribute("href", "http://127.0.0.1:5000/signup")
+        # the stylesheet applied (a CSP block would leave the default serif, black header)
+        header_bg = page.locator(".site-header").evaluate(
+            "e => getComputedStyle(e).backgroundColor"
+        )
+        assert header_bg == "rgb(15, 90, 74)"
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= width
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(RESULTS_DIR / f"portal-{name}.png"), full_page=True)
+        assert errors == []
+    finally:
+        context.close()

@@ -1,0 +1,54 @@
+"""`make run`'s orchestrator: ports from the environment, a taken port named before any start."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from devserver.__main__ import (
+    Ports,
+    StartupError,
+    banner,
+    check_ports_free,
+    child_env,
+    ports_from_env,
+)
+from tests.conftest import free_port
+
+
+def test_orchestrator_ports_come_from_the_environment() -> None:
+    assert ports_from_env({}) == Ports(idp=5000, portal=5001, mailbox=8025, smtp=1025)
+    ports = ports_from_env({"IDP_PORT": "6000", "SMTP_PORT": "2525"})
+    assert (ports.idp, ports.smtp) == (6000, 2525)
+    with pytest.raises(StartupError, match="IDP_PORT"):
+        ports_from_env({"IDP_PORT": "web"})
+    with pytest.raises(StartupError, match="même port"):
+        ports_from_env({"PORTAL_PORT": "5000"})
+
+
+def test_orchestrator_names_a_taken_port_and_its_variable() -> None:
+    free = [free_port() for _ in range(3)]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        ports = Ports(idp=free[0], portal=busy, mailbox=free[1], smtp=free[2])
+        with pytest.raises(StartupError) as error:
+            check_ports_free(ports)
+    message = str(error.value)
+    assert f"127.0.0.1:{busy} (Portail client)" in message and "PORTAL_PORT" in message
+    assert str(free[0]) not in message
+    check_ports_free(Ports(*free, free_port()))  # all free: no error
+
+
+def test_orchestrator_children_share_issuer_and_smtp_and_banner_shows_them() -> None:
+    ports = Ports(idp=6000, portal=6001, mailbox=6025, smtp=2525)
+    env = child_env(ports, {"FLASK_APP": "other", "DATABASE_URL": "sqlite:////tmp/x.sqlite"})
+    assert env["IDP_ISSUER"] == env["PORTAL_IDP_ISSUER"] == "http://127.0.0.1:6000"
+    assert (env["MAIL_SERVER"], env["MAIL_PORT"]) == ("127.0.0.1", "2525")
+    assert "FLASK_APP" not in env and env["DATABASE_URL"] == "sqlite:////tmp/x.sqlite"
+    text = banner(ports, env)
+    for expected in ("http://127.0.0.1:6000", "http://127.0.0.1:6001", "http://127.0.0.1:6025"):
+        assert expected in text
+    assert "demo.collaborateur" in text and "lanterne boussole rivage 27" in text
