@@ -8,6 +8,7 @@ from idp.config import DEV_SECRET_KEY, ConfigurationError, build_config
 from idp.extensions import db
 
 STRONG_SECRET = "k" * 48
+HTTPS = "https://sesame.example"
 
 
 def test_config_reads_the_environment():
@@ -42,10 +43,10 @@ def test_config_development_defaults_are_runnable(tmp_path):
 @pytest.mark.parametrize(
     "env",
     [
-        {"SESAME_ENV": "production", "IDP_ISSUER": "https://sesame.example"},
-        {"SESAME_ENV": "production", "IDP_ISSUER": "https://sesame.example", "SECRET_KEY": DEV_SECRET_KEY},
-        {"SESAME_ENV": "production", "IDP_ISSUER": "https://sesame.example", "SECRET_KEY": "short"},
-        {"SESAME_ENV": "production", "IDP_ISSUER": "http://sesame.example", "SECRET_KEY": STRONG_SECRET},
+        {"SESAME_ENV": "production", "IDP_ISSUER": HTTPS},
+        {"SESAME_ENV": "production", "IDP_ISSUER": HTTPS, "SECRET_KEY": DEV_SECRET_KEY},
+        {"SESAME_ENV": "production", "IDP_ISSUER": HTTPS, "SECRET_KEY": "short"},
+        {"SESAME_ENV": "production", "IDP_ISSUER": "http://x.example", "SECRET_KEY": STRONG_SECRET},
         {"SESAME_ENV": "staging"},
         {"MAIL_PORT": "vingt-cinq"},
         {"RATELIMIT_ENABLED": "peut-être"},

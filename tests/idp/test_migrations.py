@@ -25,7 +25,9 @@ from tests.conftest import (
 @pytest.fixture
 def empty_app(tmp_path) -> Iterator[Flask]:
     name = f"sesame_migrations_{WORKER}"
-    url = create_postgres_database(name) if postgres_admin_url() else f"sqlite:///{tmp_path}/m.sqlite"
+    url = (
+        create_postgres_database(name) if postgres_admin_url() else f"sqlite:///{tmp_path}/m.sqlite"
+    )
     app = create_app(base_config(url))
     with app.app_context():
         yield app
