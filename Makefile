@@ -50,12 +50,12 @@ run: install
 test: install browser-deps test-sqlite test-postgres
 
 test-sqlite: install
-	env -u TEST_DATABASE_URL -u REDIS_URL $(BIN)/pytest -n $(PYTEST_WORKERS)
+	env -u TEST_DATABASE_URL -u REDIS_URL $(BIN)/pytest -n $(PYTEST_WORKERS) -m "not redis and not postgres"
 
 test-postgres: install
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 	  echo "== PostgreSQL ($$TEST_DATABASE_URL) + Redis ($${REDIS_URL:-unset}) =="; \
-	  $(BIN)/pytest -n $(PYTEST_WORKERS) -m "not browser"; \
+	  $(BIN)/pytest -n $(PYTEST_WORKERS); \
 	else \
 	  echo "TEST_DATABASE_URL not set: PostgreSQL run skipped (CI sets it)."; \
 	fi
