@@ -161,7 +161,7 @@ def restore_sqlite_template(url: str) -> None:
 def db_isolation(request: pytest.FixtureRequest) -> Iterator[None]:
     """Each test starts from an empty schema: a fresh SQLite file, or on PostgreSQL a
     transaction rolled back at the end (views' commits become savepoints)."""
-    if "app" not in request.fixturenames or "live_database_url" in request.fixturenames:
+    if "app" not in request.fixturenames or "own_database_url" in request.fixturenames:
         yield
         return
     app = request.getfixturevalue("app")
@@ -195,6 +195,49 @@ def db_isolation(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def own_database_url(tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's own, where commits are real: for threads, live servers,
+    migrations (the per-test rollback cannot reach other connections)."""
+    if postgres_admin_url():
+        name = f"sesame_own_{WORKER}"
+        yield create_postgres_database(name)
+        drop_postgres_database(name)
+    else:
+        yield "sqlite:///" + str(tmp_path / "own.sqlite")
+
+
+@pytest.fixture
+def committed_app(own_database_url: str) -> Iterator[Flask]:
+    """An app with its schema on its own database (see own_database_url)."""
+    application = create_app(base_config(own_database_url, MAIL_PORT=free_port()))
+    isolate_request_globals(application)
+    with application.app_context():
+        db.create_all()
+        db.session.remove()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def https_app(own_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """An IdP deployed under https, with one active user `jean.dupont`."""
+    from tests.factories import create_user
+
+    monkeypatch.setenv("IDP_ISSUER", "https://idp.test")  # what deployments set
+    application = create_app(base_config(own_database_url, IDP_ISSUER="https://idp.test"))
+    isolate_request_globals(application)
+    with application.app_context():
+        db.create_all()
+        create_user("jean.dupont")
+        db.session.remove()
+    yield application
+    with application.app_context():
+        db.engine.dispose()
 
 
 # --- SMTP -----------------------------------------------------------------------------------
@@ -276,6 +319,30 @@ def csrf_token(client: FlaskClient, url: str) -> str:
 def without_tokens(page: str) -> str:
     """A page minus its CSRF tokens (timestamped to the second): for "same answer" comparisons."""
     return _CSRF.sub('name="csrf_token" type="hidden" value=""', page)
+
+
+SIGNUP_PASSWORD = "radium polonium nobel 1903"
+
+
+def signup(
+    client: FlaskClient,
+    *,
+    password: str = SIGNUP_PASSWORD,
+    headers: dict[str, str] | None = None,
+    **fields: str,
+) -> Any:
+    """Fill and post the "Autre" signup form as a person would (Marie Curie by default)."""
+    data = {
+        "csrf_token": csrf_token(client, "/signup"),
+        "username": "marie.curie",
+        "given_name": "Marie",
+        "family_name": "Curie",
+        "email": "marie@cabinet.example",
+        "password": password,
+        "password_confirm": password,
+        **fields,
+    }
+    return client.post("/signup", data=data, headers=headers or {})
 
 
 def login(client: FlaskClient, username: str, password: str = TEST_PASSWORD) -> Any:

@@ -23,14 +23,10 @@ from idp import create_app
 from idp.extensions import db
 from idp.mail.delivery import DeliveryReport, deliver_pending
 from tests.conftest import (
-    WORKER,
     Inbox,
     base_config,
     chromium_path,
-    create_postgres_database,
-    drop_postgres_database,
     free_port,
-    postgres_admin_url,
     service_missing,
 )
 
@@ -72,17 +68,6 @@ if HAVE_PLAYWRIGHT:
         }
 
 
-@pytest.fixture
-def live_database_url(tmp_path: Path) -> Iterator[str]:
-    """A database of the live server's own (the per-test rollback cannot reach its threads)."""
-    if postgres_admin_url():
-        name = f"sesame_live_{WORKER}"
-        yield create_postgres_database(name)
-        drop_postgres_database(name)
-    else:
-        yield "sqlite:///" + str(tmp_path / "live.sqlite")
-
-
 @dataclass
 class LiveIdP:
     """The IdP served over real HTTP, and what a test needs to reach behind it."""
@@ -101,10 +86,10 @@ class LiveIdP:
 
 
 @pytest.fixture
-def live_idp(live_database_url: str, smtp_server: Inbox) -> Iterator[LiveIdP]:
+def live_idp(own_database_url: str, smtp_server: Inbox) -> Iterator[LiveIdP]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = create_app(base_config(live_database_url, IDP_ISSUER=url, MAIL_PORT=smtp_server.port))
+    app = create_app(base_config(own_database_url, IDP_ISSUER=url, MAIL_PORT=smtp_server.port))
     with app.app_context():
         db.create_all()
         db.session.remove()

@@ -27,6 +27,7 @@ from idp.audit.models import AuditEvent, AuditEventType
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
 from tests.conftest import TEST_PASSWORD, csrf_token, login
+from tests.conftest import signup as fill_signup
 from tests.factories import create_user
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,20 +122,7 @@ def french_left(page: str) -> list[str]:
 
 
 def signup(client: FlaskClient, password: str = FRENCH_PASSWORD, **headers: str) -> str:
-    token = csrf_token(client, "/signup")
-    response = client.post(
-        "/signup",
-        data={
-            "csrf_token": token,
-            "username": "marie.curie",
-            "given_name": "Marie",
-            "family_name": "Curie",
-            "email": "marie@cabinet.example",
-            "password": password,
-            "password_confirm": password,
-        },
-        headers=headers,
-    )
+    response = fill_signup(client, password=password, headers=headers)
     return response.get_data(as_text=True) if response.status_code == 200 else ""
 
 

@@ -14,27 +14,17 @@ from sqlalchemy import text
 from idp import create_app
 from idp.extensions import db
 from tests.conftest import (
-    WORKER,
     base_config,
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_admin_url,
 )
 
 
 @pytest.fixture
-def empty_app(tmp_path) -> Iterator[Flask]:
-    name = f"sesame_migrations_{WORKER}"
-    url = (
-        create_postgres_database(name) if postgres_admin_url() else f"sqlite:///{tmp_path}/m.sqlite"
-    )
-    app = create_app(base_config(url))
+def empty_app(own_database_url: str) -> Iterator[Flask]:
+    app = create_app(base_config(own_database_url))
     with app.app_context():
         yield app
         db.session.remove()
         db.engine.dispose()
-    if postgres_admin_url():
-        drop_postgres_database(name)
 
 
 def test_migrations_upgrade_matches_the_models_and_downgrades(empty_app):

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from idp import create_app
 from idp.accounts.models import User, UserSession
 from idp.database import utcnow
 from idp.extensions import db
-from tests.conftest import TEST_PASSWORD, base_config, csrf_token, isolate_request_globals, login
+from tests.conftest import TEST_PASSWORD, csrf_token, login
 from tests.factories import create_user
 
 COOKIE = "sesame_session"
@@ -127,23 +124,6 @@ def test_sessions_cookie_flags_over_http(client):
     assert not any(a.startswith("domain=") for a in attributes)  # host-only
     assert "secure" not in attributes  # a Secure cookie would never come back over http
     assert "path=/" in attributes
-
-
-@pytest.fixture
-def https_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    """An IdP configured as deployed, with an https issuer (own SQLite file)."""
-    monkeypatch.setenv("IDP_ISSUER", "https://idp.test")
-    application = create_app(
-        base_config(f"sqlite:///{tmp_path}/https.sqlite", IDP_ISSUER="https://idp.test")
-    )
-    isolate_request_globals(application)
-    with application.app_context():
-        db.create_all()
-        create_user("jean.dupont")
-        db.session.remove()
-    yield application
-    with application.app_context():
-        db.engine.dispose()
 
 
 def test_sessions_cookie_is_secure_under_https(https_app):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,14 +12,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
 
-from idp import create_app
 from idp.accounts import services
 from idp.accounts.models import User, UserSession, UserStatus
 from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.mail.delivery import deliver_pending
 from idp.mail.models import OutboxMessage
-from tests.conftest import TEST_PASSWORD, base_config, csrf_token, isolate_request_globals, login
+from tests.conftest import TEST_PASSWORD, csrf_token, login
 from tests.factories import create_user
 
 NEW_PASSWORD = "radium polonium nobel 1903"
@@ -312,23 +310,6 @@ def test_headers_on_too_large_post_page(client):
     too_big = client.post("/login", data={"x": "a" * (2 * 1024 * 1024)})
     assert too_big.status_code == 413 and "trop volumineu" in too_big.get_data(as_text=True)
     assert_security_headers(too_big)
-
-
-@pytest.fixture
-def https_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    """An IdP deployed under https (its own SQLite file: only cookies and headers matter)."""
-    monkeypatch.setenv("IDP_ISSUER", "https://idp.test")  # what deployments set
-    application = create_app(
-        base_config(f"sqlite:///{tmp_path}/https.sqlite", IDP_ISSUER="https://idp.test")
-    )
-    isolate_request_globals(application)
-    with application.app_context():
-        db.create_all()
-        create_user("jean.dupont")
-        db.session.remove()
-    yield application
-    with application.app_context():
-        db.engine.dispose()
 
 
 @pytest.mark.parametrize("url", ["/login", "/signup", "/nowhere", "/account", "/static/js/app.js"])

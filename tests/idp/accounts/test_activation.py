@@ -6,24 +6,8 @@ from idp.accounts import services
 from idp.accounts.models import User, UserStatus
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
-from tests.conftest import csrf_token, login, without_tokens
+from tests.conftest import SIGNUP_PASSWORD, csrf_token, login, signup, without_tokens
 from tests.factories import create_user
-
-
-def _signup(client, username="marie.curie", email="marie@cabinet.example"):
-    token = csrf_token(client, "/signup")
-    return client.post(
-        "/signup",
-        data={
-            "csrf_token": token,
-            "username": username,
-            "given_name": "Marie",
-            "family_name": "Curie",
-            "email": email,
-            "password": "radium polonium nobel 1903",
-            "password_confirm": "radium polonium nobel 1903",
-        },
-    )
 
 
 def _activation_path(user_id: int) -> str:
@@ -39,7 +23,7 @@ def _activation_path(user_id: int) -> str:
 
 
 def test_activation_signup_creates_pending_account_and_queues_email(client):
-    response = _signup(client)
+    response = signup(client)
     assert response.status_code == 302
     user = db.session.query(User).filter_by(username="marie.curie").one()
     assert user.status == UserStatus.PENDING
@@ -51,7 +35,7 @@ def test_activation_signup_creates_pending_account_and_queues_email(client):
 
 
 def test_activation_link_activates_once(client):
-    _signup(client)
+    signup(client)
     user = db.session.query(User).filter_by(username="marie.curie").one()
     path = _activation_path(user.id)
     first = client.get(path)
@@ -61,11 +45,11 @@ def test_activation_link_activates_once(client):
     second = client.get(path)
     assert second.status_code == 400
     assert "déjà été utilisé" in second.get_data(as_text=True)
-    assert login(client, "marie.curie", "radium polonium nobel 1903").status_code == 302
+    assert login(client, "marie.curie", SIGNUP_PASSWORD).status_code == 302
 
 
 def test_activation_token_expires(app, client, monkeypatch):
-    _signup(client)
+    signup(client)
     user = db.session.query(User).filter_by(username="marie.curie").one()
     path = _activation_path(user.id)
     monkeypatch.setitem(app.config, "ACTIVATION_TOKEN_MAX_AGE", -1)
@@ -77,7 +61,7 @@ def test_activation_token_expires(app, client, monkeypatch):
 
 
 def test_activation_token_is_not_a_reset_token_and_vice_versa(app, client):
-    _signup(client)
+    signup(client)
     user = db.session.query(User).filter_by(username="marie.curie").one()
     activation_token = _activation_path(user.id).rsplit("/", 1)[1]
     assert client.get(f"/password/reset/{activation_token}").status_code == 400
@@ -97,7 +81,7 @@ def test_activation_forged_tokens_are_refused(client, token):
 
 
 def test_activation_tampered_subject_is_refused(app, client):
-    _signup(client)
+    signup(client)
     user = db.session.query(User).filter_by(username="marie.curie").one()
     with app.test_request_context():
         forged = services.TokenService("another-secret", "activation", 3600).dumps(
@@ -108,7 +92,7 @@ def test_activation_tampered_subject_is_refused(app, client):
 
 def test_activation_resend_answers_the_same_and_queues_only_for_pending(client):
     create_user("actif.deja")
-    _signup(client)
+    signup(client)
     before = db.session.query(OutboxMessage).count()
     pages = []
     for identifier in ("marie.curie", "actif.deja", "personne", "personne@nulle.part"):
@@ -122,7 +106,7 @@ def test_activation_resend_answers_the_same_and_queues_only_for_pending(client):
 
 
 def test_activation_resend_is_throttled_per_account(client):
-    _signup(client)  # the signup email is not counted: the throttle is on resends
+    signup(client)  # the signup email is not counted: the throttle is on resends
     for _ in range(5):
         token = csrf_token(client, "/activate/resend")
         client.post("/activate/resend", data={"csrf_token": token, "identifier": "marie.curie"})
@@ -147,7 +131,7 @@ def test_activation_resend_is_throttled_per_ip(app, client, monkeypatch):
 
 
 def test_activation_old_link_dies_when_email_changes(app, client):
-    _signup(client)
+    signup(client)
     user = db.session.query(User).filter_by(username="marie.curie").one()
     path = _activation_path(user.id)
     user.email = "autre@cabinet.example"

@@ -3,42 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
-import pytest
-from flask import Flask
 from sqlalchemy import func, select
 
-from idp import create_app
 from idp.accounts import services
 from idp.accounts.errors import UsernameTaken
 from idp.accounts.models import User
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
-from tests.conftest import (
-    WORKER,
-    base_config,
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_admin_url,
-)
-
-
-@pytest.fixture
-def committed_app(tmp_path) -> Iterator[Flask]:
-    """An app on its own database, where commits are real (threads see each other's)."""
-    name = f"sesame_concurrency_{WORKER}"
-    url = (
-        create_postgres_database(name) if postgres_admin_url() else f"sqlite:///{tmp_path}/c.sqlite"
-    )
-    app = create_app(base_config(url))
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-    if postgres_admin_url():
-        drop_postgres_database(name)
 
 
 def test_signup_concurrent_same_username_creates_exactly_one_account(committed_app):

@@ -13,21 +13,9 @@ def test_login_then_account_page_shows_username(client):
 def test_signup_sends_activation_mail_over_smtp(client, smtp):
     from idp.extensions import db
     from idp.mail.delivery import deliver_pending
-    from tests.conftest import csrf_token
+    from tests.conftest import signup
 
-    token = csrf_token(client, "/signup")
-    response = client.post(
-        "/signup",
-        data={
-            "csrf_token": token,
-            "username": "marie.curie",
-            "given_name": "Marie",
-            "family_name": "Curie",
-            "email": "marie@cabinet.example",
-            "password": "radium polonium nobel 1903",
-            "password_confirm": "radium polonium nobel 1903",
-        },
-    )
+    response = signup(client)
     assert response.status_code == 302
     assert deliver_pending(db.session).sent == 1
     assert smtp.links("marie@cabinet.example")[0].startswith("http://idp.test/activate/")

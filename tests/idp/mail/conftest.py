@@ -16,16 +16,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 
-from idp import create_app
-from idp.extensions import db, mailer
+from idp.extensions import mailer
 from idp.mail.models import OutboxMessage
 from tests.conftest import (
     WORKER,
-    base_config,
-    create_postgres_database,
-    drop_postgres_database,
     free_port,
-    postgres_admin_url,
 )
 
 
@@ -92,22 +87,6 @@ def smtp_down(app: Flask) -> Iterator[int]:
     point_mailer(app, port)
     yield port
     point_mailer(app, old)
-
-
-@pytest.fixture
-def committed_app(tmp_path: Any) -> Iterator[Flask]:
-    """An app on its own database, where commits are real (threads see each other's)."""
-    name = f"sesame_mail_{WORKER}"
-    url = create_postgres_database(name) if postgres_admin_url() else f"sqlite:///{tmp_path}/m.db"
-    app = create_app(base_config(url, MAIL_PORT=free_port()))
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    if postgres_admin_url():
-        drop_postgres_database(name)
 
 
 def outbox_message(n: int, recipient: str | None = None) -> OutboxMessage:

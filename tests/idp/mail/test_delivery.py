@@ -15,27 +15,15 @@ from idp.database import utcnow
 from idp.extensions import db
 from idp.mail.delivery import backoff, deliver_pending
 from idp.mail.models import OutboxMessage, OutboxStatus
-from tests.conftest import Inbox, csrf_token
+from tests.conftest import Inbox
+from tests.conftest import signup as fill_signup
 from tests.idp.mail.conftest import RecordingSmtp, outbox_message, point_mailer
 
 PASSWORD = "radium polonium nobel 1903"
 
 
 def signup(client: FlaskClient, username: str = "marie.curie") -> int:
-    token = csrf_token(client, "/signup")
-    response = client.post(
-        "/signup",
-        data={
-            "csrf_token": token,
-            "username": username,
-            "given_name": "Marie",
-            "family_name": "Curie",
-            "email": "marie@cabinet.example",
-            "password": PASSWORD,
-            "password_confirm": PASSWORD,
-        },
-    )
-    return response.status_code
+    return int(fill_signup(client, password=PASSWORD, username=username).status_code)
 
 
 def outbox() -> list[OutboxMessage]:
