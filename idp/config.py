@@ -74,6 +74,9 @@ def build_config(
             )
         if not https:
             raise ConfigurationError("IDP_ISSUER must be an https:// URL in production")
+        if not env.get("REDIS_URL"):
+            # In-memory throttles are per process: N workers would multiply every limit by N.
+            raise ConfigurationError("REDIS_URL must be set in production (shared rate limits)")
     cfg: dict[str, Any] = {
         "SESAME_ENV": mode,
         "SECRET_KEY": secret,
@@ -117,7 +120,6 @@ def build_config(
             "LOGIN_FAILURES_PER_ACCOUNT", "5 per 15 minutes;10 per hour;20 per day"
         ),
         "LOGIN_FAILURES_PER_IP": env.get("LOGIN_FAILURES_PER_IP", "50 per 15 minutes;200 per day"),
-        "LOGIN_ATTEMPTS_PER_IP": env.get("LOGIN_ATTEMPTS_PER_IP", "300 per minute"),
         "EMAIL_SENDS_PER_ACCOUNT": env.get("EMAIL_SENDS_PER_ACCOUNT", "3 per hour;10 per day"),
         "EMAIL_SENDS_PER_IP": env.get("EMAIL_SENDS_PER_IP", "20 per hour"),
         "SIGNUPS_PER_IP": env.get("SIGNUPS_PER_IP", "10 per hour"),

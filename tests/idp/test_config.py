@@ -47,6 +47,7 @@ def test_config_development_defaults_are_runnable(tmp_path):
         {"SESAME_ENV": "production", "IDP_ISSUER": HTTPS, "SECRET_KEY": DEV_SECRET_KEY},
         {"SESAME_ENV": "production", "IDP_ISSUER": HTTPS, "SECRET_KEY": "short"},
         {"SESAME_ENV": "production", "IDP_ISSUER": "http://x.example", "SECRET_KEY": STRONG_SECRET},
+        {"SESAME_ENV": "production", "IDP_ISSUER": HTTPS, "SECRET_KEY": STRONG_SECRET},
         {"SESAME_ENV": "staging"},
         {"MAIL_PORT": "vingt-cinq"},
         {"RATELIMIT_ENABLED": "peut-être"},
@@ -61,6 +62,7 @@ def test_config_production_starts_with_a_real_secret(monkeypatch, tmp_path):
     monkeypatch.setenv("SESAME_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", STRONG_SECRET)
     monkeypatch.setenv("IDP_ISSUER", "https://sesame.example")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/15")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/p.sqlite")
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True

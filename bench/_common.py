@@ -1,0 +1,260 @@
+"""Plumbing shared by the benchmarks: a throw-away IdP served by gunicorn on 127.0.0.1.
+
+Everything lives in a temporary directory (SQLite database, server log) and every wait is
+bounded, so a benchmark always stops by itself and leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+GUNICORN_CONF = REPO / "deploy" / "gunicorn.conf.py"
+BENCH_PASSWORD = "cheval agrafe batterie correcte"
+
+CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Argon2Settings:
+    """The argon2id parameters given to the server and to the raw measurement alike."""
+
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+
+    def env(self) -> dict[str, str]:
+        return {
+            "ARGON2_TIME_COST": str(self.time_cost),
+            "ARGON2_MEMORY_COST": str(self.memory_kib),
+            "ARGON2_PARALLELISM": str(self.parallelism),
+        }
+
+    def describe(self) -> str:
+        return (
+            f"argon2id t={self.time_cost} m={self.memory_kib} KiB "
+            f"({self.memory_kib / 1024:g} MiB) p={self.parallelism}"
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A gunicorn serving `idp:create_app()` on a migrated SQLite database in `workdir`."""
+
+    workdir: Path
+    argon2: Argon2Settings
+    workers: int = 4
+    worker_class: str = "sync"
+    threads: int = 1
+    redis_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_path(self) -> Path:
+        return self.workdir / "idp.sqlite"
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.database_path}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "gunicorn.log"
+
+    def env(self) -> dict[str, str]:
+        """The server's environment: nothing inherited but PATH and the locale."""
+        env = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL") if key in os.environ}
+        env.update(
+            {
+                "DATABASE_URL": self.database_url,
+                "SECRET_KEY": secrets.token_urlsafe(48),
+                "SESAME_ENV": "development",
+                "IDP_ISSUER": self.base_url,
+                # Every client is 127.0.0.1: per-IP throttles would stop the load, not a guesser.
+                "LOGIN_FAILURES_PER_IP": "1000000 per minute",
+                "SIGNUPS_PER_IP": "1000000 per minute",
+                "MAIL_PORT": "9",  # discard: nothing is mailed by an active account's login
+                "PYTHONUNBUFFERED": "1",
+                **self.argon2.env(),
+            }
+        )
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+            env["RATELIMIT_KEY_PREFIX"] = f"sesame-bench-{os.getpid()}-{self.port}"
+        env.update(self.extra_env)
+        return env
+
+    def migrate(self) -> None:
+        """`idp db upgrade`: the schema as production gets it (Alembic, not create_all)."""
+        subprocess.run(
+            [str(BIN / "idp"), "db", "upgrade"],
+            env=self.env(),
+            cwd=self.workdir,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def create_users(self, count: int, password: str = BENCH_PASSWORD) -> list[str]:
+        """Active accounts `bench0000`..., created in one process (one app, one commit)."""
+        code = (
+            "import sys\n"
+            "from idp import create_app\n"
+            "from idp.accounts.models import UserStatus\n"
+            "from idp.accounts.services import register_user\n"
+            "from idp.extensions import db\n"
+            "app = create_app()\n"
+            "with app.app_context():\n"
+            "    for n in range(int(sys.argv[1])):\n"
+            "        register_user(db.session, username=f'bench{n:04d}',\n"
+            "            email=f'bench{n:04d}@cabinet.example', given_name='Banc',\n"
+            "            family_name='Essai', password=sys.argv[2], status=UserStatus.ACTIVE)\n"
+            "    db.session.commit()\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", code, str(count), password],
+            env=self.env(),
+            cwd=self.workdir,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        return [f"bench{n:04d}" for n in range(count)]
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start gunicorn and wait until every worker answers /health (bounded)."""
+        command = [
+            str(BIN / "gunicorn"),
+            "--config",
+            str(GUNICORN_CONF),
+            "--workers",
+            str(self.workers),
+            "--worker-class",
+            self.worker_class,
+            "--threads",
+            str(self.threads),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--error-logfile",
+            str(self.log_path),
+            "--capture-output",
+            "idp:create_app()",
+        ]
+        self.process = subprocess.Popen(
+            command,
+            env=self.env(),
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited at start-up; see {self.log_path}")
+            if self._healthy() and self.booted_workers() >= self.workers:
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s; see {self.log_path}")
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.base_url + "/health", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def booted_workers(self) -> int:
+        return self.log_text().count("Booting worker with pid")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM (graceful), then SIGKILL of the process group if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the gunicorn master and its workers."""
+        if self.process is None:
+            return 0.0
+        master = self.process.pid
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            pid, ppid = int(stat.parent.name), int(fields[1])
+            if master in (pid, ppid):
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / tick
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_counts(self) -> dict[str, int]:
+        """What the server log says went wrong (SECURITY.md 54 and 57)."""
+        text = self.log_text()
+        return {
+            "database is locked": text.count("database is locked"),
+            "unhandled error": text.count("unhandled error"),
+            "Traceback": text.count("Traceback"),
+            "WORKER TIMEOUT": text.count("WORKER TIMEOUT"),
+        }
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def csrf_token(page: str) -> str:
+    match = CSRF_FIELD.search(page)
+    if match is None:
+        raise ValueError("no csrf_token field on the page")
+    return match.group(1)
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
