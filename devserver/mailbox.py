@@ -186,6 +186,8 @@ _LAYOUT = """<!doctype html>
 body{font-family:system-ui,Arial,sans-serif;margin:0;color:#1b1f24;background:#f5f7fa}
 header{background:#1d3f8c;color:#fff;padding:12px 24px;display:flex;align-items:center;gap:16px}
 header a{color:#fff}main{padding:16px 24px;max-width:1100px}
+header{flex-wrap:wrap}td{overflow-wrap:anywhere}
+@media (max-width:480px){main,header{padding-left:12px;padding-right:12px}th,td{padding:6px 4px}}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{text-align:left;padding:8px;border-bottom:1px solid #d0d7de;vertical-align:top}
 pre{white-space:pre-wrap;word-break:break-word;background:#fff;padding:12px;
