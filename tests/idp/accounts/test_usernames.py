@@ -55,21 +55,9 @@ def test_usernames_valid_are_accepted(raw):
 
 
 def test_signup_form_shows_username_error_on_the_field(client):
-    from tests.conftest import csrf_token
+    from tests.conftest import signup
 
-    token = csrf_token(client, "/signup")
-    page = client.post(
-        "/signup",
-        data={
-            "csrf_token": token,
-            "username": "admin",
-            "given_name": "A",
-            "family_name": "B",
-            "email": "a@b.example",
-            "password": "x",
-            "password_confirm": "x",
-        },
-    ).get_data(as_text=True)
+    page = signup(client, username="admin").get_data(as_text=True)
     assert 'id="username-error"' in page
     assert "Cet identifiant est réservé" in page
     assert db.session.query(User).count() == 0
