@@ -58,6 +58,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(accounts_bp)
 
+    from idp.pages.views import bp as pages_bp
+
+    app.register_blueprint(pages_bp)
+
     from idp.cli import register_commands
 
     register_commands(app)

@@ -1,0 +1,1 @@
+"""Static information pages: help, legal notices, accessibility statement."""
