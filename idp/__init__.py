@@ -11,29 +11,29 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from idp.config import build_config, https_settings
-from idp.database import sqlite_engine_options
+from idp.config import ENVIRONMENT_VARIABLES, SETTINGS_EXTENSION, Settings
 from idp.extensions import babel, csrf, db, limiter, mailer, migrate
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the IdP. `test_config` overrides the environment (tests, benchmarks)."""
+def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    """Build the IdP from the environment.
+
+    `test_config` (tests, benchmarks) is a `Settings`, or a mapping whose environment-variable
+    keys (`DATABASE_URL`, `IDP_ISSUER`...) override the environment and whose other keys
+    (`TESTING`...) are plain Flask settings.
+    """
     app = Flask(__name__, instance_relative_config=True)
-    app.config.update(build_config(instance_path=app.instance_path))
-    if test_config:
-        if "IDP_ISSUER" in test_config:
-            app.config.update(https_settings(str(test_config["IDP_ISSUER"])))
-        app.config.update(test_config)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    settings = _settings(test_config, app.instance_path)
+    app.extensions[SETTINGS_EXTENSION] = settings
+    app.config.update(settings.flask_config())
+    if isinstance(test_config, Mapping):
+        app.config.update({k: v for k, v in test_config.items() if k not in ENVIRONMENT_VARIABLES})
+    if settings.is_sqlite:
         os.makedirs(app.instance_path, exist_ok=True)
-        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
-        options.update(sqlite_engine_options(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
-    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
-    if app.config["PROXY_FIX_HOPS"]:
-        hops = app.config["PROXY_FIX_HOPS"]
+    if settings.proxy_fix_hops:
+        hops = settings.proxy_fix_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     if not app.debug and not app.testing:
         logging.basicConfig(
@@ -47,20 +47,22 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     mailer.init_app(app)
     limiter.init_app(app)
 
+    from idp.accounts.auth import init_session_housekeeping
+    from idp.accounts.services import init_password_hasher
     from idp.web import init_web, select_locale
 
     babel.init_app(
         app, locale_selector=select_locale, default_translation_directories="translations"
     )
-    init_web(app)
+    init_password_hasher(app)
 
     from idp.accounts.views import bp as accounts_bp
-
-    app.register_blueprint(accounts_bp)
-
     from idp.pages.views import bp as pages_bp
 
+    app.register_blueprint(accounts_bp)
     app.register_blueprint(pages_bp)
+    init_web(app)
+    init_session_housekeeping(app)
 
     from idp.cli import register_commands
 
@@ -87,8 +89,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _settings(test_config: Settings | Mapping[str, Any] | None, instance_path: str) -> Settings:
+    if isinstance(test_config, Settings):
+        return test_config
+    env = dict(os.environ)
+    for key, value in (test_config or {}).items():
+        if key in ENVIRONMENT_VARIABLES:
+            env[key] = "" if value is None else str(value)
+    return Settings.from_env(env, instance_path=instance_path)
+
+
 def _import_models() -> None:
     """Every model module, so metadata (create_all, Alembic autogenerate) sees all tables."""
+    import idp.accounts.email_requests
     import idp.accounts.models
     import idp.audit.models
     import idp.mail.models  # noqa: F401

@@ -1,4 +1,8 @@
-"""The `idp` console script: Flask's CLI (run, db ...) plus the admin commands of Sésame."""
+"""The `idp` console script: Flask's CLI (run, db ...) plus the admin commands of Sésame.
+
+Commands that change state go through a domain service and leave an audit row whose actor is
+"cli" (the operator on the server), like every other change.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,18 @@ from flask import Flask
 from flask.cli import AppGroup, FlaskGroup
 from sqlalchemy import select
 
-from idp.accounts.errors import AccountError
+from idp.accounts.models import UserStatus
+from idp.errors import DomainError
 
 
 def _create_app() -> Flask:
     from idp import create_app
+    from idp.config import ConfigurationError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigurationError as error:  # one line, no stack trace
+        raise SystemExit(f"idp: {error}") from error
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
@@ -40,35 +49,33 @@ def create_user(
 ) -> None:
     """Create an account. Without --active it is pending and an activation email is queued."""
     from idp.accounts import services
-    from idp.accounts.models import UserStatus
-    from idp.audit.models import AuditEventType
-    from idp.audit.services import record
+    from idp.audit.services import CLI
     from idp.extensions import db
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Mot de passe", hide_input=True, confirmation_prompt=True)
+    account = services.NewAccount(username, email, given_name or username, family_name, password)
     try:
-        user = services.register_user(
-            db.session,
-            username=username,
-            email=email,
-            given_name=given_name or username,
-            family_name=family_name,
-            password=password,
-            status=UserStatus.ACTIVE if active else UserStatus.PENDING,
-        )
-    except AccountError as error:
+        user = services.create_account(db.session, account, active=active, actor=CLI)
+    except DomainError as error:
         db.session.rollback()
-        raise click.ClickException(error.message) from error
-    record(db.session, AuditEventType.ACCOUNT_CREATED_BY_ADMIN, user_id=user.id)
+        raise click.ClickException(_describe(error)) from error
     db.session.commit()
     click.echo(f"{user.username}\t{user.subject}\t{user.status}")
 
 
+def _describe(error: DomainError) -> str:
+    """One line for the terminal, naming every refused field."""
+    errors = getattr(error, "errors", None)
+    if not errors:
+        return error.message
+    return " ".join(f"{field} : {' '.join(messages)}" for field, messages in errors.items())
+
+
 @users_cli.command("list")
-@click.option("--status", type=click.Choice(["pending", "active", "disabled"]), default=None)
+@click.option("--status", type=click.Choice([s.value for s in UserStatus]), default=None)
 def list_users(status: str | None) -> None:
     """List accounts: username, subject, status, email, created."""
     from idp.accounts.models import User
@@ -89,14 +96,28 @@ def list_users(status: str | None) -> None:
 def disable_user(username: str) -> None:
     """Disable an account and end its sessions."""
     from idp.accounts import services
+    from idp.audit.services import CLI
     from idp.extensions import db
 
     user = services.get_user_by_username(db.session, username)
     if user is None:
         raise click.ClickException(f"Aucun compte avec l'identifiant « {username} ».")
-    services.disable_user(db.session, user)
+    services.disable_user(db.session, user, actor=CLI)
     db.session.commit()
     click.echo(f"{user.username}\tdisabled")
+
+
+@users_cli.command("purge-pending")
+def purge_pending() -> None:
+    """Delete pending accounts whose activation link has expired (frees their usernames)."""
+    from idp.accounts import services
+    from idp.extensions import db
+
+    usernames = services.purge_expired_pending(db.session)
+    db.session.commit()
+    for username in usernames:
+        click.echo(username)
+    click.echo(f"{len(usernames)} compte(s) en attente supprimé(s).", err=True)
 
 
 def register_commands(app: Flask) -> None:

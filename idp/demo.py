@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
-from idp.accounts.models import Profile, UserStatus
+from idp.accounts.models import UserStatus
+from idp.config import settings
 
 demo_cli = AppGroup("demo", help="Demonstration data (development only).")
 
@@ -53,27 +53,25 @@ DEMO_ACCOUNTS = (
 def load_demo_accounts() -> list[tuple[DemoAccount, str]]:
     """Create the missing demo accounts; return each account with what was done (French)."""
     from idp.accounts import services
-    from idp.audit.models import AuditEventType
-    from idp.audit.services import record
+    from idp.audit.services import SYSTEM
     from idp.extensions import db
 
-    if current_app.config["SESAME_ENV"] == "production":
+    if settings().is_production:
         raise click.ClickException("Les données de démonstration sont refusées en production.")
     outcome = []
     for account in DEMO_ACCOUNTS:
         user = services.get_user_by_username(db.session, account.username)
         if user is None:
-            user = services.register_user(
-                db.session,
-                username=account.username,
-                email=account.email,
-                given_name=account.given_name,
-                family_name=account.family_name,
-                password=account.password,
-                profile=Profile.AUTRE,
-                status=account.status,
+            new = services.NewAccount(
+                account.username,
+                account.email,
+                account.given_name,
+                account.family_name,
+                account.password,
             )
-            record(db.session, AuditEventType.ACCOUNT_CREATED_BY_ADMIN, user_id=user.id)
+            user = services.create_account(
+                db.session, new, active=account.status == UserStatus.ACTIVE, actor=SYSTEM
+            )
             db.session.commit()
             done = "créé"
         elif services.password_hasher().verify(user.password_hash, account.password):

@@ -10,8 +10,10 @@ from typing import Any
 
 from flask import current_app
 
+from idp.config import settings
+
 
 def external_url(endpoint: str, **values: Any) -> str:
     adapter = current_app.url_map.bind("issuer.invalid", script_name="/")
     path = adapter.build(endpoint, values, force_external=False)
-    return str(current_app.config["IDP_ISSUER"]) + path
+    return settings().issuer + path

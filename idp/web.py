@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from typing import Any
 
 from flask import (
+    Blueprint,
     Flask,
     g,
     has_request_context,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -22,7 +25,8 @@ from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from idp.extensions import db
+from idp.config import settings
+from idp.extensions import csrf, db
 
 log = logging.getLogger("idp.web")
 
@@ -52,15 +56,34 @@ FALLBACK_500 = (
 )
 
 
+class ProtocolBlueprint(Blueprint):
+    """A blueprint of protocol endpoints (OIDC, APIs), declared as such once: its views are
+    exempt from the forms' CSRF token (their clients authenticate otherwise: client secrets,
+    bearer tokens, PKCE) and its errors are JSON, never HTML pages."""
+
+    json_errors = True
+
+    def register(self, app: Any, options: dict[str, Any]) -> None:
+        csrf.exempt(self)
+        super().register(app, options)
+
+
+def _is_protocol_request() -> bool:
+    from flask import current_app
+
+    blueprint = current_app.blueprints.get(request.blueprint or "")
+    return bool(getattr(blueprint, "json_errors", False))
+
+
 def select_locale() -> str:
     """Chosen language (cookie session), else the browser's among ours, else French."""
-    languages: list[str] = ["fr", "en"]
+    languages = list(settings().languages)
     if not has_request_context():
-        return "fr"  # CLI, workers: French, the product's language
+        return languages[0]  # CLI, workers: French, the product's language
     chosen = session.get("locale")
     if chosen in languages:
         return str(chosen)
-    return request.accept_languages.best_match(languages) or "fr"
+    return request.accept_languages.best_match(languages) or languages[0]
 
 
 def current_request_id() -> str:
@@ -91,7 +114,7 @@ def init_web(app: Flask) -> None:
         headers["Referrer-Policy"] = "no-referrer"
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-        if request.is_secure or app.config["SESSION_COOKIE_SECURE"]:
+        if request.is_secure or settings().https:
             headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
         if "text/html" in (response.content_type or ""):
             headers["Cache-Control"] = "no-store"
@@ -101,7 +124,7 @@ def init_web(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[str, int]:
         db.session.rollback()
-        return (
+        return (  # protocol blueprints are exempt: a CSRF error is always a page's
             render_template(
                 "errors/error.html",
                 title=_("Formulaire expiré"),
@@ -114,10 +137,12 @@ def init_web(app: Flask) -> None:
         )
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+    def http_error(error: HTTPException) -> tuple[str, int] | HTTPException | Response:
         code = error.code or 500
         if code >= 500:
             return internal_error(error)
+        if _is_protocol_request():
+            return json_error(code, error.name)
         messages = {
             400: (_("Requête invalide"), _("La requête n'a pas pu être traitée.")),
             403: (_("Accès refusé"), _("Vous n'avez pas accès à cette page.")),
@@ -139,6 +164,8 @@ def init_web(app: Flask) -> None:
             db.session.rollback()
         except Exception:
             log.exception("rollback failed, request_id=%s", request_id)
+        if has_request_context() and _is_protocol_request():
+            return json_error(500, "server_error", request_id=request_id)  # type: ignore[return-value]
         try:
             return render_template("errors/500.html", request_id=request_id), 500
         except Exception:  # the page itself failed: a plain page still carries the id
@@ -150,7 +177,7 @@ def init_web(app: Flask) -> None:
         from idp.accounts.auth import safe_next_url
         from idp.accounts.forms import ConfirmForm
 
-        if ConfirmForm().validate_on_submit() and code in ("fr", "en"):
+        if ConfirmForm().validate_on_submit() and code in settings().languages:
             session["locale"] = code
         return redirect(safe_next_url(request.form.get("next"), url_for("accounts.index")))
 
@@ -160,7 +187,11 @@ def init_web(app: Flask) -> None:
 
     from flask_babel import format_datetime, get_locale
 
+    from idp.audit.labels import actor_label, event_label
     from idp.profiles.catalog import profile_label
+
+    app.add_template_filter(event_label, "event_label")
+    app.add_template_filter(actor_label, "actor_label")
 
     app.jinja_env.globals.update(
         profile_label=profile_label, get_locale=get_locale, format_datetime=format_datetime
@@ -169,6 +200,25 @@ def init_web(app: Flask) -> None:
     @app.get("/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+
+# RFC 6749 section 5.2 style: a machine-readable code and a French description.
+_JSON_ERRORS = {
+    400: "invalid_request",
+    401: "invalid_client",
+    403: "access_denied",
+    404: "not_found",
+    405: "invalid_request",
+    413: "invalid_request",
+    429: "slow_down",
+}
+
+
+def json_error(code: int, description: str, **extra: str) -> Response:
+    error = "server_error" if code >= 500 else _JSON_ERRORS.get(code, "invalid_request")
+    response = jsonify({"error": error, "error_description": description, **extra})
+    response.status_code = code
+    return response
 
 
 _BROWSERS = (

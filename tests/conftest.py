@@ -7,6 +7,7 @@ skipping the tests that need it.
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import os
@@ -28,12 +29,14 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from idp import create_app
+from idp.config import TESTING_ARGON2, Settings
 from idp.extensions import db, limiter, mailer
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
-# argon2's minimum cost: tests exercise the logic, bench/login.py measures the real parameters.
-FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1}
+# Processes the tests start (CLI commands, live servers) run with the test settings too; an
+# unset SESAME_ENV would mean production (docs/configuration.md).
+os.environ.setdefault("SESAME_ENV", "testing")
 TEST_PASSWORD = "cheval agrafe batterie correcte"
 
 
@@ -73,21 +76,21 @@ def drop_postgres_database(name: str) -> None:
 
 
 def base_config(database_url: str, **overrides: Any) -> dict[str, Any]:
+    """A test app's settings: environment variables (as deployments set them) plus Flask's
+    TESTING. Throttle keys are namespaced per worker process (they may share one Redis)."""
     redis_url = os.environ.get("REDIS_URL")
     cfg: dict[str, Any] = {
         "TESTING": True,
+        "SESAME_ENV": "testing",
         "SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
-        "SQLALCHEMY_DATABASE_URI": database_url,
+        "DATABASE_URL": database_url,
         "IDP_ISSUER": "http://idp.test",
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": 9,  # discard: nothing listens; tests that read mail use the smtp fixture
-        "MAIL_SUPPRESS_SEND": False,
         "MAIL_DEFAULT_SENDER": "Sésame <no-reply@idp.test>",
-        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        "RATELIMIT_KEY_PREFIX": f"sesame-test-{WORKER}",
-        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"sesame-test-{WORKER}-{os.getpid()}:LIMITS"},
+        "RATELIMIT_KEY_PREFIX": f"sesame-test-{WORKER}-{os.getpid()}",
         "REDIS_URL": redis_url,
-        **FAST_ARGON2,
+        **TESTING_ARGON2.env(),
     }
     cfg.update(overrides)
     return cfg
@@ -107,7 +110,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def app(database_url: str) -> Iterator[Flask]:
     application = create_app(base_config(database_url))
-    isolate_request_globals(application)
+    prepare_test_app(application)
     with application.app_context():
         db.create_all()
         if _is_sqlite(database_url):
@@ -119,9 +122,21 @@ def app(database_url: str) -> Iterator[Flask]:
         db.engine.dispose()
 
 
-def isolate_request_globals(application: Flask) -> None:
-    """Requests of a test reuse the test's app context, hence its `g`; in production every
-    request has its own. Empty `g` first thing in each request, as production would have it."""
+class ClosingClient(FlaskClient):
+    """Closes each response, as a WSGI server does once it has sent it: what the app does
+    after its answer (`call_on_close`: the anonymous email requests) runs before the test
+    goes on."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
+def prepare_test_app(application: Flask) -> None:
+    """Test clients close their responses (`ClosingClient`). Requests of a test reuse the
+    test's app context, hence its `g`; in production every request has its own. Empty `g`
+    first thing in each request, as production would have it."""
+    application.test_client_class = ClosingClient
 
     def fresh_g() -> None:
         for name in list(g):
@@ -193,6 +208,34 @@ def db_isolation(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
+def configure(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Change the app's settings for one test: `configure(session_idle=timedelta(minutes=10))`,
+    nested with `__` (`configure(throttles__login_failures_per_ip="3 per 15 minutes")`).
+    The password hasher follows the argon2 parameters. Undone after the test."""
+    from idp.accounts.passwords import PasswordHasher
+    from idp.accounts.services import HASHER_EXTENSION
+    from idp.config import SETTINGS_EXTENSION
+
+    def apply(**changes: Any) -> Settings:
+        current: Settings = app.extensions[SETTINGS_EXTENSION]
+        flat: dict[str, Any] = {}
+        for name, value in changes.items():
+            if "__" in name:
+                group, field_name = name.split("__", 1)
+                base = flat.get(group, getattr(current, group))
+                flat[group] = dataclasses.replace(base, **{field_name: value})
+            else:
+                flat[name] = value
+        new = current.replace(**flat)
+        monkeypatch.setitem(app.extensions, SETTINGS_EXTENSION, new)
+        if new.argon2 != current.argon2:
+            monkeypatch.setitem(app.extensions, HASHER_EXTENSION, PasswordHasher(new.argon2))
+        return new
+
+    return apply
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
@@ -213,7 +256,7 @@ def own_database_url(tmp_path: Path) -> Iterator[str]:
 def committed_app(own_database_url: str) -> Iterator[Flask]:
     """An app with its schema on its own database (see own_database_url)."""
     application = create_app(base_config(own_database_url, MAIL_PORT=free_port()))
-    isolate_request_globals(application)
+    prepare_test_app(application)
     with application.app_context():
         db.create_all()
         db.session.remove()
@@ -230,7 +273,7 @@ def https_app(own_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
     monkeypatch.setenv("IDP_ISSUER", "https://idp.test")  # what deployments set
     application = create_app(base_config(own_database_url, IDP_ISSUER="https://idp.test"))
-    isolate_request_globals(application)
+    prepare_test_app(application)
     with application.app_context():
         db.create_all()
         create_user("jean.dupont")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from itertools import count
 
-from idp.accounts import services
-from idp.accounts.models import User, UserStatus
+from idp.accounts import services, sessions
+from idp.accounts.models import User, UserSession, UserStatus
+from idp.audit.services import SYSTEM
+from idp.database import utcnow
 from idp.extensions import db
+from idp.mail.models import OutboxMessage, OutboxStatus
+from idp.mail.services import enqueue
 
 _seq = count(1)
 TEST_PASSWORD = "cheval agrafe batterie correcte"
@@ -23,16 +28,56 @@ def create_user(
 ) -> User:
     n = next(_seq)
     username = username or f"user{n}"
+    account = services.NewAccount(
+        username, email or f"{username}@cabinet.example", given_name, family_name, password
+    )
     user = services.register_user(
         db.session,
-        username=username,
-        email=email or f"{username}@cabinet.example",
-        given_name=given_name,
-        family_name=family_name,
-        password=password,
+        account,
         status=UserStatus.PENDING if status == UserStatus.DISABLED else status,
     )
     if status == UserStatus.DISABLED:
-        services.disable_user(db.session, user)
+        services.disable_user(db.session, user, actor=SYSTEM)
     db.session.commit()
     return user
+
+
+def create_session(
+    user: User,
+    *,
+    user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0 Safari/537.36",
+    ip: str = "192.0.2.10",
+    last_seen: datetime | None = None,
+) -> tuple[UserSession, str]:
+    """A live server-side session of `user`, and its cookie token."""
+    user_session, token = sessions.start_session(
+        db.session, user, credential_epoch=user.credential_epoch, ip=ip, user_agent=user_agent
+    )
+    if last_seen is not None:
+        user_session.last_seen_at = last_seen
+    db.session.commit()
+    return user_session, token
+
+
+def create_outbox_message(
+    *,
+    recipient: str = "marie@cabinet.example",
+    status: OutboxStatus = OutboxStatus.PENDING,
+    due_in: timedelta = timedelta(0),
+) -> OutboxMessage:
+    """A queued email rendered from a real template (the activation one)."""
+
+    class _Someone:
+        given_name = "Marie"
+        username = "marie.curie"
+
+    message = enqueue(
+        db.session,
+        template="activation",
+        recipient=recipient,
+        context={"user": _Someone(), "link": "http://idp.test/activate/x", "hours": 48},
+    )
+    message.status = status.value
+    message.next_attempt_at = utcnow() + due_in
+    db.session.commit()
+    return message

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_babel import lazy_ngettext
+
+from idp.errors import DomainError
 
 
-class AccountError(Exception):
-    """Base class: `message` is safe to show to the user."""
+class AccountError(DomainError):
+    """Base class of the accounts domain's errors."""
 
-    default_message = _l("Une erreur est survenue.")
 
-    def __init__(self, message: str | None = None) -> None:
-        self.message = str(message if message is not None else self.default_message)
-        super().__init__(self.message)
+class InvalidText(AccountError):
+    default_message = _l(
+        "Ce champ contient des caractères non autorisés (caractères de contrôle, "
+        "retours à la ligne ou caractères invisibles)."
+    )
 
 
 class InvalidUsername(AccountError):
@@ -36,23 +38,6 @@ class InvalidCredentials(AccountError):
     default_message = _l("Identifiant ou mot de passe incorrect.")
 
 
-class TooManyAttempts(AccountError):
-    """Raised when throttled; `retry_after` is in seconds."""
-
-    def __init__(self, retry_after: int) -> None:
-        self.retry_after = max(1, int(retry_after))
-        minutes = max(1, -(-self.retry_after // 60))
-        super().__init__(
-            str(
-                lazy_ngettext(
-                    "Trop de tentatives. Réessayez dans %(num)d minute.",
-                    "Trop de tentatives. Réessayez dans %(num)d minutes.",
-                    minutes,
-                )
-            )
-        )
-
-
 class AccountNotActive(AccountError):
     default_message = _l(
         "Votre compte n'est pas encore activé. Cliquez sur le lien reçu par email, "
@@ -61,16 +46,30 @@ class AccountNotActive(AccountError):
 
 
 class AccountDisabled(AccountError):
-    default_message = _l("Ce compte est désactivé. Contactez le support de Sésame.")
+    default_message = _l(
+        "Ce compte est désactivé. Pour en connaître la raison ou le faire réactiver, "
+        "écrivez au support de Sésame (voir la page « Aide »)."
+    )
 
 
 class TokenInvalid(AccountError):
     default_message = _l("Ce lien n'est pas valide. Demandez-en un nouveau.")
+    status = 400
 
 
 class TokenExpired(AccountError):
     default_message = _l("Ce lien a expiré. Demandez-en un nouveau.")
+    status = 400
 
 
 class TokenUsed(AccountError):
     default_message = _l("Ce lien a déjà été utilisé.")
+    status = 400
+
+
+class SignupInvalid(AccountError):
+    """Several fields of a signup are refused at once: `errors` maps field -> messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__(_l("Le formulaire contient des erreurs."))

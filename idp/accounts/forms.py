@@ -2,17 +2,54 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from wtforms import EmailField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms.widgets import PasswordInput
+
+from idp.accounts.errors import InvalidText
+from idp.text import has_forbidden_characters
 
 REQUIRED = _l("Ce champ est obligatoire.")
 
 
-class LoginForm(FlaskForm):
+class SesameForm(FlaskForm):
+    """Every form of the IdP: control and invisible characters are refused in every text
+    field (docs/security.md 18), passwords accepting any printable character."""
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            if _refuses(field):
+                field.errors = [*field.errors, InvalidText().message]
+                valid = False
+        return valid
+
+    def all_errors(self) -> list[tuple[Field, str]]:
+        return [(field, error) for field in self for error in field.errors]
+
+
+def _refuses(field: Field) -> bool:
+    data = field.data
+    if not isinstance(data, str) or field.name == "csrf_token":
+        return False
+    return has_forbidden_characters(data, password=isinstance(field, PasswordField))
+
+
+class KeptPasswordField(PasswordField):
+    """A password re-shown after an error elsewhere in the form (the signup form keeps it
+    unless the password itself was refused)."""
+
+    widget = PasswordInput(hide_value=False)
+
+
+class LoginForm(SesameForm):
     username = StringField(
         _l("Identifiant"),
+        description=_l("Votre identifiant, pas votre adresse email."),
         validators=[DataRequired(REQUIRED), Length(max=100)],
         render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
     )
@@ -24,12 +61,12 @@ class LoginForm(FlaskForm):
 
 
 class NewPasswordMixin:
-    password = PasswordField(
+    password = KeptPasswordField(
         _l("Mot de passe"),
         validators=[DataRequired(REQUIRED), Length(max=1024)],
         render_kw={"autocomplete": "new-password", "aria-describedby": "password-rules"},
     )
-    password_confirm = PasswordField(
+    password_confirm = KeptPasswordField(
         _l("Confirmez le mot de passe"),
         validators=[
             DataRequired(REQUIRED),
@@ -38,8 +75,13 @@ class NewPasswordMixin:
         render_kw={"autocomplete": "new-password"},
     )
 
+    def forget_passwords(self) -> None:
+        """Blank both password fields (after the password itself was refused)."""
+        self.password.data = ""
+        self.password_confirm.data = ""
 
-class SignupForm(NewPasswordMixin, FlaskForm):
+
+class SignupForm(NewPasswordMixin, SesameForm):
     username = StringField(
         _l("Identifiant (définitif, il ne pourra jamais être modifié)"),
         validators=[DataRequired(REQUIRED), Length(max=100)],
@@ -71,7 +113,7 @@ class SignupForm(NewPasswordMixin, FlaskForm):
     )
 
 
-class IdentifierForm(FlaskForm):
+class IdentifierForm(SesameForm):
     """Resend activation / forgotten password: a username or an email."""
 
     identifier = StringField(
@@ -81,11 +123,33 @@ class IdentifierForm(FlaskForm):
     )
 
 
-class ResetPasswordForm(NewPasswordMixin, FlaskForm):
+class EmailForm(SesameForm):
+    """Forgotten username: the address the accounts were created with."""
+
+    identifier = EmailField(
+        _l("Adresse email"),
+        validators=[
+            DataRequired(REQUIRED),
+            Length(max=254, message=_l("254 caractères au plus.")),
+            Email(message=_l("Adresse email invalide."), check_deliverability=False),
+        ],
+        render_kw={"autocomplete": "email"},
+    )
+
+
+class ActivationForm(SesameForm):
+    password = PasswordField(
+        _l("Le mot de passe choisi à l'inscription"),
+        validators=[DataRequired(REQUIRED), Length(max=1024)],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+class ResetPasswordForm(NewPasswordMixin, SesameForm):
     pass
 
 
-class ChangePasswordForm(NewPasswordMixin, FlaskForm):
+class ChangePasswordForm(NewPasswordMixin, SesameForm):
     current_password = PasswordField(
         _l("Mot de passe actuel"),
         validators=[DataRequired(REQUIRED), Length(max=1024)],
@@ -93,5 +157,5 @@ class ChangePasswordForm(NewPasswordMixin, FlaskForm):
     )
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(SesameForm):
     """A form with only its CSRF token (logout, revoke a session)."""

@@ -16,28 +16,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 from idp.accounts.errors import UsernameImmutable
-from idp.database import UTCDateTime, new_public_id, utcnow
+from idp.accounts.usernames import MAX_LENGTH as USERNAME_MAX
+from idp.accounts.usernames import MIN_LENGTH as USERNAME_MIN
+from idp.database import UTCDateTime, new_public_id, sql_in_list, utcnow
 from idp.extensions import db
+from idp.profiles.catalog import Profile
 
 
 class UserStatus(enum.StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
     DISABLED = "disabled"
-
-
-class Profile(enum.StrEnum):
-    """Signup profiles (DOMAIN.md). Registry matching comes with the profiles domain."""
-
-    EXPERT_COMPTABLE = "expert-comptable"
-    SALARIE_AGC = "salarie-agc"
-    STAGIAIRE = "stagiaire"
-    MEMORIALISTE = "memorialiste"
-    HONORAIRE = "honoraire"
-    ECE = "ece"
-    CAFCAC = "cafcac"
-    PRESIDENT_AGC = "president-agc"
-    AUTRE = "autre"
 
 
 def new_subject() -> str:
@@ -48,13 +37,15 @@ def new_subject() -> str:
 class User(db.Model):  # type: ignore[name-defined]
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'active', 'disabled')", name="status_known"),
-        CheckConstraint("length(username) BETWEEN 3 AND 30", name="username_length"),
+        CheckConstraint(f"status IN ({sql_in_list(UserStatus)})", name="status_known"),
+        CheckConstraint(
+            f"length(username) BETWEEN {USERNAME_MIN} AND {USERNAME_MAX}", name="username_length"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject: Mapped[str] = mapped_column(String(64), unique=True, default=new_subject)
-    username: Mapped[str] = mapped_column(String(30), unique=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX), unique=True)
     email: Mapped[str] = mapped_column(String(254), index=True)
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
@@ -68,6 +59,9 @@ class User(db.Model):  # type: ignore[name-defined]
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Bumped whenever the password changes: a session records the epoch of the credential it
+    # verified, and dies when they differ (a login racing a reset cannot outlive it).
+    credential_epoch: Mapped[int] = mapped_column(default=0)
 
     sessions: Mapped[list[UserSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -132,7 +126,9 @@ for _ddl in IMMUTABLE_COLUMNS_POSTGRESQL:
 class UserSession(db.Model):  # type: ignore[name-defined]
     """A login on one browser. The cookie holds a random token; only its SHA-256 is stored.
 
-    `public_id` is shown on "Mon compte" to revoke it, and will be the OIDC `sid`.
+    `public_id` is shown on "Mon compte" to revoke it, and will be the OIDC `sid`. A session
+    ends only through `idp.accounts.sessions.end_sessions` (revoked_at and revoke_reason set,
+    one audit row each).
     """
 
     __tablename__ = "user_sessions"
@@ -152,6 +148,7 @@ class UserSession(db.Model):  # type: ignore[name-defined]
     user_agent: Mapped[str | None] = mapped_column(String(300))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoke_reason: Mapped[str | None] = mapped_column(String(40))
+    credential_epoch: Mapped[int] = mapped_column(default=0)
 
     user: Mapped[User] = relationship(back_populates="sessions")
 

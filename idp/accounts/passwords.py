@@ -102,11 +102,13 @@ def check_password_policy(password: str, context: PasswordContext | None = None)
     """Raise WeakPassword with a precise French reason, or return."""
     context = context or PasswordContext()
     normalized = normalize_password(password)
-    if len(normalized) < MIN_LENGTH:
+    # Length counts what was typed, and what is hashed: NFKC turns one U+FDFA into 18
+    # characters, which must not make a one-keystroke password "long".
+    if min(len(password), len(normalized)) < MIN_LENGTH:
         raise WeakPassword(
             _l("Le mot de passe doit compter au moins %(min)d caractères.", min=MIN_LENGTH)
         )
-    if len(normalized) > MAX_LENGTH:
+    if max(len(password), len(normalized)) > MAX_LENGTH:
         raise WeakPassword(
             _l("Le mot de passe doit compter au plus %(max)d caractères.", max=MAX_LENGTH)
         )

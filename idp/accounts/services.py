@@ -1,82 +1,98 @@
 """Account use cases. Each takes a SQLAlchemy session and plain values, adds its changes (with
 their audit events and emails) to the session, and raises domain errors carrying a French
 message. The caller commits: one use case, one transaction.
+
+Uniqueness rules are enforced by the database and mapped to their own errors by constraint
+name (`idp.database.flush_or_raise`); state changes that a token or a concurrent request could
+make twice are compare-and-set updates (`_compare_and_set`), so exactly one wins.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 from flask import current_app
 from flask_babel import gettext
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, update
 
-from idp.accounts import throttling
+from idp import throttling
 from idp.accounts.errors import (
     AccountDisabled,
     AccountNotActive,
     InvalidCredentials,
+    InvalidText,
+    SignupInvalid,
     TokenInvalid,
     TokenUsed,
-    TooManyAttempts,
     UsernameTaken,
 )
-from idp.accounts.models import Profile, User, UserSession, UserStatus
+from idp.accounts.models import User, UserSession, UserStatus
 from idp.accounts.passwords import PasswordContext, PasswordHasher, check_password_policy
+from idp.accounts.sessions import EndReason, end_all_sessions
 from idp.accounts.tokens import TokenService, fingerprints_match, state_fingerprint
 from idp.accounts.usernames import canonical_username, validate_username
 from idp.audit.models import AuditEventType
-from idp.audit.services import record
-from idp.config import Argon2Parameters
-from idp.database import DbSession, utcnow
+from idp.audit.services import ANONYMOUS, SYSTEM, Actor, record
+from idp.config import settings
+from idp.database import DbSession, flush_or_raise, on_violation, utcnow
+from idp.errors import DomainError
 from idp.mail.services import enqueue
+from idp.text import has_forbidden_characters
+from idp.throttling import TooManyAttempts
 from idp.urls import external_url
+
+on_violation("uq_users_username", UsernameTaken)
 
 # --- services bound to the app's configuration -------------------------------------------
 
+HASHER_EXTENSION = "sesame.password_hasher"
+
+
+def init_password_hasher(app: Any) -> None:
+    """One hasher per app, its dummy hash computed now: the first unknown-user login of a
+    worker costs what every other one costs (equal timing from the first request)."""
+    hasher = PasswordHasher(app.extensions["sesame.settings"].argon2)
+    _ = hasher.dummy_hash
+    app.extensions[HASHER_EXTENSION] = hasher
+
 
 def password_hasher() -> PasswordHasher:
-    """The app's hasher (one per app: the dummy hash is computed once)."""
-    hasher: PasswordHasher | None = current_app.extensions.get("sesame.password_hasher")
-    if hasher is None:
-        cfg = current_app.config
-        hasher = PasswordHasher(
-            Argon2Parameters(
-                time_cost=cfg["ARGON2_TIME_COST"],
-                memory_cost_kib=cfg["ARGON2_MEMORY_COST"],
-                parallelism=cfg["ARGON2_PARALLELISM"],
-            )
-        )
-        current_app.extensions["sesame.password_hasher"] = hasher
+    hasher: PasswordHasher = current_app.extensions[HASHER_EXTENSION]
     return hasher
 
 
 def activation_tokens() -> TokenService:
-    cfg = current_app.config
-    return TokenService(cfg["SECRET_KEY"], "activation", cfg["ACTIVATION_TOKEN_MAX_AGE"])
+    cfg = settings()
+    return TokenService(cfg.secret_key, "activation", cfg.activation_token_max_age)
 
 
 def reset_tokens() -> TokenService:
-    cfg = current_app.config
-    return TokenService(cfg["SECRET_KEY"], "password-reset", cfg["RESET_TOKEN_MAX_AGE"])
+    cfg = settings()
+    return TokenService(cfg.secret_key, "password-reset", cfg.reset_token_max_age)
 
 
 # --- lookups ------------------------------------------------------------------------------
 
 
 def get_user_by_username(session: DbSession, raw_username: str) -> User | None:
+    if has_forbidden_characters(raw_username):
+        return None
     return session.scalar(select(User).where(User.username == canonical_username(raw_username)))
 
 
 def find_users_by_identifier(session: DbSession, identifier: str) -> list[User]:
     """Accounts designated by a username or an email (several accounts may share an email)."""
     identifier = identifier.strip()
+    if has_forbidden_characters(identifier):
+        return []
     if "@" in identifier:
-        return list(session.scalars(select(User).where(User.email == normalize_email(identifier))))
+        return list(
+            session.scalars(
+                select(User).where(User.email == normalize_email(identifier)).order_by(User.id)
+            )
+        )
     user = get_user_by_username(session, identifier)
     return [user] if user else []
 
@@ -86,57 +102,165 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def _compare_and_set(
+    session: DbSession, user: User, expected: dict[str, Any], **values: Any
+) -> bool:
+    """UPDATE the user only if the columns still hold `expected`; True when this call won.
+
+    Two requests spending one token both read the old state; only one UPDATE matches it (the
+    other waits for the row lock on PostgreSQL, or for the write lock on SQLite, and then
+    matches nothing).
+    """
+    query = update(User).where(User.id == user.id)
+    for column, value in expected.items():
+        query = query.where(getattr(User, column) == value)
+    result = session.execute(query.values(**values).execution_options(synchronize_session="fetch"))
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
 # --- signup and activation ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    username: str
+    email: str
+    given_name: str
+    family_name: str
+    password: str
+
+
+def check_new_account(account: NewAccount) -> dict[str, list[str]]:
+    """Every refusal at once, by field (the signup form shows them all in one round)."""
+    errors: dict[str, list[str]] = {}
+
+    def refuse(field: str, error: DomainError) -> None:
+        errors.setdefault(field, []).append(error.message)
+
+    for field in ("given_name", "family_name", "email", "username"):
+        if has_forbidden_characters(getattr(account, field)):
+            refuse(field, InvalidText())
+    if "username" not in errors:
+        try:
+            validate_username(account.username)
+        except DomainError as error:
+            refuse("username", error)
+    if has_forbidden_characters(account.password, password=True):
+        refuse("password", InvalidText())
+    else:
+        try:
+            check_password_policy(
+                account.password,
+                PasswordContext(
+                    canonical_username(account.username),
+                    normalize_email(account.email),
+                    (account.given_name.strip(), account.family_name.strip()),
+                ),
+            )
+        except DomainError as error:
+            refuse("password", error)
+    return errors
 
 
 def register_user(
     session: DbSession,
+    account: NewAccount,
     *,
-    username: str,
-    email: str,
-    given_name: str,
-    family_name: str,
-    password: str,
-    profile: Profile = Profile.AUTRE,
+    profile: str = "autre",
     status: UserStatus = UserStatus.PENDING,
+    actor: Actor = ANONYMOUS,
 ) -> User:
     """Create an account. Pending accounts get an activation email (in the same transaction).
 
-    Uniqueness is enforced by the database's unique index, so two concurrent signups for one
-    username create exactly one account; the other gets UsernameTaken (and a rolled-back
-    session: call this first in a use case).
+    Raises SignupInvalid with every refused field, or UsernameTaken. Uniqueness is the unique
+    index's: two concurrent signups for one username create exactly one account. A pending
+    account whose activation time is over frees its username here.
     """
-    canonical = validate_username(username)
-    email = normalize_email(email)
-    check_password_policy(
-        password, PasswordContext(canonical, email, (given_name.strip(), family_name.strip()))
-    )
+    errors = check_new_account(account)
+    if errors:
+        raise SignupInvalid(errors)
+    canonical = canonical_username(account.username)
+    _free_expired_pending_username(session, canonical)
     now = utcnow()
     user = User(
         username=canonical,
-        email=email,
-        given_name=given_name.strip(),
-        family_name=family_name.strip(),
-        profile=profile.value,
+        email=normalize_email(account.email),
+        given_name=account.given_name.strip(),
+        family_name=account.family_name.strip(),
+        profile=profile,
         status=status.value,
-        password_hash=password_hasher().hash(password),
+        password_hash=password_hasher().hash(account.password),
         password_changed_at=now,
     )
     if status == UserStatus.ACTIVE:
         user.activated_at = now
     session.add(user)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        # The insert is the first write of the use case: the transaction has nothing else to
-        # keep, and PostgreSQL has aborted it anyway. (No SAVEPOINT: pysqlite's implicit
-        # transactions would commit at RELEASE.)
-        session.rollback()
-        raise UsernameTaken() from exc
-    record(session, AuditEventType.SIGNUP, user_id=user.id, profile=profile.value)
+    flush_or_raise(session)
+    record(session, AuditEventType.SIGNUP, subject=user, actor=actor, profile=profile)
     if user.is_pending:
         queue_activation_email(session, user)
     return user
+
+
+def sign_up(session: DbSession, account: NewAccount) -> User | None:
+    """The "Autre" signup page's use case.
+
+    When the email already belongs to an account, no second account is made: its owner is told
+    by email (with their usernames), and the page says what it says for a new account, so the
+    page never reveals who has an account. The password is hashed either way (same cost).
+    """
+    errors = check_new_account(account)
+    if errors:
+        raise SignupInvalid(errors)
+    email = normalize_email(account.email)
+    if session.scalar(select(User.id).where(User.email == email).limit(1)) is not None:
+        password_hasher().hash(account.password)
+        from idp.accounts.email_requests import EmailRequestKind, queue_request
+
+        queue_request(session, EmailRequestKind.SIGNUP_EMAIL_TAKEN, email)
+        return None
+    return register_user(session, account)
+
+
+def _free_expired_pending_username(session: DbSession, canonical: str) -> None:
+    """A pending account older than its activation link holds its username no longer."""
+    cutoff = utcnow() - timedelta(seconds=settings().activation_token_max_age)
+    expired = session.scalar(
+        select(User).where(
+            User.username == canonical,
+            User.status == UserStatus.PENDING.value,
+            User.created_at < cutoff,
+        )
+    )
+    if expired is not None:
+        _delete_pending(session, expired)
+
+
+def _delete_pending(session: DbSession, user: User) -> None:
+    record(
+        session,
+        AuditEventType.PENDING_ACCOUNT_EXPIRED,
+        subject=None,
+        actor=SYSTEM,
+        username=user.username,
+        created_at=user.created_at.isoformat(),
+    )
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    session.delete(user)
+    session.flush()
+
+
+def purge_expired_pending(session: DbSession) -> list[str]:
+    """Delete pending accounts whose activation time is over; return their usernames."""
+    cutoff = utcnow() - timedelta(seconds=settings().activation_token_max_age)
+    expired = list(
+        session.scalars(
+            select(User).where(User.status == UserStatus.PENDING.value, User.created_at < cutoff)
+        )
+    )
+    for user in expired:
+        _delete_pending(session, user)
+    return [user.username for user in expired]
 
 
 def queue_activation_email(session: DbSession, user: User) -> None:
@@ -149,18 +273,18 @@ def queue_activation_email(session: DbSession, user: User) -> None:
         context={
             "user": user,
             "link": external_url("accounts.activate", token=token),
-            "hours": current_app.config["ACTIVATION_TOKEN_MAX_AGE"] // 3600,
+            "hours": settings().activation_token_max_age // 3600,
         },
     )
-    record(session, AuditEventType.ACTIVATION_EMAIL_SENT, user_id=user.id)
+    record(session, AuditEventType.ACTIVATION_EMAIL_SENT, subject=user, actor=ANONYMOUS)
 
 
 def _activation_fingerprint(user: User) -> str:
     return state_fingerprint(user.subject, user.status, user.email)
 
 
-def activate(session: DbSession, token: str) -> User:
-    """Activate the pending account named by the token; a used token fails with TokenUsed."""
+def user_for_activation_token(session: DbSession, token: str) -> User:
+    """The pending account an activation link designates (TokenUsed once it is active)."""
     data = activation_tokens().loads(token)
     user = session.scalar(select(User).where(User.subject == str(data.get("sub", ""))))
     if user is None:
@@ -169,242 +293,132 @@ def activate(session: DbSession, token: str) -> User:
         raise TokenUsed()
     if not fingerprints_match(str(data.get("fp", "")), _activation_fingerprint(user)):
         raise TokenInvalid()
-    _mark_active(user)
-    record(session, AuditEventType.ACTIVATION, user_id=user.id)
     return user
 
 
-def _mark_active(user: User) -> None:
+def activate(session: DbSession, token: str, password: str, *, ip: str) -> User:
+    """Activate the account named by the token, if the person knows its password.
+
+    The link proves the mailbox, the password proves the person who chose it: together they
+    stop pre-account hijacking (someone signing up with another's email cannot activate, and
+    the mailbox owner cannot be handed an account whose password someone else knows; they use
+    "Mot de passe oublié", which replaces it). Password guesses here count as login failures.
+    """
+    user = user_for_activation_token(session, token)
+    _verify_password(session, user.username, user, password, ip=ip)
     now = utcnow()
-    user.status = UserStatus.ACTIVE.value
-    user.activated_at = now
-    user.email_verified_at = now
-
-
-def resend_activation(session: DbSession, identifier: str) -> None:
-    """Queue a new activation email for pending accounts matching; say nothing either way."""
-    for user in find_users_by_identifier(session, identifier):
-        if user.is_pending and _may_send_email(user):
-            queue_activation_email(session, user)
-
-
-def _may_send_email(user: User) -> bool:
-    """Per-account email throttle: past it, nothing is sent but the page says the same."""
-    try:
-        throttling.email_sends_per_account.consume(user.subject)
-    except TooManyAttempts:  # silently skip: the answer must not differ
-        return False
-    return True
+    if not _compare_and_set(
+        session,
+        user,
+        {"status": UserStatus.PENDING.value},
+        status=UserStatus.ACTIVE.value,
+        activated_at=now,
+        email_verified_at=now,
+    ):
+        raise TokenUsed()
+    record(session, AuditEventType.ACTIVATION, subject=user)
+    return user
 
 
 # --- login --------------------------------------------------------------------------------
 
 
-def authenticate(session: DbSession, username: str, password: str, *, ip: str) -> User:
-    """Check a username and password (SECURITY.md 1, 2, 4).
+@dataclass(frozen=True)
+class Authenticated:
+    user: User
+    credential_epoch: int  # the epoch of the password that was verified
+
+
+def _verify_password(
+    session: DbSession, canonical: str, user: User | None, password: str, *, ip: str
+) -> int:
+    """Verify a password under the login throttles; return the verified credential's epoch.
+
+    Each attempt takes a slot per IP and per account *before* the verification and gives it
+    back on success, atomically: concurrent guesses cannot overrun the limits.
+    """
+    try:
+        ip_slot = throttling.login_failures_per_ip.acquire(ip)
+        try:
+            account_slot = throttling.login_failures_per_account.acquire(canonical)
+        except TooManyAttempts:
+            ip_slot.refund()
+            raise
+    except TooManyAttempts:
+        record(
+            session,
+            AuditEventType.LOGIN_THROTTLED,
+            subject=user,
+            actor=ANONYMOUS,
+            username=canonical[:64] if user is None else None,
+        )
+        raise
+    epoch = user.credential_epoch if user is not None else 0
+    password_hash = user.password_hash if user is not None else None
+    if not password_hasher().verify(password_hash, password) or user is None:
+        record(
+            session,
+            AuditEventType.LOGIN_FAILED,
+            subject=user,
+            actor=ANONYMOUS,
+            reason="bad_credentials",
+        )
+        raise InvalidCredentials()
+    ip_slot.refund()
+    account_slot.refund()
+    return epoch
+
+
+def authenticate(session: DbSession, username: str, password: str, *, ip: str) -> Authenticated:
+    """Check a username and password (docs/security.md 1, 2, 4).
 
     Unknown usernames cost one argon2 verification against a dummy hash and raise the same
     InvalidCredentials. Failures count per canonical username and per IP, existing or not.
     """
     canonical = canonical_username(username)[:64]
-    throttling.login_failures_per_ip.check(ip)
-    throttling.login_failures_per_account.check(canonical)
-    user = session.scalar(select(User).where(User.username == canonical))
-    hasher = password_hasher()
-    if not hasher.verify(user.password_hash if user else None, password) or user is None:
-        throttling.login_failures_per_ip.hit(ip)
-        throttling.login_failures_per_account.hit(canonical)
-        record(
-            session,
-            AuditEventType.LOGIN_FAILED,
-            user_id=user.id if user else None,
-            reason="bad_credentials",
-        )
-        raise InvalidCredentials()
+    user = None
+    if not has_forbidden_characters(username):
+        user = session.scalar(select(User).where(User.username == canonical))
+    epoch = _verify_password(session, canonical, user, password, ip=ip)
+    assert user is not None
     if user.status == UserStatus.DISABLED:
-        record(session, AuditEventType.LOGIN_FAILED, user_id=user.id, reason="disabled")
+        record(session, AuditEventType.LOGIN_FAILED, subject=user, reason="disabled")
         raise AccountDisabled()
     if user.status == UserStatus.PENDING:
-        record(session, AuditEventType.LOGIN_FAILED, user_id=user.id, reason="pending")
+        record(session, AuditEventType.LOGIN_FAILED, subject=user, reason="pending")
         raise AccountNotActive()
     assert user.password_hash is not None
+    hasher = password_hasher()
     if hasher.needs_rehash(user.password_hash):
+        # Same credential, stronger hash: the epoch does not change.
         user.password_hash = hasher.hash(password)
-        record(session, AuditEventType.PASSWORD_REHASHED, user_id=user.id)
+        record(session, AuditEventType.PASSWORD_REHASHED, subject=user)
     user.last_login_at = utcnow()
-    record(session, AuditEventType.LOGIN_SUCCEEDED, user_id=user.id)
-    return user
-
-
-# --- server-side sessions -----------------------------------------------------------------
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class SessionTimeouts:
-    idle: timedelta
-    absolute: timedelta
-
-    @classmethod
-    def from_config(cls) -> SessionTimeouts:
-        cfg = current_app.config
-        return cls(
-            idle=timedelta(minutes=cfg["SESSION_IDLE_MINUTES"]),
-            absolute=timedelta(hours=cfg["SESSION_ABSOLUTE_HOURS"]),
-        )
-
-
-def start_session(
-    session: DbSession,
-    user: User,
-    *,
-    amr: str = "pwd",
-    ip: str | None = None,
-    user_agent: str | None = None,
-) -> tuple[UserSession, str]:
-    """Create a server-side session; returns it and the cookie token (shown only here)."""
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
-    user_session = UserSession(
-        user=user,
-        token_hash=_token_hash(token),
-        created_at=now,
-        last_seen_at=now,
-        auth_time=now,
-        expires_at=now + SessionTimeouts.from_config().absolute,
-        amr=amr,
-        ip_address=ip,
-        user_agent=(user_agent or "")[:300] or None,
-    )
-    session.add(user_session)
-    return user_session, token
-
-
-def rotate_session_token(user_session: UserSession) -> str:
-    """New cookie token for the same session (privilege change: step-up)."""
-    token = secrets.token_urlsafe(32)
-    user_session.token_hash = _token_hash(token)
-    return token
-
-
-LAST_SEEN_RESOLUTION = timedelta(minutes=1)
-
-
-def resolve_session(
-    session: DbSession, token: str, *, now: datetime | None = None
-) -> UserSession | None:
-    """The live session for a cookie token, or None (unknown, revoked, idle or expired).
-
-    An expired session is marked revoked so it disappears from the user's list.
-    """
-    if not token:
-        return None
-    user_session = session.scalar(
-        select(UserSession).where(UserSession.token_hash == _token_hash(token))
-    )
-    if user_session is None or user_session.is_revoked:
-        return None
-    now = now or utcnow()
-    timeouts = SessionTimeouts.from_config()
-    if now >= user_session.expires_at:
-        _revoke(user_session, "expired", now)
-        return None
-    if now - user_session.last_seen_at >= timeouts.idle:
-        _revoke(user_session, "idle", now)
-        return None
-    if not user_session.user.is_active:
-        _revoke(user_session, "account_inactive", now)
-        return None
-    if now - user_session.last_seen_at >= LAST_SEEN_RESOLUTION:
-        user_session.last_seen_at = now
-    return user_session
-
-
-def _revoke(user_session: UserSession, reason: str, now: datetime | None = None) -> None:
-    if user_session.revoked_at is None:
-        user_session.revoked_at = now or utcnow()
-        user_session.revoke_reason = reason
-
-
-def end_session(session: DbSession, user_session: UserSession) -> None:
-    """Logout: the server-side record dies, so the old cookie is useless (SECURITY.md 15)."""
-    _revoke(user_session, "logout")
-    record(session, AuditEventType.LOGOUT, user_id=user_session.user_id, sid=user_session.public_id)
-
-
-def active_sessions(session: DbSession, user: User) -> list[UserSession]:
-    now = utcnow()
-    idle = SessionTimeouts.from_config().idle
-    rows = session.scalars(
-        select(UserSession)
-        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
-        .where(UserSession.expires_at > now, UserSession.last_seen_at > now - idle)
-        .order_by(UserSession.last_seen_at.desc())
-    )
-    return list(rows)
-
-
-def revoke_session(session: DbSession, user: User, public_id: str) -> bool:
-    """Revoke one of the user's own sessions. Another user's id is treated as unknown."""
-    user_session = session.scalar(
-        select(UserSession).where(
-            UserSession.public_id == public_id, UserSession.user_id == user.id
-        )
-    )
-    if user_session is None or user_session.is_revoked:
-        return False
-    _revoke(user_session, "revoked_by_user")
-    record(session, AuditEventType.SESSION_REVOKED, user_id=user.id, sid=public_id)
-    return True
-
-
-def revoke_all_sessions(
-    session: DbSession, user: User, *, reason: str, keep: UserSession | None = None
-) -> int:
-    query = update(UserSession).where(
-        UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
-    )
-    if keep is not None:
-        query = query.where(UserSession.id != keep.id)
-    result = session.execute(
-        query.values(revoked_at=utcnow(), revoke_reason=reason).execution_options(
-            synchronize_session="fetch"
-        )
-    )
-    count = int(getattr(result, "rowcount", 0) or 0)
-    if count:
-        record(session, AuditEventType.SESSION_REVOKED, user_id=user.id, count=count, reason=reason)
-    return count
+    record(session, AuditEventType.LOGIN_SUCCEEDED, subject=user)
+    return Authenticated(user, epoch)
 
 
 # --- password reset and change ------------------------------------------------------------
 
 
-def _reset_fingerprint(user: User) -> str:
+def reset_fingerprint(user: User) -> str:
     return state_fingerprint(user.subject, user.password_hash, user.status)
 
 
-def request_password_reset(session: DbSession, identifier: str) -> None:
-    """Queue a reset email for each account designated; the caller answers the same always."""
-    for user in find_users_by_identifier(session, identifier):
-        if user.status == UserStatus.DISABLED or not _may_send_email(user):
-            continue
-        token = reset_tokens().dumps({"sub": user.subject, "fp": _reset_fingerprint(user)})
-        enqueue(
-            session,
-            template="password_reset",
-            recipient=user.email,
-            user_id=user.id,
-            context={
-                "user": user,
-                "link": external_url("accounts.reset_password", token=token),
-                "minutes": current_app.config["RESET_TOKEN_MAX_AGE"] // 60,
-            },
-        )
-        record(session, AuditEventType.PASSWORD_RESET_REQUESTED, user_id=user.id)
+def queue_password_reset_email(session: DbSession, user: User) -> None:
+    token = reset_tokens().dumps({"sub": user.subject, "fp": reset_fingerprint(user)})
+    enqueue(
+        session,
+        template="password_reset",
+        recipient=user.email,
+        user_id=user.id,
+        context={
+            "user": user,
+            "link": external_url("accounts.reset_password", token=token),
+            "minutes": settings().reset_token_max_age // 60,
+        },
+    )
+    record(session, AuditEventType.PASSWORD_RESET_REQUESTED, subject=user, actor=ANONYMOUS)
 
 
 def user_for_reset_token(session: DbSession, token: str) -> User:
@@ -413,52 +427,110 @@ def user_for_reset_token(session: DbSession, token: str) -> User:
     user = session.scalar(select(User).where(User.subject == str(data.get("sub", ""))))
     if user is None or user.status == UserStatus.DISABLED:
         raise TokenInvalid()
-    if not fingerprints_match(str(data.get("fp", "")), _reset_fingerprint(user)):
+    if not fingerprints_match(str(data.get("fp", "")), reset_fingerprint(user)):
         raise TokenUsed()
     return user
 
 
 def reset_password(session: DbSession, token: str, new_password: str) -> User:
-    """Set a new password from a reset link: ends every session, activates a pending account."""
+    """Set a new password from a reset link: ends every session, activates a pending account.
+
+    The token is spent atomically: the new hash is written only where the old one still is,
+    so two concurrent posts of one link succeed once.
+    """
     user = user_for_reset_token(session, token)
-    _set_password(user, new_password)
-    if user.is_pending:
-        _mark_active(user)
-        record(session, AuditEventType.ACTIVATION, user_id=user.id, via="password_reset")
-    revoke_all_sessions(session, user, reason="password_reset")
-    record(session, AuditEventType.PASSWORD_RESET, user_id=user.id)
+    was_pending = user.is_pending
+    _set_password(session, user, new_password)
+    if was_pending:
+        now = utcnow()
+        user.status = UserStatus.ACTIVE.value
+        user.activated_at = now
+        user.email_verified_at = now
+        record(session, AuditEventType.ACTIVATION, subject=user, via="password_reset")
+    end_all_sessions(session, user, reason=EndReason.PASSWORD_RESET)
+    record(session, AuditEventType.PASSWORD_RESET, subject=user)
+    _queue_password_changed_email(session, user, reset=True)
     throttling.login_failures_per_account.clear(user.username)
     return user
 
 
 def change_password(
-    session: DbSession, user: User, current_password: str, new_password: str, *, keep: UserSession
+    session: DbSession,
+    user: User,
+    current_password: str,
+    new_password: str,
+    *,
+    keep: UserSession,
+    ip: str,
 ) -> None:
-    """Change the password from "Mon compte": proves the current one, ends other sessions."""
-    throttling.login_failures_per_account.check(user.username)
-    if not password_hasher().verify(user.password_hash, current_password):
-        # A stolen session must not become an unthrottled password oracle.
-        throttling.login_failures_per_account.hit(user.username)
-        raise InvalidCredentials(gettext("Le mot de passe actuel est incorrect."))
-    _set_password(user, new_password)
-    revoke_all_sessions(session, user, reason="password_changed", keep=keep)
-    record(session, AuditEventType.PASSWORD_CHANGED, user_id=user.id)
+    """Change the password from "Mon compte": proves the current one, ends other sessions.
+
+    The current password is checked under the login throttles: a stolen session must not
+    become an unthrottled password oracle.
+    """
+    try:
+        _verify_password(session, user.username, user, current_password, ip=ip)
+    except InvalidCredentials as error:
+        raise InvalidCredentials(gettext("Le mot de passe actuel est incorrect.")) from error
+    _set_password(session, user, new_password)
+    keep.credential_epoch = user.credential_epoch
+    end_all_sessions(session, user, reason=EndReason.PASSWORD_CHANGED, keep=keep)
+    record(session, AuditEventType.PASSWORD_CHANGED, subject=user)
+    _queue_password_changed_email(session, user, reset=False)
 
 
-def _set_password(user: User, new_password: str) -> None:
+def _set_password(session: DbSession, user: User, new_password: str) -> None:
+    if has_forbidden_characters(new_password, password=True):
+        raise InvalidText()
     check_password_policy(
         new_password,
         PasswordContext(user.username, user.email, (user.given_name, user.family_name)),
     )
-    user.password_hash = password_hasher().hash(new_password)
-    user.password_changed_at = utcnow()
+    old_hash, old_epoch = user.password_hash, user.credential_epoch
+    if not _compare_and_set(
+        session,
+        user,
+        {"password_hash": old_hash, "credential_epoch": old_epoch},
+        password_hash=password_hasher().hash(new_password),
+        password_changed_at=utcnow(),
+        credential_epoch=old_epoch + 1,
+    ):
+        raise TokenUsed()
+
+
+def _queue_password_changed_email(session: DbSession, user: User, *, reset: bool) -> None:
+    enqueue(
+        session,
+        template="password_changed",
+        recipient=user.email,
+        user_id=user.id,
+        context={
+            "user": user,
+            "reset": reset,
+            "when": utcnow(),
+            "forgot_link": external_url("accounts.forgot_password"),
+            "support_email": settings().support_email,
+        },
+    )
 
 
 # --- administration -----------------------------------------------------------------------
 
 
-def disable_user(session: DbSession, user: User, *, reason: str = "admin") -> None:
+def create_account(session: DbSession, account: NewAccount, *, active: bool, actor: Actor) -> User:
+    """An account made by an operator (CLI, demo data, benchmarks): the one way to do it."""
+    user = register_user(
+        session,
+        account,
+        status=UserStatus.ACTIVE if active else UserStatus.PENDING,
+        actor=actor,
+    )
+    record(session, AuditEventType.ACCOUNT_CREATED_BY_ADMIN, subject=user, actor=actor)
+    return user
+
+
+def disable_user(session: DbSession, user: User, *, actor: Actor, reason: str = "admin") -> None:
     user.status = UserStatus.DISABLED.value
     user.disabled_at = utcnow()
-    revoke_all_sessions(session, user, reason="account_disabled")
-    record(session, AuditEventType.ACCOUNT_DISABLED, user_id=user.id, reason=reason)
+    end_all_sessions(session, user, reason=EndReason.ACCOUNT_DISABLED, actor=actor)
+    record(session, AuditEventType.ACCOUNT_DISABLED, subject=user, actor=actor, reason=reason)

@@ -79,6 +79,54 @@ RESERVED_USERNAMES = frozenset(
 )
 
 
+# Names of authority: refused also as a part ("sesame.support"), without separators
+# ("no.reply") and with digits added ("postmaster1"), since they would let an account pass for
+# the service, the Order or its staff in an email or on a partner site.
+AUTHORITY_WORDS = frozenset(
+    {
+        "admin",
+        "administrateur",
+        "administrator",
+        "root",
+        "support",
+        "ordre",
+        "cnoec",
+        "croec",
+        "sesame",
+        "comptexpert",
+        "system",
+        "systeme",
+        "security",
+        "securite",
+        "postmaster",
+        "hostmaster",
+        "webmaster",
+        "abuse",
+        "noreply",
+        "mailerdaemon",
+        "staff",
+        "moderator",
+        "moderateur",
+        "helpdesk",
+        "official",
+        "officiel",
+    }
+)
+_SEPARATORS = re.compile(r"[._-]+")
+_TRAILING_DIGITS = re.compile(r"\d+$")
+
+
+def is_reserved(name: str) -> bool:
+    """Exact reserved names, and names built from a name of authority."""
+    if name in RESERVED_USERNAMES:
+        return True
+    collapsed = _TRAILING_DIGITS.sub("", _SEPARATORS.sub("", name))
+    if collapsed in RESERVED_USERNAMES or collapsed in AUTHORITY_WORDS:
+        return True
+    parts = (_TRAILING_DIGITS.sub("", part) for part in _SEPARATORS.split(name))
+    return any(part in AUTHORITY_WORDS for part in parts)
+
+
 def canonical_username(raw: str) -> str:
     """The stored, compared form of a username."""
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", raw).casefold()).strip()
@@ -106,6 +154,6 @@ def validate_username(raw: str) -> str:
         raise InvalidUsername(
             _l("L'identifiant doit commencer et finir par une lettre ou un chiffre.")
         )
-    if name in RESERVED_USERNAMES:
+    if is_reserved(name):
         raise InvalidUsername(_l("Cet identifiant est réservé. Choisissez-en un autre."))
     return name

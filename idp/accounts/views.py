@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from flask_babel.speaklater import LazyString
 from werkzeug.wrappers import Response
 
-from idp.accounts import services, throttling
+from idp import throttling
+from idp.accounts import email_requests, services, sessions
 from idp.accounts.auth import (
     current_session,
     current_user,
+    forget_session,
     login_required,
     login_user,
     logout_user,
     safe_next_url,
 )
-from idp.accounts.errors import (
-    AccountError,
-    InvalidUsername,
-    TooManyAttempts,
-    UsernameTaken,
-    WeakPassword,
-)
+from idp.accounts.errors import InvalidCredentials, SignupInvalid, UsernameTaken
 from idp.accounts.forms import (
+    ActivationForm,
     ChangePasswordForm,
     ConfirmForm,
+    EmailForm,
     IdentifierForm,
     LoginForm,
     ResetPasswordForm,
+    SesameForm,
     SignupForm,
 )
 from idp.accounts.passwords import MAX_LENGTH, MIN_LENGTH
@@ -36,15 +40,33 @@ from idp.accounts.usernames import MAX_LENGTH as USERNAME_MAX
 from idp.accounts.usernames import MIN_LENGTH as USERNAME_MIN
 from idp.audit.models import AuditEventType
 from idp.audit.services import recent_events
-from idp.extensions import client_ip, db
+from idp.errors import DomainError
+from idp.extensions import db
+from idp.web_context import client_ip
 
 bp = Blueprint("accounts", __name__)
 
 Page = str | Response | tuple[str, int]
+# The username to show in the login form after activation or reset (never in the URL).
+LOGIN_USERNAME_KEY = "login_username"
 
 
 def _password_rules() -> dict[str, int]:
     return {"min": MIN_LENGTH, "max": MAX_LENGTH}
+
+
+def _refused(form: SesameForm, error: DomainError, template: str, **context: object) -> Page:
+    """Show a domain error on its form, with the status the error carries (429 when throttled)."""
+    form.form_errors.append(error.message)
+    return render_template(template, form=form, **context), error.status
+
+
+def _keep_only_failed_attempts(error: DomainError) -> None:
+    """A refused password attempt keeps its audit row; any other refusal keeps nothing."""
+    if isinstance(error, InvalidCredentials | throttling.TooManyAttempts):
+        db.session.commit()
+    else:
+        db.session.rollback()
 
 
 @bp.get("/")
@@ -58,25 +80,30 @@ def index() -> Response:
 def login() -> Page:
     form = LoginForm()
     next_url = safe_next_url(request.values.get("next"), url_for("accounts.account"))
+    if request.method == "GET" and not form.username.data:
+        form.username.data = session.pop(LOGIN_USERNAME_KEY, None)
     if form.validate_on_submit():
         try:
-            user = services.authenticate(
+            authenticated = services.authenticate(
                 db.session, form.username.data or "", form.password.data or "", ip=client_ip()
             )
-        except AccountError as error:
+        except DomainError as error:
             db.session.commit()  # keep the audit event of the failure
-            form.form_errors.append(error.message)
-            status = 429 if isinstance(error, TooManyAttempts) else 200
-            return render_template("accounts/login.html", form=form, next=next_url), status
-        login_user(user)
+            return _refused(form, error, "accounts/login.html", next=next_url)
+        login_user(authenticated.user, credential_epoch=authenticated.credential_epoch)
         db.session.commit()
         return redirect(next_url)
     return render_template("accounts/login.html", form=form, next=next_url)
 
 
-@bp.post("/logout")
-def logout() -> Response:
+@bp.route("/logout", methods=["GET", "POST"])
+def logout() -> Page:
+    """GET asks for confirmation (a link or a typed URL must not log anyone out: CSRF)."""
     form = ConfirmForm()
+    if request.method == "GET":
+        if current_user() is None:
+            return redirect(url_for("accounts.login"))
+        return render_template("accounts/logout.html", form=form)
     if not form.validate_on_submit():
         abort(400)
     logout_user()
@@ -88,43 +115,60 @@ def logout() -> Response:
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> Page:
     form = SignupForm()
-    if form.validate_on_submit():
-        try:
-            throttling.signups_per_ip.consume(client_ip())
-            user = services.register_user(
-                db.session,
-                username=form.username.data or "",
-                email=form.email.data or "",
-                given_name=form.given_name.data or "",
-                family_name=form.family_name.data or "",
-                password=form.password.data or "",
-            )
-        except AccountError as error:
-            db.session.rollback()
-            field = _field_for(error)
-            (getattr(form, field).errors if field else form.form_errors).append(error.message)
-            return _render_signup(form), 429 if isinstance(error, TooManyAttempts) else 200
-        db.session.commit()
-        session["signup_email"] = user.email  # not in the URL: it would end up in logs
-        return redirect(url_for("accounts.signup_done"))
+    if request.method == "POST" and not form.validate_on_submit():
+        return _rejected_signup(form)
+    if request.method == "GET":
+        return _render_signup(form)
+    try:
+        throttling.signups_per_ip.acquire(client_ip())
+    except throttling.TooManyAttempts as error:
+        return _refused(form, error, "accounts/signup.html", **_signup_context())
+    account = services.NewAccount(
+        username=form.username.data or "",
+        email=form.email.data or "",
+        given_name=form.given_name.data or "",
+        family_name=form.family_name.data or "",
+        password=form.password.data or "",
+    )
+    try:
+        user = services.sign_up(db.session, account)
+    except SignupInvalid as error:
+        db.session.rollback()
+        for field, messages in error.errors.items():
+            getattr(form, field).errors = [*getattr(form, field).errors, *messages]
+        return _rejected_signup(form)
+    except UsernameTaken as error:
+        form.username.errors = [*form.username.errors, error.message]
+        return _rejected_signup(form)
+    db.session.commit()
+    session["signup_email"] = services.normalize_email(account.email)  # not in the URL (logs)
+    response = redirect(url_for("accounts.signup_done"))
+    if user is None:  # the email already has an account: its owner is told by email
+        email_requests.process_after_response(response)
+    return response
+
+
+def _rejected_signup(form: SignupForm) -> Page:
+    """Honest mistakes are throttled gently (rejected_forms_per_ip), apart from the accepted
+    signups' limit; the password is kept unless it was the problem."""
+    if form.password.errors or form.password_confirm.errors:
+        form.forget_passwords()
+    try:
+        throttling.rejected_forms_per_ip.acquire(client_ip())
+    except throttling.TooManyAttempts as error:
+        return _refused(form, error, "accounts/signup.html", **_signup_context())
     return _render_signup(form)
 
 
-def _field_for(error: AccountError) -> str | None:
-    if isinstance(error, InvalidUsername | UsernameTaken):
-        return "username"
-    if isinstance(error, WeakPassword):
-        return "password"
-    return None
+def _signup_context() -> dict[str, object]:
+    return {
+        "rules": _password_rules(),
+        "username_rules": {"min": USERNAME_MIN, "max": USERNAME_MAX},
+    }
 
 
 def _render_signup(form: SignupForm) -> str:
-    return render_template(
-        "accounts/signup.html",
-        form=form,
-        rules=_password_rules(),
-        username_rules={"min": USERNAME_MIN, "max": USERNAME_MAX},
-    )
+    return render_template("accounts/signup.html", form=form, **_signup_context())
 
 
 @bp.get("/signup/done")
@@ -132,93 +176,159 @@ def signup_done() -> str:
     return render_template("accounts/signup_done.html", email=session.pop("signup_email", ""))
 
 
-@bp.get("/activate/<token>")
+@bp.route("/activate/<token>", methods=["GET", "POST"])
 def activate(token: str) -> Page:
+    """GET shows a confirmation page (a mail scanner's GET changes nothing); POST activates
+    with the password chosen at signup (docs/adr/0011-activation-proof.md)."""
     try:
-        services.activate(db.session, token)
-    except AccountError as error:
-        db.session.rollback()
-        return render_template(
-            "accounts/link_error.html", message=error.message, kind="activation"
-        ), 400
+        user = services.user_for_activation_token(db.session, token)
+    except DomainError as error:
+        return _link_error(error, "activation")
+    form = ActivationForm()
+    if form.validate_on_submit():
+        try:
+            services.activate(db.session, token, form.password.data or "", ip=client_ip())
+        except DomainError as error:
+            _keep_only_failed_attempts(error)
+            if isinstance(error, InvalidCredentials):
+                error = InvalidCredentials(
+                    _("Ce n'est pas le mot de passe choisi à l'inscription.")
+                )
+            return _refused(form, error, "accounts/activate.html", username=user.username)
+        db.session.commit()
+        session[LOGIN_USERNAME_KEY] = user.username
+        flash(_("Votre compte est activé. Vous pouvez vous connecter."), "success")
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/activate.html", form=form, username=user.username)
+
+
+def _link_error(error: DomainError, kind: str) -> tuple[str, int]:
+    return render_template("accounts/link_error.html", message=error.message, kind=kind), 400
+
+
+@dataclass(frozen=True)
+class EmailRequestPage:
+    """An anonymous "send me an email" page: the same view for each kind."""
+
+    kind: email_requests.EmailRequestKind
+    template: str
+    form: Callable[[], SesameForm]
+    sent_message: LazyString
+
+
+EMAIL_REQUEST_PAGES = {
+    "resend_activation": EmailRequestPage(
+        email_requests.EmailRequestKind.ACTIVATION_RESEND,
+        "accounts/resend_activation.html",
+        IdentifierForm,
+        _l(
+            "Si un compte en attente d'activation correspond à ces informations, un nouvel "
+            "email d'activation vient d'être envoyé."
+        ),
+    ),
+    "forgot_password": EmailRequestPage(
+        email_requests.EmailRequestKind.PASSWORD_RESET,
+        "accounts/forgot_password.html",
+        IdentifierForm,
+        _l(
+            "Si un compte correspond à ces informations, un email contenant un lien pour "
+            "choisir un nouveau mot de passe vient d'être envoyé. Le lien est valable une heure."
+        ),
+    ),
+    "forgot_username": EmailRequestPage(
+        email_requests.EmailRequestKind.USERNAME_REMINDER,
+        "accounts/forgot_username.html",
+        EmailForm,
+        _l(
+            "Si des comptes sont reliés à cette adresse, un email rappelant leurs identifiants "
+            "vient d'y être envoyé."
+        ),
+    ),
+}
+
+
+def _email_request(name: str) -> Page:
+    page = EMAIL_REQUEST_PAGES[name]
+    form = page.form()
+    if not form.validate_on_submit():
+        return render_template(page.template, form=form)
+    try:
+        throttling.email_sends_per_ip.acquire(client_ip())
+    except throttling.TooManyAttempts as error:
+        return _refused(form, error, page.template)
+    identifier = str(form.data.get("identifier") or "")
+    row = email_requests.queue_request(db.session, page.kind, identifier)
     db.session.commit()
-    flash(_("Votre compte est activé. Vous pouvez vous connecter."), "success")
-    return redirect(url_for("accounts.login"))
+    response = Response(render_template("accounts/email_sent.html", message=page.sent_message))
+    email_requests.process_after_response(response, row.id)
+    return response
 
 
 @bp.route("/activate/resend", methods=["GET", "POST"])
 def resend_activation() -> Page:
-    form = IdentifierForm()
-    if form.validate_on_submit():
-        try:
-            throttling.email_sends_per_ip.consume(client_ip())
-        except TooManyAttempts as error:
-            form.form_errors.append(error.message)
-            return render_template("accounts/resend_activation.html", form=form), 429
-        services.resend_activation(db.session, form.identifier.data or "")
-        db.session.commit()
-        return render_template("accounts/email_sent.html", kind="activation")
-    return render_template("accounts/resend_activation.html", form=form)
+    return _email_request("resend_activation")
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot_password() -> Page:
-    form = IdentifierForm()
-    if form.validate_on_submit():
-        try:
-            throttling.email_sends_per_ip.consume(client_ip())
-        except TooManyAttempts as error:
-            form.form_errors.append(error.message)
-            return render_template("accounts/forgot_password.html", form=form), 429
-        services.request_password_reset(db.session, form.identifier.data or "")
-        db.session.commit()
-        return render_template("accounts/email_sent.html", kind="reset")
-    return render_template("accounts/forgot_password.html", form=form)
+    return _email_request("forgot_password")
+
+
+@bp.route("/username/forgot", methods=["GET", "POST"])
+def forgot_username() -> Page:
+    return _email_request("forgot_username")
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 def reset_password(token: str) -> Page:
     try:
         user = services.user_for_reset_token(db.session, token)
-    except AccountError as error:
-        return render_template("accounts/link_error.html", message=error.message, kind="reset"), 400
+    except DomainError as error:
+        return _link_error(error, "reset")
     form = ResetPasswordForm()
+    context = {"username": user.username, "rules": _password_rules()}
     if form.validate_on_submit():
         try:
             services.reset_password(db.session, token, form.password.data or "")
-        except AccountError as error:
+        except DomainError as error:
             db.session.rollback()
+            form.forget_passwords()
             form.password.errors = [*form.password.errors, error.message]
-            return _render_reset(form, user.username)
-        logout_user()
+            return render_template("accounts/reset_password.html", form=form, **context)
         db.session.commit()
+        forget_session()
+        session[LOGIN_USERNAME_KEY] = user.username
         flash(_("Votre mot de passe est changé. Connectez-vous avec le nouveau."), "success")
         return redirect(url_for("accounts.login"))
-    return _render_reset(form, user.username)
+    if form.errors:
+        form.forget_passwords()
+    return render_template("accounts/reset_password.html", form=form, **context)
 
 
-def _render_reset(form: ResetPasswordForm, username: str) -> str:
-    return render_template(
-        "accounts/reset_password.html", form=form, username=username, rules=_password_rules()
-    )
+ACCOUNT_ACTIVITY = [
+    AuditEventType.LOGIN_SUCCEEDED,
+    AuditEventType.LOGIN_FAILED,
+    AuditEventType.LOGIN_THROTTLED,
+    AuditEventType.PASSWORD_CHANGED,
+    AuditEventType.PASSWORD_RESET,
+    AuditEventType.ACCOUNT_CREATED_BY_ADMIN,
+    AuditEventType.ACCOUNT_DISABLED,
+    AuditEventType.ACTIVATION,
+]
 
 
 @bp.get("/account")
 @login_required
 def account() -> str:
     user = current_user()
+    this_session = current_session()
     assert user is not None
     return render_template(
         "accounts/account.html",
         user=user,
-        this_session=current_session(),
-        sessions=services.active_sessions(db.session, user),
-        logins=recent_events(
-            db.session,
-            user.id,
-            types=[AuditEventType.LOGIN_SUCCEEDED, AuditEventType.LOGIN_FAILED],
-            limit=10,
-        ),
+        this_session=this_session,
+        sessions=sessions.active_sessions(db.session, user, current=this_session),
+        events=recent_events(db.session, user.id, types=ACCOUNT_ACTIVITY, limit=15),
         confirm_form=ConfirmForm(),
     )
 
@@ -232,11 +342,13 @@ def revoke_session(public_id: str) -> Response:
     if not form.validate_on_submit():
         abort(400)
     this_session = current_session()
-    if not services.revoke_session(db.session, user, public_id[:64]):
+    ended = sessions.end_own_session(db.session, user, public_id)
+    if ended is None:
         abort(404)
     db.session.commit()
-    if this_session is not None and this_session.public_id == public_id:
-        logout_user()
+    if this_session is not None and this_session.public_id == ended.public_id:
+        forget_session()
+        flash(_("Vous avez fermé la session de cet appareil : vous êtes déconnecté."), "success")
         return redirect(url_for("accounts.login"))
     flash(_("La session a été fermée."), "success")
     return redirect(url_for("accounts.account"))
@@ -250,10 +362,11 @@ def revoke_other_sessions() -> Response:
     assert user is not None
     if not form.validate_on_submit():
         abort(400)
-    count = services.revoke_all_sessions(
-        db.session, user, reason="revoked_by_user", keep=current_session()
+    ended = sessions.end_all_sessions(
+        db.session, user, reason=sessions.EndReason.REVOKED_BY_USER, keep=current_session()
     )
     db.session.commit()
+    count = len(ended)
     flash(
         ngettext("%(num)d autre session fermée.", "%(num)d autres sessions fermées.", count),
         "success",
@@ -276,14 +389,15 @@ def change_password() -> Page:
                 form.current_password.data or "",
                 form.password.data or "",
                 keep=this_session,
+                ip=client_ip(),
             )
-        except AccountError as error:
-            db.session.rollback()
-            form.form_errors.append(error.message)
-            return render_template(
-                "accounts/change_password.html", form=form, rules=_password_rules()
-            ), (429 if isinstance(error, TooManyAttempts) else 200)
+        except DomainError as error:
+            _keep_only_failed_attempts(error)
+            form.forget_passwords()
+            return _refused(form, error, "accounts/change_password.html", rules=_password_rules())
         db.session.commit()
         flash(_("Votre mot de passe est changé. Vos autres sessions sont fermées."), "success")
         return redirect(url_for("accounts.account"))
+    if form.errors:
+        form.forget_passwords()
     return render_template("accounts/change_password.html", form=form, rules=_password_rules())

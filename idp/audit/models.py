@@ -1,4 +1,4 @@
-"""The audit table."""
+"""The audit table: who did what to which account, when, from where."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.database import UTCDateTime, utcnow
+from idp.database import UTCDateTime, sql_in_list, utcnow
 from idp.extensions import db
 
 
 class AuditEventType(enum.StrEnum):
     SIGNUP = "signup"
+    SIGNUP_EMAIL_ALREADY_USED = "signup_email_already_used"
     ACTIVATION = "activation"
     ACTIVATION_EMAIL_SENT = "activation_email_sent"
     LOGIN_SUCCEEDED = "login_succeeded"
@@ -22,24 +23,56 @@ class AuditEventType(enum.StrEnum):
     LOGIN_THROTTLED = "login_throttled"
     LOGOUT = "logout"
     SESSION_REVOKED = "session_revoked"
+    SESSION_ENDED = "session_ended"
     PASSWORD_RESET_REQUESTED = "password_reset_requested"
     PASSWORD_RESET = "password_reset"
     PASSWORD_CHANGED = "password_changed"
     PASSWORD_REHASHED = "password_rehashed"
+    USERNAME_REMINDER_SENT = "username_reminder_sent"
     ACCOUNT_CREATED_BY_ADMIN = "account_created_by_admin"
     ACCOUNT_DISABLED = "account_disabled"
+    PENDING_ACCOUNT_EXPIRED = "pending_account_expired"
+    OUTBOX_RETRIED = "outbox_retried"
+
+
+class ActorKind(enum.StrEnum):
+    """Who acted. `user` names an account (`actor_id`); the others are not accounts."""
+
+    USER = "user"
+    ANONYMOUS = "anonymous"  # someone not logged in (a login attempt, a signup)
+    CLI = "cli"  # an operator on the server's command line
+    SYSTEM = "system"  # the application itself (timeouts, expiry, workers)
 
 
 class AuditEvent(db.Model):  # type: ignore[name-defined]
-    """One security event. `user_id` is empty when no account is known (unknown username)."""
+    """One security event.
+
+    `subject_id` is the account the event is about (empty when none is known: an unknown
+    username); the actor is who made it happen: the subject themself, another account (an
+    administrator, later a council or a delegate), the CLI or the system.
+    """
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_user_id_occurred_at", "user_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_audit_events_subject_id_occurred_at", "subject_id", "occurred_at"),
+        CheckConstraint(
+            f"actor_kind IN ({sql_in_list(ActorKind)})",
+            name="actor_kind_known",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     event_type: Mapped[str] = mapped_column(String(40))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_kind: Mapped[str] = mapped_column(String(16), default=ActorKind.SYSTEM.value)
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     ip_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    @property
+    def acted_by_subject(self) -> bool:
+        return self.actor_kind == ActorKind.USER and self.actor_id == self.subject_id

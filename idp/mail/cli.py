@@ -11,9 +11,8 @@ from types import FrameType
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from idp.database import utcnow
 from idp.mail.delivery import DEFAULT_BATCH_SIZE, DeliveryReport, deliver_pending
 from idp.mail.models import OutboxMessage, OutboxStatus
 
@@ -56,6 +55,7 @@ def deliver(loop: bool, interval: float, batch_size: int) -> None:
         )
         return
     try:
+        _process_email_requests()
         report = deliver_pending(db.session, batch_size=batch_size)
     except Exception as exc:  # database unreachable: say it, in one line
         _discard_session()
@@ -87,6 +87,7 @@ def run_delivery_loop(
         with app.app_context():
             report: DeliveryReport | None = None
             try:
+                _process_email_requests()
                 report = deliver_pending(db.session, batch_size=batch_size, should_stop=stop.is_set)
             except Exception as exc:
                 _discard_session()
@@ -103,6 +104,14 @@ def run_delivery_loop(
                     echo(summary(report))
         if report is None or report.claimed < batch_size:
             stop.wait(interval)
+
+
+def _process_email_requests() -> None:
+    """Anonymous visitors' email requests not processed after their response (a crash)."""
+    from idp.accounts.email_requests import process_pending
+    from idp.extensions import db
+
+    process_pending(db.session)
 
 
 def _discard_session() -> None:
@@ -167,20 +176,13 @@ def list_messages(status: tuple[str, ...], limit: int) -> None:
 @click.option("--all-failed", is_flag=True, help="Every failed message.")
 def retry(ids: tuple[int, ...], all_failed: bool) -> None:
     """Put failed messages back in the queue (attempts reset, due now)."""
+    from idp.audit.services import CLI
     from idp.extensions import db
+    from idp.mail.services import retry_failed
 
     if not ids and not all_failed:
         raise click.UsageError("Donnez des identifiants de messages ou --all-failed.")
-    query = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED.value)
-    if not all_failed:
-        query = query.where(OutboxMessage.id.in_(ids))
-    result = db.session.execute(
-        query.values(
-            status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=utcnow()
-        ).returning(OutboxMessage.id),
-        execution_options={"synchronize_session": False},
-    )
-    requeued = list(result.scalars())
+    requeued = retry_failed(db.session, None if all_failed else list(ids), actor=CLI)
     db.session.commit()
     click.echo(f"{len(requeued)} message(s) remis en file d'attente.")
     missing = set(ids) - set(requeued)

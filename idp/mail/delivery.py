@@ -27,6 +27,7 @@ from flask import current_app
 from flask_mail import BadHeaderError, Connection, Message
 from sqlalchemy import select, update
 
+from idp.config import settings
 from idp.database import DbSession, utcnow
 from idp.extensions import mailer
 from idp.mail.models import OutboxMessage, OutboxStatus
@@ -85,7 +86,7 @@ def deliver_pending(
     report.claimed = len(claimed)
     if not claimed:
         return report
-    max_attempts = int(current_app.config["MAIL_MAX_ATTEMPTS"])
+    max_attempts = settings().mail.max_attempts
     smtp = SmtpBatch(timeout)
     remaining = list(claimed)
     try:

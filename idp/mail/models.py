@@ -1,15 +1,59 @@
-"""The outbox: a message is a row written in the same transaction as the change it announces."""
+"""The outbox: a message is a row written in the same transaction as the change it announces.
+
+Bodies hold live links (activation, password reset) until the message is sent, then they are
+blanked. While they wait (pending, or failed and kept for an operator's retry) they are sealed:
+encrypted with a key derived from SECRET_KEY, so a database backup or leak yields no usable
+link. A body sealed under a previous SECRET_KEY reads as empty, and its message is given up.
+"""
 
 from __future__ import annotations
 
+import base64
 import enum
+import hashlib
+import logging
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from cryptography.fernet import Fernet, InvalidToken
+from flask import current_app
+from sqlalchemy import ForeignKey, Index, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.database import UTCDateTime, utcnow
 from idp.extensions import db
+
+log = logging.getLogger("idp.mail")
+_SEALED_PREFIX = "sealed:"
+
+
+def _fernet() -> Fernet:
+    secret = current_app.extensions["sesame.settings"].secret_key
+    digest = hashlib.sha256(b"sesame.outbox-bodies\x00" + secret.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+class SealedText(TypeDecorator[str]):
+    """Text encrypted at rest (Fernet: AES-128-CBC + HMAC-SHA256); the empty string stays
+    empty (a sent message's blanked body)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if not value:
+            return value
+        return _SEALED_PREFIX + _fernet().encrypt(value.encode()).decode()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if not value or not str(value).startswith(_SEALED_PREFIX):
+            return value
+        try:
+            return _fernet().decrypt(str(value)[len(_SEALED_PREFIX) :].encode()).decode()
+        except InvalidToken:
+            log.warning("an outbox body was sealed under another SECRET_KEY")
+            return ""
 
 
 class OutboxStatus(enum.StrEnum):
@@ -27,8 +71,8 @@ class OutboxMessage(db.Model):  # type: ignore[name-defined]
     template: Mapped[str] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
-    body_text: Mapped[str] = mapped_column(Text)
-    body_html: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(SealedText())
+    body_html: Mapped[str] = mapped_column(SealedText())
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(default=0)

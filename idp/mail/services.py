@@ -6,10 +6,12 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, render_template
+from flask import render_template
+from sqlalchemy import update
 
-from idp.database import DbSession
-from idp.mail.models import OutboxMessage
+from idp.config import settings
+from idp.database import DbSession, utcnow
+from idp.mail.models import OutboxMessage, OutboxStatus
 
 
 def enqueue(
@@ -30,7 +32,7 @@ def enqueue(
     subject = render_template(f"mail/{template}.subject.txt", **context).strip()
     body_text = render_template(f"mail/{template}.txt", **context)
     body_html = render_template(f"mail/{template}.html", **context)
-    domain = urlsplit(current_app.config["IDP_ISSUER"]).hostname or "sesame.localhost"
+    domain = urlsplit(settings().issuer).hostname or "sesame.localhost"
     message = OutboxMessage(
         message_id=f"<{secrets.token_hex(16)}@{domain}>",
         template=template,
@@ -42,3 +44,24 @@ def enqueue(
     )
     session.add(message)
     return message
+
+
+def retry_failed(session: DbSession, ids: list[int] | None, *, actor: Any) -> list[int]:
+    """Put failed messages (all when `ids` is None) back in the queue, due now, attempts
+    reset; audited. Returns the ids requeued."""
+    from idp.audit.models import AuditEventType
+    from idp.audit.services import record
+
+    query = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED.value)
+    if ids is not None:
+        query = query.where(OutboxMessage.id.in_(ids))
+    result = session.execute(
+        query.values(
+            status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=utcnow()
+        ).returning(OutboxMessage.id),
+        execution_options={"synchronize_session": False},
+    )
+    requeued = sorted(result.scalars())
+    if requeued:
+        record(session, AuditEventType.OUTBOX_RETRIED, subject=None, actor=actor, ids=requeued)
+    return requeued

@@ -1,11 +1,30 @@
-"""The profiles a person signs up with (DOMAIN.md), their labels, and which ones are matched."""
+"""The profiles a person signs up with (docs/domain.md), their labels, and which ones are
+matched against the Order's registry.
+
+An account has one signup profile (`User.profile`). The registry work links an account to the
+registry entries it was matched with (one claim each), so a président d'AGC who is also an
+expert-comptable holds both: see docs/adr/0010-profiles.md.
+"""
 
 from __future__ import annotations
+
+import enum
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
-from idp.accounts.models import Profile
+
+class Profile(enum.StrEnum):
+    EXPERT_COMPTABLE = "expert-comptable"
+    SALARIE_AGC = "salarie-agc"
+    STAGIAIRE = "stagiaire"
+    MEMORIALISTE = "memorialiste"
+    HONORAIRE = "honoraire"
+    ECE = "ece"
+    CAFCAC = "cafcac"
+    PRESIDENT_AGC = "president-agc"
+    AUTRE = "autre"
+
 
 PROFILE_LABELS: dict[Profile, LazyString] = {
     Profile.EXPERT_COMPTABLE: _l("Expert-comptable"),

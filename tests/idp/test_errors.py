@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from idp import create_app
 from idp.extensions import db
-from tests.conftest import base_config, isolate_request_globals, login
+from tests.conftest import base_config, prepare_test_app, login
 from tests.factories import create_user
 
 SECRET_DETAIL = "secret-detail-7f3a: password=hunter2"
@@ -37,7 +37,7 @@ def _boom_in_database() -> str:
 def failing_app(tmp_path: Path) -> Iterator[Flask]:
     """An IdP with routes that fail, run as in production (TESTING off: nothing propagates)."""
     application = create_app(base_config(f"sqlite:///{tmp_path}/errors.sqlite", TESTING=False))
-    isolate_request_globals(application)
+    prepare_test_app(application)
     application.add_url_rule("/boom", view_func=_boom)
     application.add_url_rule("/boom-db", view_func=_boom_in_database)
     with application.app_context():
@@ -151,7 +151,7 @@ def test_errors_database_down_for_every_query_still_gives_the_french_500(
     def database_down(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("SELECT * FROM user_sessions", {}, Exception("server closed"))
 
-    monkeypatch.setattr("idp.accounts.services.resolve_session", database_down)
+    monkeypatch.setattr("idp.accounts.sessions.find_session", database_down)
     response = client.get("/account")
     assert_french_500(response, caplog)
     assert "Se déconnecter" not in response.get_data(as_text=True)

@@ -67,15 +67,15 @@ def test_sessions_login_rotates_the_cookie_session(app, client):
     client.get("/login")
     before = _cookie_session(client)
     pre_login_cookie = _cookie(client)
-    assert "csrf_token" in before and "sid" not in before
+    assert "csrf_token" in before and "session_token" not in before
 
     assert login(client, "jean.dupont").status_code == 302
 
     after = _cookie_session(client)
-    assert after["sid"] not in before.values()
+    assert after["session_token"] not in before.values()
     assert after.get("csrf_token") != before["csrf_token"]  # the CSRF token is new too
     (row,) = _rows(user)
-    assert row.token_hash == hashlib.sha256(after["sid"].encode()).hexdigest()
+    assert row.token_hash == hashlib.sha256(after["session_token"].encode()).hexdigest()
     assert not _is_anonymous(client)
     # Whoever kept (or planted) the pre-login cookie is still nobody.
     assert _is_anonymous(_browser_with_cookie(app, pre_login_cookie))
@@ -83,32 +83,38 @@ def test_sessions_login_rotates_the_cookie_session(app, client):
 
 def test_sessions_planted_logged_in_cookie_does_not_capture_the_victims_login(app, client):
     """An attacker plants their own session cookie in the victim's browser; the victim logs in:
-    the victim gets a new server-side session, the attacker's cookie stays the attacker's."""
+    the victim gets a new server-side session, and the planted one ends (one browser, one
+    session): the attacker's cookie is useless from then on."""
     create_user("mallory")
     victim = create_user("jean.dupont")
     attacker = app.test_client()
     login(attacker, "mallory")
     planted = _cookie(attacker)
-    attacker_sid = _cookie_session(attacker)["sid"]
+    attacker_sid = _cookie_session(attacker)["session_token"]
 
     client.set_cookie(COOKIE, planted)
     assert login(client, "jean.dupont").status_code == 302
-    assert _cookie_session(client)["sid"] != attacker_sid
+    assert _cookie_session(client)["session_token"] != attacker_sid
 
-    page = _browser_with_cookie(app, planted).get("/account").get_data(as_text=True)
-    assert "mallory" in page and "jean.dupont" not in page
+    page = _browser_with_cookie(app, planted).get("/account", follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "mallory" not in page and "jean.dupont" not in page
     assert "jean.dupont" in client.get("/account").get_data(as_text=True)
     assert len(_rows(victim)) == 1
 
 
-def test_sessions_login_as_another_user_ends_nothing_but_starts_fresh(app, client):
-    """Logging in again on the same browser gives a new token (no reuse of the old one)."""
+def test_sessions_login_again_in_the_same_browser_ends_the_previous_session(app, client):
+    """Logging in again on the same browser gives a new token, and the previous server-side
+    session ends (it used to stay alive, unseen, until its timeout)."""
     user = create_user("jean.dupont")
     login(client, "jean.dupont")
-    first_sid = _cookie_session(client)["sid"]
+    first_token = _cookie_session(client)["session_token"]
     login(client, "jean.dupont")
-    assert _cookie_session(client)["sid"] != first_sid
-    assert len(_rows(user)) == 2
+    assert _cookie_session(client)["session_token"] != first_token
+    rows = sorted(_rows(user), key=lambda row: row.id)
+    assert len(rows) == 2
+    assert rows[0].revoke_reason == "replaced" and rows[1].revoked_at is None
 
 
 # --- 14. cookie flags -------------------------------------------------------------------------
@@ -155,8 +161,8 @@ def _shift(row: UserSession, **changes: Any) -> None:
 
 
 @pytest.mark.parametrize(("idle_minutes", "alive"), [(9, True), (11, False)])
-def test_sessions_idle_timeout(app, client, monkeypatch, idle_minutes, alive):
-    monkeypatch.setitem(app.config, "SESSION_IDLE_MINUTES", 10)
+def test_sessions_idle_timeout(app, client, monkeypatch, idle_minutes, alive, configure):
+    configure(session_idle=timedelta(minutes=10))
     user = create_user("jean.dupont")
     login(client, "jean.dupont")
     (row,) = _rows(user)
@@ -170,12 +176,12 @@ def test_sessions_idle_timeout(app, client, monkeypatch, idle_minutes, alive):
         assert utcnow() - row.last_seen_at < timedelta(minutes=1)  # activity pushes it back
     else:
         assert row.revoked_at is not None and row.revoke_reason == "idle"
-        assert "sid" not in _cookie_session(client)  # the dead token left the cookie
+        assert "session_token" not in _cookie_session(client)  # the dead token left the cookie
         assert "Se déconnecter" not in client.get("/login").get_data(as_text=True)
 
 
-def test_sessions_absolute_timeout_even_when_active(app, client, monkeypatch):
-    monkeypatch.setitem(app.config, "SESSION_ABSOLUTE_HOURS", 2)
+def test_sessions_absolute_timeout_even_when_active(app, client, monkeypatch, configure):
+    configure(session_absolute=timedelta(hours=2))
     user = create_user("jean.dupont")
     login(client, "jean.dupont")
     (row,) = _rows(user)
@@ -195,8 +201,8 @@ def test_sessions_absolute_timeout_even_when_active(app, client, monkeypatch):
     assert row.revoked_at is not None and row.revoke_reason == "expired"
 
 
-def test_sessions_absolute_timeout_not_reached_keeps_the_session(app, client, monkeypatch):
-    monkeypatch.setitem(app.config, "SESSION_ABSOLUTE_HOURS", 2)
+def test_sessions_absolute_timeout_not_reached_keeps_the_session(app, client, monkeypatch, configure):
+    configure(session_absolute=timedelta(hours=2))
     user = create_user("jean.dupont")
     login(client, "jean.dupont")
     (row,) = _rows(user)

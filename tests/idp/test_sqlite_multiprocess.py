@@ -28,9 +28,10 @@ import requests
 
 from idp import create_app
 from idp.accounts.models import UserStatus
-from idp.accounts.services import register_user
+from idp.accounts.services import NewAccount, register_user
+from idp.config import TESTING_ARGON2
 from idp.extensions import db
-from tests.conftest import FAST_ARGON2, TEST_PASSWORD, free_port, service_missing
+from tests.conftest import TEST_PASSWORD, free_port, service_missing
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +55,7 @@ class LiveServer:
 
 def _server_env(database_url: str, port: int, busy_timeout_ms: int) -> dict[str, str]:
     env = {key: os.environ[key] for key in ("PATH", "LANG") if key in os.environ}
-    env.update({key: str(value) for key, value in FAST_ARGON2.items()})
+    env.update(TESTING_ARGON2.env())
     env.update(
         {
             "DATABASE_URL": database_url,
@@ -84,16 +85,15 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run(
         [str(BIN / "idp"), "db", "upgrade"], env=env, check=True, capture_output=True, timeout=60
     )
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, **FAST_ARGON2})
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, **TESTING_ARGON2.env()})
     with app.app_context():
         for n in range(ACCOUNTS):
             register_user(
                 db.session,
-                username=f"charge{n:02d}",
-                email=f"charge{n:02d}@cabinet.example",
-                given_name="Claire",
-                family_name="Martin",
-                password=TEST_PASSWORD,
+                NewAccount(
+                    f"charge{n:02d}", f"charge{n:02d}@cabinet.example", "Claire", "Martin",
+                    TEST_PASSWORD,
+                ),
                 status=UserStatus.ACTIVE,
             )
         db.session.commit()

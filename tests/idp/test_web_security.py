@@ -115,7 +115,7 @@ def _case_resend_activation(app: Flask, client: FlaskClient) -> CsrfCase:
 
 def _case_reset_password(app: Flask, client: FlaskClient) -> CsrfCase:
     user = create_user("jean.dupont")
-    services.request_password_reset(db.session, "jean.dupont")
+    services.queue_password_reset_email(db.session, user)
     db.session.commit()
     message = db.session.query(OutboxMessage).filter_by(template="password_reset").one()
     link = next(w for w in message.body_text.split() if "/password/reset/" in w)
@@ -463,7 +463,7 @@ def test_escaping_hostile_names_in_emails(client, smtp):
     # The password reset email names the user too.
     _activate_from_email(client, smtp)
     smtp.clear()
-    services.request_password_reset(db.session, "marie.curie")
+    services.queue_password_reset_email(db.session, services.get_user_by_username(db.session, "marie.curie"))
     db.session.commit()
     assert deliver_pending(db.session).sent == 1
     html_part = smtp.messages[0].get_body(("html",))

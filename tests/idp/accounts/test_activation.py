@@ -48,11 +48,11 @@ def test_activation_link_activates_once(client):
     assert login(client, "marie.curie", SIGNUP_PASSWORD).status_code == 302
 
 
-def test_activation_token_expires(app, client, monkeypatch):
+def test_activation_token_expires(app, client, monkeypatch, configure):
     signup(client)
     user = db.session.query(User).filter_by(username="marie.curie").one()
     path = _activation_path(user.id)
-    monkeypatch.setitem(app.config, "ACTIVATION_TOKEN_MAX_AGE", -1)
+    configure(activation_token_max_age=-1)
     response = client.get(path)
     assert response.status_code == 400
     assert "expiré" in response.get_data(as_text=True)
@@ -114,8 +114,8 @@ def test_activation_resend_is_throttled_per_account(client):
     assert sent == 1 + 3  # signup + 3 per hour per account
 
 
-def test_activation_resend_is_throttled_per_ip(app, client, monkeypatch):
-    monkeypatch.setitem(app.config, "EMAIL_SENDS_PER_IP", "2 per hour")
+def test_activation_resend_is_throttled_per_ip(app, client, monkeypatch, configure):
+    configure(throttles__email_sends_per_ip="2 per hour")
     for n in range(2):
         token = csrf_token(client, "/activate/resend")
         assert (

@@ -24,11 +24,13 @@ def test_signup_concurrent_same_username_creates_exactly_one_account(committed_a
             try:
                 services.register_user(
                     db.session,
-                    username="Jean.Dupont" if n % 2 else "jean.dupont",
-                    email=f"jean{n}@cabinet.example",
-                    given_name="Jean",
-                    family_name="Dupont",
-                    password="cheval agrafe batterie correcte",
+                    services.NewAccount(
+                        "Jean.Dupont" if n % 2 else "jean.dupont",
+                        f"jean{n}@cabinet.example",
+                        "Jean",
+                        "Dupont",
+                        "cheval agrafe batterie correcte",
+                    ),
                 )
                 db.session.commit()
                 outcomes.append("created")

@@ -6,6 +6,7 @@ import pytest
 
 from idp.accounts.models import UserSession, UserStatus
 from idp.audit.models import AuditEvent
+from idp.config import Argon2Parameters
 from idp.extensions import db
 from tests.conftest import csrf_token, login, without_tokens
 from tests.factories import TEST_PASSWORD, create_user
@@ -45,13 +46,10 @@ def test_login_unknown_username_costs_one_argon2_verification(app, client, monke
     assert all(h.startswith("$argon2id$") for h in verified)
 
 
-def test_login_unknown_and_known_usernames_take_the_same_time(app, client, monkeypatch):
+def test_login_unknown_and_known_usernames_take_the_same_time(app, client, configure):
     """Timing within noise, with a real (small) argon2 cost; minimums of interleaved samples."""
-    monkeypatch.setitem(app.config, "ARGON2_MEMORY_COST", 8192)
-    monkeypatch.setitem(app.config, "ARGON2_TIME_COST", 2)
-    monkeypatch.setitem(app.config, "RATELIMIT_ENABLED", False)
-    app.extensions.pop("sesame.password_hasher", None)
-    try:
+    configure(argon2=Argon2Parameters(2, 8192, 1), ratelimit_enabled=False)
+    if True:
         create_user("jean.dupont")
         token = csrf_token(client, "/login")
 
@@ -70,8 +68,6 @@ def test_login_unknown_and_known_usernames_take_the_same_time(app, client, monke
             known.append(timed("jean.dupont"))
             unknown.append(timed("inconnu"))
         assert 0.5 < min(unknown) / min(known) < 2.0, (known, unknown)
-    finally:
-        app.extensions.pop("sesame.password_hasher", None)
 
 
 def test_login_success_rotates_into_a_server_side_session(client):
@@ -141,8 +137,8 @@ def test_login_throttle_counts_canonical_usernames(client):
     assert login(client, "jean.dupont").status_code == 429
 
 
-def test_login_throttled_per_ip_across_accounts(app, client, monkeypatch):
-    monkeypatch.setitem(app.config, "LOGIN_FAILURES_PER_IP", "3 per 15 minutes")
+def test_login_throttled_per_ip_across_accounts(app, client, monkeypatch, configure):
+    configure(throttles__login_failures_per_ip="3 per 15 minutes")
     create_user("jean.dupont")
     for n in range(3):
         login(client, f"inconnu{n}", "mauvais mot de passe")

@@ -89,11 +89,11 @@ def test_password_reset_token_dies_when_password_changes_otherwise(client):
     assert client.get(path).status_code == 400
 
 
-def test_password_reset_token_expires_after_an_hour(app, client, monkeypatch):
+def test_password_reset_token_expires_after_an_hour(app, client, monkeypatch, configure):
     user = create_user("jean.dupont")
-    assert app.config["RESET_TOKEN_MAX_AGE"] == 3600
+    assert app.extensions["sesame.settings"].reset_token_max_age == 3600
     _ask_reset(client, "jean.dupont")
-    monkeypatch.setitem(app.config, "RESET_TOKEN_MAX_AGE", -1)
+    configure(reset_token_max_age=-1)
     response = client.get(_reset_path(user.id))
     assert response.status_code == 400 and "expiré" in response.get_data(as_text=True)
 

@@ -43,11 +43,7 @@ def test_mail_signup_rolled_back_leaves_no_message(app: Flask, client: FlaskClie
     with app.test_request_context():
         services.register_user(
             db.session,
-            username="jean.dupont",
-            email="jean@cabinet.example",
-            given_name="Jean",
-            family_name="Dupont",
-            password=PASSWORD,
+            services.NewAccount("jean.dupont", "jean@cabinet.example", "Jean", "Dupont", PASSWORD),
         )
         db.session.flush()
         assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
@@ -125,8 +121,8 @@ def test_mail_smtp_outage_loses_nothing(
 
 def test_mail_gives_up_after_max_attempts_and_keeps_message(
     app: Flask, smtp_down: int, monkeypatch
-) -> None:
-    monkeypatch.setitem(app.config, "MAIL_MAX_ATTEMPTS", 3)
+, configure) -> None:
+    configure(mail__max_attempts=3)
     db.session.add(outbox_message(1))
     db.session.commit()
     for attempt in (1, 2):

@@ -1,0 +1,37 @@
+"""How audit events read on "Mon compte": what happened, and who did it."""
+
+from __future__ import annotations
+
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+
+from idp.audit.models import ActorKind, AuditEvent, AuditEventType
+
+EVENT_LABELS: dict[str, LazyString] = {
+    AuditEventType.LOGIN_SUCCEEDED: _l("Connexion réussie"),
+    AuditEventType.LOGIN_FAILED: _l("Connexion échouée"),
+    AuditEventType.LOGIN_THROTTLED: _l("Connexion bloquée (trop de tentatives)"),
+    AuditEventType.PASSWORD_CHANGED: _l("Mot de passe changé"),
+    AuditEventType.PASSWORD_RESET: _l("Mot de passe réinitialisé"),
+    AuditEventType.ACCOUNT_CREATED_BY_ADMIN: _l("Compte créé"),
+    AuditEventType.ACCOUNT_DISABLED: _l("Compte désactivé"),
+    AuditEventType.ACTIVATION: _l("Compte activé"),
+}
+
+
+def event_label(event: AuditEvent) -> str:
+    label = EVENT_LABELS.get(event.event_type)
+    return str(label) if label is not None else event.event_type
+
+
+def actor_label(event: AuditEvent) -> str:
+    """ "vous", "un administrateur", "Sésame (automatique)"..."""
+    if event.acted_by_subject:
+        return str(_l("vous"))
+    if event.actor_kind == ActorKind.USER:
+        return str(_l("un administrateur"))
+    if event.actor_kind == ActorKind.CLI:
+        return str(_l("un administrateur (serveur)"))
+    if event.actor_kind == ActorKind.SYSTEM:
+        return str(_l("Sésame (automatique)"))
+    return str(_l("une personne non connectée"))
