@@ -388,6 +388,12 @@ def signup(
     return client.post("/signup", data=data, headers=headers or {})
 
 
+def activate(client: FlaskClient, path: str, password: str = SIGNUP_PASSWORD) -> Any:
+    """Open an activation link and confirm it with the password chosen at signup."""
+    token = csrf_token(client, path)
+    return client.post(path, data={"csrf_token": token, "password": password})
+
+
 def login(client: FlaskClient, username: str, password: str = TEST_PASSWORD) -> Any:
     token = csrf_token(client, "/login")
     return client.post(

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -259,7 +269,7 @@ def _email_request(name: str) -> Page:
     identifier = str(form.data.get("identifier") or "")
     row = email_requests.queue_request(db.session, page.kind, identifier)
     db.session.commit()
-    response = Response(render_template("accounts/email_sent.html", message=page.sent_message))
+    response = make_response(render_template("accounts/email_sent.html", message=page.sent_message))
     email_requests.process_after_response(response, row.id)
     return response
 

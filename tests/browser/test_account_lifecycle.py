@@ -142,7 +142,11 @@ def test_browser_account_lifecycle_signup_activation_login_reset(
     [message] = live_idp.inbox.messages
     assert message["Subject"] == "Activez votre compte Sésame" and address in message["To"]
     page.goto(only_link(live_idp, address, "/activate"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Activer mon compte")
+    page.get_by_label("Le mot de passe choisi à l'inscription").fill(FIRST_PASSWORD)
+    page.get_by_role("button", name="Activer mon compte").click()
     expect(page).to_have_url(live_idp.url + "/login")
+    expect(page.get_by_label("Identifiant")).to_have_value(username)  # prefilled
     expect(page.get_by_role("status")).to_have_text(
         "Votre compte est activé. Vous pouvez vous connecter."
     )
@@ -155,9 +159,9 @@ def test_browser_account_lifecycle_signup_activation_login_reset(
     expect(page.get_by_text("Léa Dubois-Fontaine")).to_be_visible()
     expect(page.get_by_text("Autre (collaborateur, étudiant, enseignant…)")).to_be_visible()
     visitor.checkpoint("account")
-    page.get_by_role("button", name="Se déconnecter").click()
+    page.get_by_role("button", name="Se déconnecter", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("Vous êtes déconnecté.")
-    expect(page.get_by_role("button", name="Se déconnecter")).to_have_count(0)
+    expect(page.get_by_role("button", name="Se déconnecter", exact=True)).to_have_count(0)
     page.goto(live_idp.url + "/account")
     expect(page.get_by_role("heading", level=1)).to_have_text("Connexion")
 
@@ -185,11 +189,12 @@ def test_browser_account_lifecycle_signup_activation_login_reset(
 
     # The old password is refused, the new one works
     log_in(page, username, FIRST_PASSWORD)
-    expect(page.get_by_role("alert")).to_have_text("Identifiant ou mot de passe incorrect.")
+    expect(page.get_by_role("alert")).to_contain_text("Identifiant ou mot de passe incorrect.")
+    expect(page.locator("#error-summary")).to_be_focused()  # focus moved to the summary
     visitor.checkpoint("login-refused")
     log_in(page, username, NEW_PASSWORD)
     expect(page.get_by_role("heading", level=1)).to_have_text("Mon compte")
-    page.get_by_role("button", name="Se déconnecter").click()
+    page.get_by_role("button", name="Se déconnecter", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("Vous êtes déconnecté.")
 
     assert visitor.console_errors == []

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 
 from idp.accounts import services
 from idp.accounts.models import UserStatus
+from idp.config import Environment
 from idp.demo import DEMO_PASSWORD
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
@@ -16,7 +19,9 @@ def test_demo_load_creates_accounts_once_and_the_active_one_logs_in(app: Flask) 
     first = runner.invoke(args=["demo", "load"])
     assert first.exit_code == 0, first.output
     assert "demo.collaborateur" in first.output and "créé, statut active" in first.output
-    user = services.authenticate(db.session, "demo.collaborateur", DEMO_PASSWORD, ip="127.0.0.1")
+    user = services.authenticate(
+        db.session, "demo.collaborateur", DEMO_PASSWORD, ip="127.0.0.1"
+    ).user
     assert user.status == UserStatus.ACTIVE and user.profile == "autre"
     pending = services.get_user_by_username(db.session, "demo.en-attente")
     assert pending is not None and pending.status == UserStatus.PENDING
@@ -27,11 +32,8 @@ def test_demo_load_creates_accounts_once_and_the_active_one_logs_in(app: Flask) 
     assert db.session.query(OutboxMessage).filter_by(template="activation").count() == 1
 
 
-def test_demo_load_refused_in_production(app: Flask) -> None:
-    app.config["SESAME_ENV"] = "production"
-    try:
-        result = app.test_cli_runner().invoke(args=["demo", "load"])
-    finally:
-        app.config["SESAME_ENV"] = "development"
+def test_demo_load_refused_in_production(app: Flask, configure: Any) -> None:
+    configure(environment=Environment.PRODUCTION)
+    result = app.test_cli_runner().invoke(args=["demo", "load"])
     assert result.exit_code == 1 and "refusées en production" in result.output
     assert services.get_user_by_username(db.session, "demo.collaborateur") is None

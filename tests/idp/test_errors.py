@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from idp import create_app
 from idp.extensions import db
-from tests.conftest import base_config, prepare_test_app, login
+from tests.conftest import base_config, login, prepare_test_app
 from tests.factories import create_user
 
 SECRET_DETAIL = "secret-detail-7f3a: password=hunter2"

@@ -230,7 +230,7 @@ def test_i18n_wrong_password_error_is_english(client: FlaskClient) -> None:
     failures = db.session.scalars(
         select(AuditEvent).where(AuditEvent.event_type == AuditEventType.LOGIN_FAILED)
     ).all()
-    assert [e.user_id for e in failures] == [user.id]
+    assert [e.subject_id for e in failures] == [user.id]
 
 
 def test_i18n_signup_password_policy_error_is_english(client: FlaskClient) -> None:
@@ -311,7 +311,7 @@ def test_i18n_activation_email_from_english_session_is_english(client: FlaskClie
     user = db.session.scalars(select(User).where(User.username == "marie.curie")).one()
     assert user.status == UserStatus.PENDING
     message = db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.user_id == user.id)
+        select(OutboxMessage).where(OutboxMessage.subject_id == user.id)
     ).one()
     assert message.template == "activation"
     assert message.subject == "Activate your Sésame account"
@@ -345,7 +345,7 @@ def test_i18n_password_reset_email_from_english_browser_is_english(
     assert response.status_code == 200 and "Check your inbox" in page
     assert french_left(page) == []
     message = db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.user_id == user.id)
+        select(OutboxMessage).where(OutboxMessage.subject_id == user.id)
     ).one()
     assert message.subject == "Choose a new Sésame password"
     assert "Hello Jean," in message.body_text and "jean.dupont" in message.body_text

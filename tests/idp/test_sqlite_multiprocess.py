@@ -91,7 +91,10 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
             register_user(
                 db.session,
                 NewAccount(
-                    f"charge{n:02d}", f"charge{n:02d}@cabinet.example", "Claire", "Martin",
+                    f"charge{n:02d}",
+                    f"charge{n:02d}@cabinet.example",
+                    "Claire",
+                    "Martin",
                     TEST_PASSWORD,
                 ),
                 status=UserStatus.ACTIVE,

@@ -18,7 +18,7 @@ from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.mail.delivery import deliver_pending
 from idp.mail.models import OutboxMessage
-from tests.conftest import TEST_PASSWORD, csrf_token, login
+from tests.conftest import TEST_PASSWORD, activate, csrf_token, login
 from tests.factories import create_user
 
 NEW_PASSWORD = "radium polonium nobel 1903"
@@ -444,7 +444,7 @@ def test_escaping_signup_form_redisplays_hostile_names_as_text(client):
 
 def _activate_from_email(client: FlaskClient, smtp: Any) -> None:
     link = smtp.links("marie@cabinet.example")[0]
-    assert client.get(link.removeprefix("http://idp.test")).status_code == 302
+    assert activate(client, link.removeprefix("http://idp.test"), NEW_PASSWORD).status_code == 302
 
 
 def test_escaping_hostile_names_in_emails(client, smtp):
@@ -463,7 +463,7 @@ def test_escaping_hostile_names_in_emails(client, smtp):
     # The password reset email names the user too.
     _activate_from_email(client, smtp)
     smtp.clear()
-    services.queue_password_reset_email(db.session, services.get_user_by_username(db.session, "marie.curie"))
+    services.queue_password_reset_email(db.session, user)
     db.session.commit()
     assert deliver_pending(db.session).sent == 1
     html_part = smtp.messages[0].get_body(("html",))
@@ -493,9 +493,10 @@ def test_escaping_hostile_user_agents_in_sessions_and_audit_list(app, client):
 
     page = client.get("/account").get_data(as_text=True)
 
-    assert "Dernières connexions" in page and "Échouée" in page and "Réussie" in page
+    assert "Activité du compte" in page
+    assert "Connexion échouée" in page and "Connexion réussie" in page
     assert_escaped(page, SCRIPT, IMG)
     assert page.count(str(escape(SCRIPT))) == 2  # this session, and its login line
     assert page.count(str(escape(IMG)[:40])) == 1  # the failed login line (label cut at 40)
-    failed = db.session.query(AuditEvent).filter_by(user_id=user.id, event_type="login_failed")
+    failed = db.session.query(AuditEvent).filter_by(subject_id=user.id, event_type="login_failed")
     assert failed.one().user_agent == IMG

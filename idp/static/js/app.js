@@ -1,6 +1,14 @@
 // Progressive enhancement only: every page works without JavaScript.
-// "Afficher le mot de passe" toggles for password fields.
+// Error summary focus; "Afficher le mot de passe" toggles for password fields.
 document.addEventListener("DOMContentLoaded", () => {
+  // A form sent back with errors: bring its summary into view and focus it, so that a phone
+  // user (and a screen reader) meets the errors first, not the top of the page.
+  const summary = document.getElementById("error-summary");
+  if (summary) {
+    summary.focus();
+    summary.scrollIntoView({ block: "start" });
+  }
+
   for (const input of document.querySelectorAll('input[type="password"]')) {
     const button = document.createElement("button");
     button.type = "button";

@@ -1,12 +1,22 @@
 """SECURITY.md 8: activation tokens are signed, purpose-bound, expiring and single use."""
 
+import threading
+
 import pytest
 
 from idp.accounts import services
 from idp.accounts.models import User, UserStatus
+from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
-from tests.conftest import SIGNUP_PASSWORD, csrf_token, login, signup, without_tokens
+from tests.conftest import (
+    SIGNUP_PASSWORD,
+    activate,
+    csrf_token,
+    login,
+    signup,
+    without_tokens,
+)
 from tests.factories import create_user
 
 
@@ -38,7 +48,7 @@ def test_activation_link_activates_once(client):
     signup(client)
     user = db.session.query(User).filter_by(username="marie.curie").one()
     path = _activation_path(user.id)
-    first = client.get(path)
+    first = activate(client, path)
     assert first.status_code == 302
     db.session.expire_all()
     assert user.status == UserStatus.ACTIVE and user.email_verified_at is not None
@@ -137,3 +147,79 @@ def test_activation_old_link_dies_when_email_changes(app, client):
     user.email = "autre@cabinet.example"
     db.session.commit()
     assert client.get(path).status_code == 400
+
+
+# --- pre-account hijacking (issue 11, defect 2) -------------------------------------------------
+
+
+def test_activation_get_by_a_mail_scanner_changes_nothing(client):
+    """A link scanner (or anyone) opening the link only sees the confirmation page."""
+    signup(client)
+    user = db.session.query(User).filter_by(username="marie.curie").one()
+    page = client.get(_activation_path(user.id))
+    assert page.status_code == 200
+    assert 'name="password"' in page.get_data(as_text=True)
+    db.session.expire_all()
+    assert user.status == UserStatus.PENDING and user.email_verified_at is None
+
+
+def test_activation_needs_the_password_chosen_at_signup(client):
+    """Someone who signed up with another person's email cannot have that person activate an
+    account whose password they know: activation proves both the mailbox and the password."""
+    signup(client)
+    user = db.session.query(User).filter_by(username="marie.curie").one()
+    path = _activation_path(user.id)
+    refused = activate(client, path, password="le mot de passe du pirate")
+    assert refused.status_code == 200
+    assert "pas le mot de passe choisi" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert user.status == UserStatus.PENDING
+    failures = db.session.query(AuditEvent).filter_by(event_type="login_failed").count()
+    assert failures == 1  # counted against the login throttle like any guess
+    assert activate(client, path).status_code == 302
+
+
+def test_activation_pending_account_expires_and_frees_its_username(app, client, configure):
+    signup(client)
+    configure(activation_token_max_age=0)
+    assert signup(client, email="vraie.marie@cabinet.example").status_code == 302
+    users = db.session.query(User).filter_by(username="marie.curie").all()
+    assert [u.email for u in users] == ["vraie.marie@cabinet.example"]
+    expired = db.session.query(AuditEvent).filter_by(event_type="pending_account_expired")
+    assert expired.count() == 1
+
+
+def test_activation_two_concurrent_confirmations_activate_once(committed_app):
+    """Two POSTs of one link at once: one activation, one audit row."""
+    from idp.extensions import db as database
+
+    with committed_app.app_context():
+        user = create_user("marie.curie", status=UserStatus.PENDING)
+        token = _activation_path(user.id).rsplit("/", 1)[1]
+    results: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def confirm() -> None:
+        with committed_app.test_request_context():
+            barrier.wait()
+            try:
+                services.activate(
+                    database.session, token, "cheval agrafe batterie correcte", ip="1"
+                )
+                database.session.commit()
+                results.append("activated")
+            except services.DomainError:
+                database.session.rollback()
+                results.append("refused")
+            finally:
+                database.session.remove()
+
+    threads = [threading.Thread(target=confirm) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["activated", "refused"]
+    with committed_app.app_context():
+        count = database.session.query(AuditEvent).filter_by(event_type="activation").count()
+        assert count == 1

@@ -79,7 +79,7 @@ def test_login_success_rotates_into_a_server_side_session(client):
     assert session.revoked_at is None and session.amr == "pwd"
     assert (
         db.session.query(AuditEvent)
-        .filter_by(event_type="login_succeeded", user_id=user.id)
+        .filter_by(event_type="login_succeeded", subject_id=user.id)
         .count()
         == 1
     )
@@ -158,7 +158,7 @@ def test_login_failures_are_audited_without_revealing_existence(client):
     login(client, "jean.dupont", "mauvais mot de passe")
     login(client, "inconnu", "mauvais mot de passe")
     failures = db.session.query(AuditEvent).filter_by(event_type="login_failed").all()
-    assert sorted((e.user_id or 0) for e in failures) == [0, user.id]
+    assert sorted((e.subject_id or 0) for e in failures) == [0, user.id]
 
 
 @pytest.mark.redis

@@ -53,8 +53,8 @@ def _rows(user: User) -> list[UserSession]:
     return list(db.session.query(UserSession).filter_by(user_id=user.id).order_by(UserSession.id))
 
 
-def _set_cookie_header(response: Any) -> str:
-    headers = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(f"{COOKIE}=")]
+def _set_cookie_header(response: Any, name: str = COOKIE) -> str:
+    headers = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(f"{name}=")]
     assert len(headers) == 1, headers
     return headers[0]
 
@@ -96,8 +96,10 @@ def test_sessions_planted_logged_in_cookie_does_not_capture_the_victims_login(ap
     assert login(client, "jean.dupont").status_code == 302
     assert _cookie_session(client)["session_token"] != attacker_sid
 
-    page = _browser_with_cookie(app, planted).get("/account", follow_redirects=True).get_data(
-        as_text=True
+    page = (
+        _browser_with_cookie(app, planted)
+        .get("/account", follow_redirects=True)
+        .get_data(as_text=True)
     )
     assert "mallory" not in page and "jean.dupont" not in page
     assert "jean.dupont" in client.get("/account").get_data(as_text=True)
@@ -143,8 +145,10 @@ def test_sessions_cookie_is_secure_under_https(https_app):
         data={"csrf_token": token, "username": "jean.dupont", "password": TEST_PASSWORD},
     )
     assert response.status_code == 302, response.get_data(as_text=True)
-    attributes = [p.strip().lower() for p in _set_cookie_header(response).split(";")[1:]]
-    assert {"secure", "httponly", "samesite=lax"} <= set(attributes)
+    # __Host-: the browser refuses it without Secure, with a Domain, or a Path other than /.
+    header = _set_cookie_header(response, name="__Host-sesame_session")
+    attributes = [p.strip().lower() for p in header.split(";")[1:]]
+    assert {"secure", "httponly", "samesite=lax", "path=/"} <= set(attributes)
     assert not any(a.startswith("domain=") for a in attributes)
     with https_app.app_context():
         assert db.session.query(UserSession).count() == 1
@@ -201,7 +205,9 @@ def test_sessions_absolute_timeout_even_when_active(app, client, monkeypatch, co
     assert row.revoked_at is not None and row.revoke_reason == "expired"
 
 
-def test_sessions_absolute_timeout_not_reached_keeps_the_session(app, client, monkeypatch, configure):
+def test_sessions_absolute_timeout_not_reached_keeps_the_session(
+    app, client, monkeypatch, configure
+):
     configure(session_absolute=timedelta(hours=2))
     user = create_user("jean.dupont")
     login(client, "jean.dupont")
@@ -323,3 +329,114 @@ def test_sessions_revoke_others_leaves_other_users_alone(app, client):
     client.post("/account/sessions/revoke-others", data={"csrf_token": token})
     assert _rows(victim)[0].revoked_at is None
     assert not _is_anonymous(victim_browser)
+
+
+# --- the one end-of-session path (idp/accounts/sessions.py) -----------------------------------
+
+
+def test_sessions_end_sessions_returns_what_it_ended_with_one_audit_row_each(app):
+    from idp.accounts import sessions
+    from idp.audit.models import AuditEvent
+    from tests.factories import create_session
+
+    user = create_user("jean.dupont")
+    first, _ = create_session(user)
+    second, _ = create_session(user)
+    ended = sessions.end_all_sessions(db.session, user, reason=sessions.EndReason.PASSWORD_RESET)
+    db.session.commit()
+    assert sorted(e.public_id for e in ended) == sorted([first.public_id, second.public_id])
+    assert all(e.reason == sessions.EndReason.PASSWORD_RESET for e in ended)
+    rows = db.session.query(AuditEvent).filter_by(event_type="session_ended").all()
+    assert sorted(r.details["sid"] for r in rows) == sorted(e.public_id for e in ended)
+    assert sessions.end_all_sessions(db.session, user, reason=sessions.EndReason.LOGOUT) == []
+
+
+def test_sessions_current_session_getter_never_commits(app, client):
+    """The getter only reads: a view's pending, uncommitted change is not committed by it."""
+    from idp.accounts.auth import current_session
+
+    user = create_user("jean.dupont")
+    login(client, "jean.dupont")
+    cookie = client.get_cookie(COOKIE)
+    assert cookie is not None
+    with app.test_request_context(headers={"Cookie": f"{COOKIE}={cookie.value}"}):
+        app.session_interface.open_session(app, __import__("flask").request)
+        user.given_name = "Pas enregistré"
+        assert current_session() is not None
+        db.session.rollback()
+    db.session.expire_all()
+    assert user.given_name == "Camille"
+
+
+def test_sessions_idle_session_is_ended_after_the_request_with_its_reason(app, client, configure):
+    user = create_user("jean.dupont")
+    login(client, "jean.dupont")
+    (row,) = _rows(user)
+    row.last_seen_at = utcnow() - timedelta(hours=1)
+    db.session.commit()
+    assert _is_anonymous(client)
+    (row,) = _rows(user)
+    assert row.revoke_reason == "idle"
+
+
+def test_sessions_login_racing_a_password_reset_does_not_outlive_it(app, client):
+    """A login that verified the old password just before a reset creates its session after
+    it: the session is bound to the verified credential, and dies (issue 11, defect 1)."""
+    from idp.accounts import services, sessions
+
+    user = create_user("jean.dupont")
+    with app.test_request_context():
+        verified = services.authenticate(db.session, "jean.dupont", TEST_PASSWORD, ip="1")
+        db.session.commit()
+        # the reset lands between the verification and the session's creation
+        fingerprint = services.reset_fingerprint(user)
+        token = services.reset_tokens().dumps({"sub": user.subject, "fp": fingerprint})
+        services.reset_password(db.session, token, "une toute nouvelle phrase de passe")
+        db.session.commit()
+        _, cookie_token = sessions.start_session(
+            db.session, verified.user, credential_epoch=verified.credential_epoch
+        )
+        db.session.commit()
+        lookup = sessions.find_session(db.session, cookie_token)
+    assert lookup.live is None
+    assert lookup.reason == sessions.EndReason.CREDENTIAL_CHANGED
+    assert sessions_alive(user) == 0
+
+
+def sessions_alive(user: User) -> int:
+    from idp.accounts import sessions
+
+    db.session.expire_all()
+    return len(sessions.active_sessions(db.session, user))
+
+
+def test_sessions_logins_looping_during_a_password_change_keep_no_session(app, client):
+    """Over HTTP: a browser logged in with the old password is anonymous after a change made
+    elsewhere, even though its session was created before the change committed."""
+    user = create_user("jean.dupont")
+    attacker = app.test_client()
+    assert login(attacker, "jean.dupont").status_code == 302
+    assert login(client, "jean.dupont").status_code == 302
+    token = csrf_token(client, "/account/password")
+    response = client.post(
+        "/account/password",
+        data={
+            "csrf_token": token,
+            "current_password": TEST_PASSWORD,
+            "password": "une toute nouvelle phrase de passe",
+            "password_confirm": "une toute nouvelle phrase de passe",
+        },
+    )
+    assert response.status_code == 302
+    assert _is_anonymous(attacker)
+    assert not _is_anonymous(client)
+    assert sessions_alive(user) == 1
+
+
+def test_sessions_get_logout_asks_for_confirmation(client):
+    create_user("jean.dupont")
+    login(client, "jean.dupont")
+    page = client.get("/logout")
+    assert page.status_code == 200
+    assert "Voulez-vous fermer votre session" in page.get_data(as_text=True)
+    assert not _is_anonymous(client)  # a GET changes nothing
