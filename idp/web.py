@@ -72,7 +72,15 @@ def _is_protocol_request() -> bool:
     from flask import current_app
 
     blueprint = current_app.blueprints.get(request.blueprint or "")
-    return bool(getattr(blueprint, "json_errors", False))
+    if blueprint is not None:
+        return bool(getattr(blueprint, "json_errors", False))
+    # No route matched (a 404 or 405): the path's prefix tells whose URL it was.
+    return any(
+        getattr(bp, "json_errors", False)
+        and bp.url_prefix
+        and (request.path == bp.url_prefix or request.path.startswith(bp.url_prefix + "/"))
+        for bp in current_app.blueprints.values()
+    )
 
 
 def select_locale() -> str:

@@ -179,3 +179,100 @@ def test_password_change_wrong_current_password_is_throttled(client):
     locked = client.post("/account/password", data=data)
     assert locked.status_code == 429
     assert "Trop de tentatives" in locked.get_data(as_text=True)
+
+
+# --- issue 11: races, notices ------------------------------------------------------------------
+
+
+def test_password_reset_two_concurrent_posts_of_one_link_succeed_once(committed_app):
+    """The token is spent atomically: two simultaneous uses, one new password."""
+    import threading
+
+    from idp.audit.models import AuditEvent
+
+    with committed_app.app_context():
+        user = create_user("jean.dupont")
+        fingerprint = services.reset_fingerprint(user)
+        with committed_app.test_request_context():
+            token = services.reset_tokens().dumps({"sub": user.subject, "fp": fingerprint})
+        db.session.remove()
+    results: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def use(password: str) -> None:
+        with committed_app.test_request_context():
+            barrier.wait()
+            try:
+                services.reset_password(db.session, token, password)
+                db.session.commit()
+                results.append("reset")
+            except services.DomainError:
+                db.session.rollback()
+                results.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [
+        threading.Thread(target=use, args=(p,))
+        for p in ("première phrase de passe solide", "seconde phrase de passe solide")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["refused", "reset"]
+    with committed_app.app_context():
+        resets = db.session.query(AuditEvent).filter_by(event_type="password_reset").count()
+        assert resets == 1
+        db.session.remove()
+
+
+def test_password_reset_and_change_are_announced_by_email(client):
+    user = create_user("jean.dupont")
+    _ask_reset(client, "jean.dupont")
+    assert _set_password(client, _reset_path(user.id)).status_code == 302
+    login(client, "jean.dupont", NEW_PASSWORD)
+    token = csrf_token(client, "/account/password")
+    client.post(
+        "/account/password",
+        data={
+            "csrf_token": token,
+            "current_password": NEW_PASSWORD,
+            "password": "encore une autre phrase solide",
+            "password_confirm": "encore une autre phrase solide",
+        },
+    )
+    notices = (
+        db.session.query(OutboxMessage)
+        .filter_by(template="password_changed")
+        .order_by(OutboxMessage.id)
+        .all()
+    )
+    assert [n.recipient for n in notices] == [user.email, user.email]
+    assert "réinitialisé" in notices[0].body_text and "Mon compte" in notices[1].body_text
+    assert (
+        "Mot de passe oublié" not in notices[0].body_text
+        or "/password/forgot" in notices[0].body_text
+    )
+
+
+def test_password_reset_prefills_the_username_on_the_login_page(client):
+    user = create_user("jean.dupont")
+    _ask_reset(client, "jean.dupont")
+    response = _set_password(client, _reset_path(user.id))
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'value="jean.dupont"' in page
+
+
+def test_password_outbox_bodies_are_sealed_at_rest(app, client):
+    """A waiting reset email's live link is not readable in the database (issue 11, defect 10)."""
+    from sqlalchemy import text
+
+    user = create_user("jean.dupont")
+    _ask_reset(client, "jean.dupont")
+    raw = db.session.execute(
+        text("SELECT body_text, body_html FROM mail_outbox WHERE template = 'password_reset'")
+    ).one()
+    assert all(body.startswith("sealed:") for body in raw)
+    assert not any("/password/reset/" in body for body in raw)
+    assert "/password/reset/" in _reset_path(user.id)  # the app still reads it
