@@ -3,6 +3,7 @@ escaped, kept in an mbox file across restarts, and cleared."""
 
 from __future__ import annotations
 
+import re
 import signal
 import smtplib
 import subprocess
@@ -34,12 +35,22 @@ def mailbox(mbox_path: Path) -> Iterator[Mailbox]:
     box.stop()
 
 
-def send(box: Mailbox, subject: str, text: str, html: str | None = None) -> None:
+def send(
+    box: Mailbox,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    *,
+    date: str | None = None,
+    to: str = "marie@cabinet.example",
+) -> None:
     message = EmailMessage()
     message["From"] = "Sésame <no-reply@idp.test>"
-    message["To"] = "marie@cabinet.example"
+    message["To"] = to
     message["Subject"] = subject
     message["Message-ID"] = "<essai@idp.test>"
+    if date is not None:
+        message["Date"] = date
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
@@ -50,7 +61,7 @@ def send(box: Mailbox, subject: str, text: str, html: str | None = None) -> None
 def api(box: Mailbox) -> list[dict[str, Any]]:
     response = requests.get(f"{box.url}/api/messages", timeout=5)
     assert response.status_code == 200
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def test_mailbox_receives_email_and_shows_it_escaped(mailbox: Mailbox, mbox_path: Path) -> None:
@@ -80,11 +91,20 @@ def test_mailbox_receives_email_and_shows_it_escaped(mailbox: Mailbox, mbox_path
     # The text part's link is clickable, its & escaped in the attribute and the text.
     link = "http://idp.test/activate/abc?x=1&amp;y=2"
     assert f'<a href="{link}" rel="noreferrer noopener">{link}</a>.' in page.text
-    # The HTML part is only in a sandboxed frame, served under a sandbox CSP.
-    assert f'<iframe sandbox src="/messages/{message["id"]}/html"' in page.text
-    assert "script-src" not in page.headers["Content-Security-Policy"]
+    # The HTML part is only in a sandboxed frame (no allow-scripts, no allow-same-origin), as
+    # srcdoc: escaped in the attribute, under the page's CSP, links opening in a new tab.
+    frame = re.search(r"<iframe [^>]*>", page.text)
+    assert frame is not None
+    assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in frame.group(0)
+    assert "&lt;base target=&#34;_blank&#34;&gt;" in frame.group(0)
+    assert "&lt;script&gt;alert(&#39;objet&#39;)&lt;/script&gt;" in frame.group(0)
+    page_csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in page_csp and "'unsafe-inline'" not in page_csp.split("style")[0]
+    # The same part alone, full page: sandboxed by its CSP, wherever it is opened.
     html = requests.get(f"{mailbox.url}/messages/{message['id']}/html", timeout=5)
-    assert html.headers["Content-Security-Policy"].startswith("sandbox;")
+    assert html.headers["Content-Security-Policy"].startswith(
+        "sandbox allow-popups allow-popups-to-escape-sandbox;"
+    )
     assert "default-src 'none'" in html.headers["Content-Security-Policy"]
     assert SCRIPT in html.text  # inert there: no script runs in that sandbox
     assert b"Subject: Activez votre compte" in mbox_path.read_bytes()
@@ -128,6 +148,81 @@ def test_mailbox_clear_button_empties_memory_and_file(mailbox: Mailbox, mbox_pat
 def test_mailbox_unknown_message_is_404(mailbox: Mailbox) -> None:
     assert requests.get(f"{mailbox.url}/messages/42", timeout=5).status_code == 404
     assert requests.get(f"{mailbox.url}/api/messages/42", timeout=5).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status", "french"),
+    [
+        ("POST", "/clear", {"Origin": "http://evil.example"}, 403, "Action refusée"),
+        ("POST", "/clear", {"Origin": "null"}, 403, "Action refusée"),
+        ("POST", "/clear", {"Sec-Fetch-Site": "cross-site"}, 403, "Action refusée"),
+        ("GET", "/messages/42", {}, 404, "Message introuvable"),
+        ("GET", "/nulle-part", {}, 404, "Page introuvable"),
+        ("GET", "/clear", {}, 405, "Méthode non autorisée"),
+    ],
+)
+def test_mailbox_errors_are_french_pages(
+    mailbox: Mailbox, method: str, path: str, headers: dict[str, str], status: int, french: str
+) -> None:
+    response = requests.request(method, mailbox.url + path, headers=headers, timeout=5)
+    assert response.status_code == status
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert '<html lang="fr">' in response.text and f"<h1>{french}</h1>" in response.text
+    assert 'href="/"' in response.text  # a way back
+    assert "permission" not in response.text and "Not Found" not in response.text
+
+
+def test_mailbox_api_errors_are_json_in_french(mailbox: Mailbox) -> None:
+    response = requests.get(f"{mailbox.url}/api/messages/42", timeout=5)
+    assert response.status_code == 404
+    assert response.json() == {"status": 404, "error": "Message introuvable"}
+    refused = requests.delete(
+        f"{mailbox.url}/api/messages", headers={"Origin": "http://evil.example"}, timeout=5
+    )
+    assert refused.status_code == 403 and refused.json()["error"] == "Action refusée"
+
+
+@pytest.mark.parametrize(
+    ("date", "shown", "iso"),
+    [
+        ("Wed, 02 Dec 2026 18:45:00 +0000", "2 déc. 2026 19:45", "2026-12-02T18:45:00+00:00"),
+        ("Tue, 30 Jun 2026 23:10:00 +0000", "1 juil. 2026 01:10", "2026-06-30T23:10:00+00:00"),
+        ("Mon, 07 Sep 2026 09:05:00 -0400", "7 sept. 2026 15:05", "2026-09-07T09:05:00-04:00"),
+    ],
+)
+def test_mailbox_shows_times_in_paris_time_and_says_so(
+    mailbox: Mailbox, date: str, shown: str, iso: str
+) -> None:
+    send(mailbox, "Heure", "texte", date=date)
+    (message,) = api(mailbox)
+    assert message["date"] == iso  # the API keeps ISO 8601 with the sender's offset
+    label = f"{shown} (heure de Paris)"
+    index = requests.get(f"{mailbox.url}/", timeout=5).text
+    page = requests.get(f"{mailbox.url}/messages/{message['id']}", timeout=5).text
+    for html in (index, page):
+        assert f'<time datetime="{iso}">{label}</time>' in html
+
+
+def test_mailbox_list_page_polls_with_a_script_file(mailbox: Mailbox) -> None:
+    """New emails appear without a reload: /mailbox.js polls /api/messages/ids, under a CSP
+    that allows no inline script."""
+    index = requests.get(f"{mailbox.url}/", timeout=5)
+    assert '<script src="/mailbox.js" defer></script>' in index.text
+    assert 'data-ids=""' in index.text
+    script_src = next(
+        d for d in index.headers["Content-Security-Policy"].split(";") if "script-src" in d
+    )
+    assert script_src.strip() == "script-src 'self'"
+    script = requests.get(f"{mailbox.url}/mailbox.js", timeout=5)
+    assert script.status_code == 200
+    assert script.headers["Content-Type"].startswith("text/javascript")
+    assert "/api/messages/ids" in script.text
+
+    send(mailbox, "Un", "1")
+    send(mailbox, "Deux", "2")
+    ids = requests.get(f"{mailbox.url}/api/messages/ids", timeout=5).json()
+    assert ids == [m["id"] for m in api(mailbox)] and len(ids) == 2
+    assert f'data-ids="{ids[0]},{ids[1]}"' in requests.get(f"{mailbox.url}/", timeout=5).text
 
 
 def test_mailbox_link_extraction_drops_trailing_punctuation() -> None:
