@@ -28,7 +28,6 @@ from idp.audit.models import AuditEventType
 from idp.audit.services import ANONYMOUS, record
 from idp.database import DbSession, UTCDateTime, utcnow
 from idp.extensions import db
-from idp.mail.services import enqueue
 from idp.throttling import TooManyAttempts, email_sends_per_account
 from idp.urls import external_url
 
@@ -159,17 +158,13 @@ def _signup_email_taken(session: DbSession, users: list[User], identifier: str) 
 
 
 def _queue_usernames_email(session: DbSession, accounts: list[User], *, template: str) -> None:
-    enqueue(
+    services.email_user(
         session,
-        template=template,
-        recipient=accounts[0].email,
-        user_id=accounts[0].id,
-        context={
-            "user": accounts[0],
-            "accounts": accounts,
-            "login_link": external_url("accounts.login"),
-            "forgot_link": external_url("accounts.forgot_password"),
-        },
+        accounts[0],
+        template,
+        accounts=accounts,
+        login_link=external_url("accounts.login"),
+        forgot_link=external_url("accounts.forgot_password"),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, PasswordField, StringField
@@ -14,6 +15,18 @@ from idp.accounts.errors import InvalidText
 from idp.text import has_forbidden_characters
 
 REQUIRED = _l("Ce champ est obligatoire.")
+
+
+def email_field(label: str | LazyString) -> EmailField:
+    return EmailField(
+        label,
+        validators=[
+            DataRequired(REQUIRED),
+            Length(max=254, message=_l("254 caractères au plus.")),
+            Email(message=_l("Adresse email invalide."), check_deliverability=False),
+        ],
+        render_kw={"autocomplete": "email"},
+    )
 
 
 class SesameForm(FlaskForm):
@@ -102,15 +115,7 @@ class SignupForm(NewPasswordMixin, SesameForm):
         validators=[DataRequired(REQUIRED), Length(max=100, message=_l("100 caractères au plus."))],
         render_kw={"autocomplete": "family-name"},
     )
-    email = EmailField(
-        _l("Adresse email"),
-        validators=[
-            DataRequired(REQUIRED),
-            Length(max=254, message=_l("254 caractères au plus.")),
-            Email(message=_l("Adresse email invalide."), check_deliverability=False),
-        ],
-        render_kw={"autocomplete": "email"},
-    )
+    email = email_field(_l("Adresse email"))
 
 
 class IdentifierForm(SesameForm):
@@ -126,15 +131,7 @@ class IdentifierForm(SesameForm):
 class EmailForm(SesameForm):
     """Forgotten username: the address the accounts were created with."""
 
-    identifier = EmailField(
-        _l("Adresse email"),
-        validators=[
-            DataRequired(REQUIRED),
-            Length(max=254, message=_l("254 caractères au plus.")),
-            Email(message=_l("Adresse email invalide."), check_deliverability=False),
-        ],
-        render_kw={"autocomplete": "email"},
-    )
+    identifier = email_field(_l("Adresse email"))
 
 
 class ActivationForm(SesameForm):

@@ -263,18 +263,36 @@ def purge_expired_pending(session: DbSession) -> list[str]:
     return [user.username for user in expired]
 
 
-def queue_activation_email(session: DbSession, user: User) -> None:
-    token = activation_tokens().dumps({"sub": user.subject, "fp": _activation_fingerprint(user)})
+def email_user(session: DbSession, user: User, template: str, **context: Any) -> None:
+    """Queue `mail/<template>.*` to the account's address (in this transaction)."""
     enqueue(
         session,
-        template="activation",
+        template=template,
         recipient=user.email,
         user_id=user.id,
-        context={
-            "user": user,
-            "link": external_url("accounts.activate", token=token),
-            "hours": settings().activation_token_max_age // 3600,
-        },
+        context={"user": user, **context},
+    )
+
+
+def _signed_link(tokens: TokenService, endpoint: str, user: User, fingerprint: str) -> str:
+    return external_url(endpoint, token=tokens.dumps({"sub": user.subject, "fp": fingerprint}))
+
+
+def _token_account(session: DbSession, tokens: TokenService, token: str) -> tuple[User, str]:
+    """The account a signed link names, and the state fingerprint it carries."""
+    data = tokens.loads(token)
+    user = session.scalar(select(User).where(User.subject == str(data.get("sub", ""))))
+    if user is None:
+        raise TokenInvalid()
+    return user, str(data.get("fp", ""))
+
+
+def queue_activation_email(session: DbSession, user: User) -> None:
+    link = _signed_link(
+        activation_tokens(), "accounts.activate", user, _activation_fingerprint(user)
+    )
+    email_user(
+        session, user, "activation", link=link, hours=settings().activation_token_max_age // 3600
     )
     record(session, AuditEventType.ACTIVATION_EMAIL_SENT, subject=user, actor=ANONYMOUS)
 
@@ -285,13 +303,10 @@ def _activation_fingerprint(user: User) -> str:
 
 def user_for_activation_token(session: DbSession, token: str) -> User:
     """The pending account an activation link designates (TokenUsed once it is active)."""
-    data = activation_tokens().loads(token)
-    user = session.scalar(select(User).where(User.subject == str(data.get("sub", ""))))
-    if user is None:
-        raise TokenInvalid()
+    user, fingerprint = _token_account(session, activation_tokens(), token)
     if not user.is_pending:
         raise TokenUsed()
-    if not fingerprints_match(str(data.get("fp", "")), _activation_fingerprint(user)):
+    if not fingerprints_match(fingerprint, _activation_fingerprint(user)):
         raise TokenInvalid()
     return user
 
@@ -406,28 +421,19 @@ def reset_fingerprint(user: User) -> str:
 
 
 def queue_password_reset_email(session: DbSession, user: User) -> None:
-    token = reset_tokens().dumps({"sub": user.subject, "fp": reset_fingerprint(user)})
-    enqueue(
-        session,
-        template="password_reset",
-        recipient=user.email,
-        user_id=user.id,
-        context={
-            "user": user,
-            "link": external_url("accounts.reset_password", token=token),
-            "minutes": settings().reset_token_max_age // 60,
-        },
+    link = _signed_link(reset_tokens(), "accounts.reset_password", user, reset_fingerprint(user))
+    email_user(
+        session, user, "password_reset", link=link, minutes=settings().reset_token_max_age // 60
     )
     record(session, AuditEventType.PASSWORD_RESET_REQUESTED, subject=user, actor=ANONYMOUS)
 
 
 def user_for_reset_token(session: DbSession, token: str) -> User:
     """Validate a reset token (signature, purpose, age, single use) and return its account."""
-    data = reset_tokens().loads(token)
-    user = session.scalar(select(User).where(User.subject == str(data.get("sub", ""))))
-    if user is None or user.status == UserStatus.DISABLED:
+    user, fingerprint = _token_account(session, reset_tokens(), token)
+    if user.status == UserStatus.DISABLED:
         raise TokenInvalid()
-    if not fingerprints_match(str(data.get("fp", "")), reset_fingerprint(user)):
+    if not fingerprints_match(fingerprint, reset_fingerprint(user)):
         raise TokenUsed()
     return user
 
@@ -499,18 +505,13 @@ def _set_password(session: DbSession, user: User, new_password: str) -> None:
 
 
 def _queue_password_changed_email(session: DbSession, user: User, *, reset: bool) -> None:
-    enqueue(
+    email_user(
         session,
-        template="password_changed",
-        recipient=user.email,
-        user_id=user.id,
-        context={
-            "user": user,
-            "reset": reset,
-            "when": utcnow(),
-            "forgot_link": external_url("accounts.forgot_password"),
-            "support_email": settings().support_email,
-        },
+        user,
+        "password_changed",
+        reset=reset,
+        forgot_link=external_url("accounts.forgot_password"),
+        support_email=settings().support_email,
     )
 
 

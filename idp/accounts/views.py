@@ -45,6 +45,7 @@ from idp.accounts.forms import (
     SesameForm,
     SignupForm,
 )
+from idp.accounts.models import User
 from idp.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from idp.accounts.usernames import MAX_LENGTH as USERNAME_MAX
 from idp.accounts.usernames import MIN_LENGTH as USERNAME_MIN
@@ -218,19 +219,27 @@ def _link_error(error: DomainError, kind: str) -> tuple[str, int]:
 
 @dataclass(frozen=True)
 class EmailRequestPage:
-    """An anonymous "send me an email" page: the same view for each kind."""
+    """An anonymous "send me an email" page: one view and one template for each kind."""
 
     kind: email_requests.EmailRequestKind
-    template: str
     form: Callable[[], SesameForm]
+    title: LazyString
+    lead: LazyString
+    button: LazyString
     sent_message: LazyString
 
 
 EMAIL_REQUEST_PAGES = {
     "resend_activation": EmailRequestPage(
         email_requests.EmailRequestKind.ACTIVATION_RESEND,
-        "accounts/resend_activation.html",
         IdentifierForm,
+        _l("Je n'ai pas reçu l'email d'activation"),
+        _l(
+            "Indiquez votre identifiant ou votre adresse email : nous renverrons un lien "
+            "d'activation. Vous pouvez aussi demander un nouveau mot de passe, ce qui active "
+            "également le compte."
+        ),
+        _l("Renvoyer l'email"),
         _l(
             "Si un compte en attente d'activation correspond à ces informations, un nouvel "
             "email d'activation vient d'être envoyé."
@@ -238,8 +247,13 @@ EMAIL_REQUEST_PAGES = {
     ),
     "forgot_password": EmailRequestPage(
         email_requests.EmailRequestKind.PASSWORD_RESET,
-        "accounts/forgot_password.html",
         IdentifierForm,
+        _l("Mot de passe oublié"),
+        _l(
+            "Indiquez votre identifiant ou votre adresse email : vous recevrez un lien pour "
+            "choisir un nouveau mot de passe. L'email rappelle aussi votre identifiant."
+        ),
+        _l("Recevoir le lien"),
         _l(
             "Si un compte correspond à ces informations, un email contenant un lien pour "
             "choisir un nouveau mot de passe vient d'être envoyé. Le lien est valable une heure."
@@ -247,8 +261,13 @@ EMAIL_REQUEST_PAGES = {
     ),
     "forgot_username": EmailRequestPage(
         email_requests.EmailRequestKind.USERNAME_REMINDER,
-        "accounts/forgot_username.html",
         EmailForm,
+        _l("Identifiant oublié"),
+        _l(
+            "Indiquez l'adresse email de votre compte : nous y enverrons le rappel de vos "
+            "identifiants."
+        ),
+        _l("Recevoir mes identifiants"),
         _l(
             "Si des comptes sont reliés à cette adresse, un email rappelant leurs identifiants "
             "vient d'y être envoyé."
@@ -260,12 +279,13 @@ EMAIL_REQUEST_PAGES = {
 def _email_request(name: str) -> Page:
     page = EMAIL_REQUEST_PAGES[name]
     form = page.form()
+    template = "accounts/email_request.html"
     if not form.validate_on_submit():
-        return render_template(page.template, form=form)
+        return render_template(template, form=form, page=page, endpoint=f"accounts.{name}")
     try:
         throttling.email_sends_per_ip.acquire(client_ip())
     except throttling.TooManyAttempts as error:
-        return _refused(form, error, page.template)
+        return _refused(form, error, template, page=page, endpoint=f"accounts.{name}")
     identifier = str(form.data.get("identifier") or "")
     row = email_requests.queue_request(db.session, page.kind, identifier)
     db.session.commit()
@@ -343,14 +363,18 @@ def account() -> str:
     )
 
 
+def _confirmed_user() -> User:
+    """The logged-in user of a one-button form, whose CSRF token must be valid."""
+    user = current_user()
+    if user is None or not ConfirmForm().validate_on_submit():
+        abort(400)
+    return user
+
+
 @bp.post("/account/sessions/<public_id>/revoke")
 @login_required
 def revoke_session(public_id: str) -> Response:
-    form = ConfirmForm()
-    user = current_user()
-    assert user is not None
-    if not form.validate_on_submit():
-        abort(400)
+    user = _confirmed_user()
     this_session = current_session()
     ended = sessions.end_own_session(db.session, user, public_id)
     if ended is None:
@@ -367,11 +391,7 @@ def revoke_session(public_id: str) -> Response:
 @bp.post("/account/sessions/revoke-others")
 @login_required
 def revoke_other_sessions() -> Response:
-    form = ConfirmForm()
-    user = current_user()
-    assert user is not None
-    if not form.validate_on_submit():
-        abort(400)
+    user = _confirmed_user()
     ended = sessions.end_all_sessions(
         db.session, user, reason=sessions.EndReason.REVOKED_BY_USER, keep=current_session()
     )

@@ -77,8 +77,13 @@ class LiveIdP:
     inbox: Inbox
 
     def deliver_mail(self) -> DeliveryReport:
-        """What the outbox worker would do: send the queued emails to the SMTP server."""
+        """What the outbox worker does (`idp mail deliver`): process the email requests the
+        server has not processed yet (it does so just after answering, in its own thread), then
+        send the queued emails to the SMTP server."""
+        from idp.accounts.email_requests import process_pending
+
         with self.app.app_context():
+            process_pending(db.session)
             report = deliver_pending(db.session)
             db.session.remove()
         assert report.ok, report
