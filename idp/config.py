@@ -120,6 +120,8 @@ class Settings:
     proxy_fix_hops: int = 0
     sqlite_busy_timeout_ms: int = 15000
     support_email: str = "support@sesame.localhost"
+    legal_publisher: str | None = None
+    legal_host: str | None = None
     languages: tuple[str, ...] = ("fr", "en")
 
     # --- derived values ------------------------------------------------------------------
@@ -211,6 +213,8 @@ class Settings:
             proxy_fix_hops=reader.integer("PROXY_FIX_HOPS", 0),
             sqlite_busy_timeout_ms=reader.integer("SQLITE_BUSY_TIMEOUT_MS", 15000),
             support_email=reader.text("SUPPORT_EMAIL") or "support@sesame.localhost",
+            legal_publisher=reader.text("LEGAL_PUBLISHER"),
+            legal_host=reader.text("LEGAL_HOST"),
         )
         if settings.is_production:
             settings.check_production()
@@ -319,6 +323,8 @@ ENVIRONMENT_VARIABLES = frozenset(
         "PROXY_FIX_HOPS",
         "SQLITE_BUSY_TIMEOUT_MS",
         "SUPPORT_EMAIL",
+        "LEGAL_PUBLISHER",
+        "LEGAL_HOST",
     }
 )
 

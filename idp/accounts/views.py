@@ -33,7 +33,7 @@ from idp.accounts.auth import (
     logout_user,
     safe_next_url,
 )
-from idp.accounts.errors import InvalidCredentials, SignupInvalid, UsernameTaken
+from idp.accounts.errors import InvalidCredentials, UsernameTaken
 from idp.accounts.forms import (
     ActivationForm,
     ChangePasswordForm,
@@ -126,14 +126,8 @@ def logout() -> Page:
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> Page:
     form = SignupForm()
-    if request.method == "POST" and not form.validate_on_submit():
-        return _rejected_signup(form)
     if request.method == "GET":
         return _render_signup(form)
-    try:
-        throttling.signups_per_ip.acquire(client_ip())
-    except throttling.TooManyAttempts as error:
-        return _refused(form, error, "accounts/signup.html", **_signup_context())
     account = services.NewAccount(
         username=form.username.data or "",
         email=form.email.data or "",
@@ -141,14 +135,19 @@ def signup() -> Page:
         family_name=form.family_name.data or "",
         password=form.password.data or "",
     )
+    valid = form.validate_on_submit()
+    if not form.csrf_token.errors and _show_domain_errors(form, account):
+        valid = False
+    if not valid:
+        return _rejected_signup(form)
+    try:
+        slot = throttling.signups_per_ip.acquire(client_ip())
+    except throttling.TooManyAttempts as error:
+        return _refused(form, error, "accounts/signup.html", **_signup_context())
     try:
         user = services.sign_up(db.session, account)
-    except SignupInvalid as error:
-        db.session.rollback()
-        for field, messages in error.errors.items():
-            getattr(form, field).errors = [*getattr(form, field).errors, *messages]
-        return _rejected_signup(form)
     except UsernameTaken as error:
+        slot.refund()  # not an accepted signup
         form.username.errors = [*form.username.errors, error.message]
         return _rejected_signup(form)
     db.session.commit()
@@ -157,6 +156,17 @@ def signup() -> Page:
     if user is None:  # the email already has an account: its owner is told by email
         email_requests.process_after_response(response)
     return response
+
+
+def _show_domain_errors(form: SignupForm, account: services.NewAccount) -> bool:
+    """Add the domain's refusals to the fields WTForms accepted: every error in one round."""
+    shown = False
+    for field_name, messages in services.check_new_account(account).items():
+        field = getattr(form, field_name)
+        if field.data and not field.errors:
+            field.errors = [*field.errors, *messages]
+            shown = True
+    return shown
 
 
 def _rejected_signup(form: SignupForm) -> Page:

@@ -88,9 +88,9 @@ def test_help_page_answers_the_usual_questions(app: Flask, client: FlaskClient) 
 
 
 def test_help_page_shows_the_configured_support_address(
-    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch, configure
 ) -> None:
-    monkeypatch.setitem(app.config, "SUPPORT_EMAIL", "aide@ordre.example")
+    configure(support_email="aide@ordre.example")
     for path in PAGES:
         page = get(client, path)
         assert 'href="mailto:aide@ordre.example"' in page, path
@@ -109,15 +109,15 @@ def test_legal_page_covers_publisher_host_personal_data_and_cookies(
     cookie = app.config["SESSION_COOKIE_NAME"]
     assert f"«{NBSP}{cookie}{NBSP}»" in text
     assert "strictement nécessaire" in text and "aucun consentement n'est donc demandé" in text
-    hours = round(app.config["PERMANENT_SESSION_LIFETIME"].total_seconds() / 3600)
+    hours = round(app.extensions["sesame.settings"].session_absolute.total_seconds() / 3600)
     assert f"Il expire au plus tard {hours} heures après votre connexion." in text
 
 
 def test_legal_page_shows_the_configured_publisher_and_host(
-    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch, configure
 ) -> None:
-    monkeypatch.setitem(app.config, "LEGAL_PUBLISHER", "Ordre <test>\n1 rue de l'Exemple")
-    monkeypatch.setitem(app.config, "LEGAL_HOST", "Hébergeur SAS")
+    configure(legal_publisher="Ordre <test>\n1 rue de l'Exemple")
+    configure(legal_host="Hébergeur SAS")
     page = get(client, "/legal")
     assert "Ordre &lt;test&gt;\n1 rue de l&#39;Exemple" in page  # escaped, lines kept
     assert "Hébergeur SAS" in page and "à renseigner" not in page

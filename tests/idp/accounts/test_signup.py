@@ -1,0 +1,69 @@
+"""The "Autre" signup page as a new user meets it (issue 11, what a new user tripped on)."""
+
+from __future__ import annotations
+
+import re
+
+from idp.accounts.models import User
+from idp.extensions import db
+from tests.conftest import SIGNUP_PASSWORD, signup
+from tests.factories import create_user
+
+
+def _value_of(page: str, name: str) -> str | None:
+    match = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
+    assert match, name
+    value = re.search(r'value="([^"]*)"', match.group(0))
+    return value.group(1) if value else None
+
+
+def test_signup_shows_every_error_in_one_round_with_a_summary(client):
+    response = signup(
+        client, username="ad", email="pas-une-adresse", password="court", given_name="Marie"
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'id="error-summary"' in page
+    assert "entre 3 et 30 caractères" in page  # username
+    assert "Adresse email invalide." in page  # email
+    assert "au moins 12 caractères" in page or "ne correspondent pas" in page  # password
+    assert db.session.query(User).count() == 0
+
+
+def test_signup_keeps_the_passwords_when_another_field_is_refused(client):
+    create_user("marie.curie", email="autre@cabinet.example")
+    page = signup(client).get_data(as_text=True)  # username taken
+    assert "déjà pris" in page
+    assert _value_of(page, "password") == SIGNUP_PASSWORD
+    assert _value_of(page, "password_confirm") == SIGNUP_PASSWORD
+
+
+def test_signup_blanks_the_passwords_when_the_password_is_refused(client):
+    page = signup(client, password="motdepasse123").get_data(as_text=True)
+    assert _value_of(page, "password") in (None, "")
+    assert _value_of(page, "password_confirm") in (None, "")
+
+
+def test_signup_honest_mistakes_do_not_lock_a_person_out(client, configure):
+    """Rejected submissions are throttled apart (and gently): twelve mistakes in a row, then
+    a correct signup goes through."""
+    configure(throttles__signups_per_ip="10 per hour")
+    for n in range(12):
+        assert signup(client, username=f"x{n}!", email=f"m{n}@c.example").status_code == 200
+    assert signup(client).status_code == 302
+    assert db.session.query(User).filter_by(username="marie.curie").count() == 1
+
+
+def test_signup_accepted_signups_are_limited_per_ip(client, configure):
+    configure(throttles__signups_per_ip="2 per hour")
+    for n in range(2):
+        assert signup(client, username=f"marie{n}", email=f"m{n}@c.example").status_code == 302
+    refused = signup(client, username="marie9", email="m9@c.example")
+    assert refused.status_code == 429
+    assert "Trop de tentatives" in refused.get_data(as_text=True)
+
+
+def test_signup_rejected_forms_are_throttled_too(client, configure):
+    configure(throttles__rejected_forms_per_ip="3 per 15 minutes")
+    statuses = [signup(client, username="!!").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
