@@ -230,7 +230,7 @@ class Server:
             return ""
 
     def log_counts(self) -> dict[str, int]:
-        """What the server log says went wrong (SECURITY.md 54 and 57)."""
+        """What the server log says went wrong (docs/security.md 54 and 57)."""
         text = self.log_text()
         return {
             "database is locked": text.count("database is locked"),

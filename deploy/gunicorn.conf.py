@@ -6,7 +6,7 @@ Workers: a login is ~90 % argon2 (bench/README.md), which is CPU- and memory-bou
 the GIL, so throughput is set by cores, not by workers; sync workers, one request each, keep
 the memory bound simple: at most `workers` concurrent hashes of ARGON2_MEMORY_COST each.
 The default is one worker per core, at least 2 (one slow request never blocks the site); the
-SQLite load requirement (SECURITY.md 54) is met with 4 workers on 2 cores as well.
+SQLite load requirement (docs/security.md 54) is met with 4 workers on 2 cores as well.
 """
 
 from __future__ import annotations

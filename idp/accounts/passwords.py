@@ -1,4 +1,4 @@
-"""Password hashing (argon2id) and the password policy (SECURITY.md 3 and 4).
+"""Password hashing (argon2id) and the password policy (docs/security.md 3 and 4).
 
 Policy (NIST SP 800-63B, CNIL 2022-100): 12 to 256 characters after NFKC normalisation, any
 characters, no composition rule, no expiry; refused when it is a common password, when it is

@@ -1,4 +1,4 @@
-"""Signed, purpose-bound, expiring tokens for emails (SECURITY.md 8 and 9).
+"""Signed, purpose-bound, expiring tokens for emails (docs/security.md 8 and 9).
 
 One `TokenService` per purpose: the purpose is the itsdangerous salt, so an activation token is
 never a valid reset token. Single use comes from a fingerprint of the state the token is meant

@@ -1,4 +1,4 @@
-"""Usernames: canonical form, syntax and reserved names (SECURITY.md 5).
+"""Usernames: canonical form, syntax and reserved names (docs/security.md 5).
 
 The canonical form is NFKC(casefold(NFKC(raw))): `Jean.Dupont`, `jean.dupont` and the
 full-width `ｊｅａｎ.ｄｕｐｏｎｔ` are the same username. Only the canonical form is stored, and

@@ -1,1 +1,1 @@
-"""Email: a transactional outbox and its delivery over SMTP (SECURITY.md 53)."""
+"""Email: a transactional outbox and its delivery over SMTP (docs/security.md 53)."""

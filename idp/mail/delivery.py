@@ -1,4 +1,4 @@
-"""Delivery of the outbox over SMTP with retry and exponential backoff (SECURITY.md 53).
+"""Delivery of the outbox over SMTP with retry and exponential backoff (docs/security.md 53).
 
 How two workers never send one message twice: a batch is *claimed* in a short transaction of
 its own that pushes the rows' `next_attempt_at` past a lease (`UPDATE ... WHERE id IN (...) AND

@@ -108,7 +108,7 @@ def upgrade():
 
 
 def _create_identity_triggers():
-    """users.username and users.subject can never change (SECURITY.md 6), whatever the client."""
+    """users.username and users.subject can never change (docs/security.md 6), whatever the client."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE OR REPLACE FUNCTION users_identity_immutable() RETURNS trigger AS $$ "
