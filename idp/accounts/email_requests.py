@@ -28,7 +28,7 @@ from idp.audit.models import AuditEventType
 from idp.audit.services import ANONYMOUS, record
 from idp.database import DbSession, UTCDateTime, utcnow
 from idp.extensions import db
-from idp.throttling import TooManyAttempts, email_sends_per_account
+from idp.throttling import TooManyAttempts, email_sends_per_account, email_sends_per_ip
 from idp.urls import external_url
 
 log = logging.getLogger("idp.accounts")
@@ -52,8 +52,17 @@ class EmailRequest(db.Model):  # type: ignore[name-defined]
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
+def request_email(
+    session: DbSession, kind: EmailRequestKind, identifier: str, *, ip: str
+) -> EmailRequest:
+    """A visitor's request (throttled per IP): recorded; the caller commits and answers the
+    same whatever it was."""
+    email_sends_per_ip.acquire(ip)
+    return queue_request(session, kind, identifier)
+
+
 def queue_request(session: DbSession, kind: EmailRequestKind, identifier: str) -> EmailRequest:
-    """Record what was asked; the caller commits and answers the same whatever it was."""
+    """Record what was asked, to be processed after the answer."""
     request_row = EmailRequest(
         kind=kind.value, identifier=identifier.strip()[:254], locale=str(get_locale() or "fr")
     )

@@ -202,7 +202,12 @@ def register_user(
     return user
 
 
-def sign_up(session: DbSession, account: NewAccount) -> User | None:
+def count_rejected_signup(*, ip: str) -> None:
+    """A refused signup submission: throttled gently, apart from accepted signups."""
+    throttling.rejected_forms_per_ip.acquire(ip)
+
+
+def sign_up(session: DbSession, account: NewAccount, *, ip: str) -> User | None:
     """The "Autre" signup page's use case.
 
     When the email already belongs to an account, no second account is made: its owner is told
@@ -212,6 +217,7 @@ def sign_up(session: DbSession, account: NewAccount) -> User | None:
     errors = check_new_account(account)
     if errors:
         raise SignupInvalid(errors)
+    slot = throttling.signups_per_ip.acquire(ip)  # accepted signups only
     email = normalize_email(account.email)
     if session.scalar(select(User.id).where(User.email == email).limit(1)) is not None:
         password_hasher().hash(account.password)
@@ -219,7 +225,11 @@ def sign_up(session: DbSession, account: NewAccount) -> User | None:
 
         queue_request(session, EmailRequestKind.SIGNUP_EMAIL_TAKEN, email)
         return None
-    return register_user(session, account)
+    try:
+        return register_user(session, account)
+    except UsernameTaken:
+        slot.refund()  # a refused signup, not an accepted one
+        raise
 
 
 def _free_expired_pending_username(session: DbSession, canonical: str) -> None:

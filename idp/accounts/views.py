@@ -141,13 +141,10 @@ def signup() -> Page:
     if not valid:
         return _rejected_signup(form)
     try:
-        slot = throttling.signups_per_ip.acquire(client_ip())
+        user = services.sign_up(db.session, account, ip=client_ip())
     except throttling.TooManyAttempts as error:
         return _refused(form, error, "accounts/signup.html", **_signup_context())
-    try:
-        user = services.sign_up(db.session, account)
     except UsernameTaken as error:
-        slot.refund()  # not an accepted signup
         form.username.errors = [*form.username.errors, error.message]
         return _rejected_signup(form)
     db.session.commit()
@@ -175,7 +172,7 @@ def _rejected_signup(form: SignupForm) -> Page:
     if form.password.errors or form.password_confirm.errors:
         form.forget_passwords()
     try:
-        throttling.rejected_forms_per_ip.acquire(client_ip())
+        services.count_rejected_signup(ip=client_ip())
     except throttling.TooManyAttempts as error:
         return _refused(form, error, "accounts/signup.html", **_signup_context())
     return _render_signup(form)
@@ -292,12 +289,11 @@ def _email_request(name: str) -> Page:
     template = "accounts/email_request.html"
     if not form.validate_on_submit():
         return render_template(template, form=form, page=page, endpoint=f"accounts.{name}")
+    identifier = str(form.data.get("identifier") or "")
     try:
-        throttling.email_sends_per_ip.acquire(client_ip())
+        row = email_requests.request_email(db.session, page.kind, identifier, ip=client_ip())
     except throttling.TooManyAttempts as error:
         return _refused(form, error, template, page=page, endpoint=f"accounts.{name}")
-    identifier = str(form.data.get("identifier") or "")
-    row = email_requests.queue_request(db.session, page.kind, identifier)
     db.session.commit()
     response = make_response(render_template("accounts/email_sent.html", message=page.sent_message))
     email_requests.process_after_response(response, row.id)
