@@ -2,115 +2,90 @@
 (REDIS_URL), a real SMTP server (aiosmtpd on loopback), and a fresh transaction per test.
 
 With REQUIRE_SERVICES=1 (CI), a missing PostgreSQL, Redis or Chromium fails the run instead of
-skipping the tests that need it.
+skipping the tests that need it. Helpers that are not fixtures are in tests/helpers.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import email
-import email.policy
 import os
-import re
 import shutil
-import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from flask import Flask, g
+from flask import Flask
 from flask.testing import FlaskClient
 from flask_sqlalchemy.session import Session as FSASession
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from idp import create_app
-from idp.config import TESTING_ARGON2, Settings
-from idp.extensions import db, limiter, mailer
+from idp.config import Settings
+from idp.extensions import db, limiter
+from tests.helpers import (
+    CHROMIUM_ARGS,
+    HAVE_PLAYWRIGHT,
+    WORKER,
+    Inbox,
+    build_app,
+    chromium_path,
+    empty_g,
+    free_port,
+    point_mailer,
+    postgres_admin_url,
+    running_smtp,
+)
 
-REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+# Re-exported (`x as x`) for tests/idp/test_i18n.py, which still imports them from here.
+from tests.helpers import TEST_PASSWORD as TEST_PASSWORD
+from tests.helpers import csrf_token as csrf_token
+from tests.helpers import login as login
+from tests.helpers import signup as signup
+
 # Processes the tests start (CLI commands, live servers) run with the test settings too; an
 # unset SESAME_ENV would mean production (docs/configuration.md).
 os.environ.setdefault("SESAME_ENV", "testing")
-TEST_PASSWORD = "cheval agrafe batterie correcte"
 
 
-def service_missing(reason: str) -> None:
-    """Skip locally; fail in CI, where every service is required."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"required service unavailable in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def postgres_admin_url() -> str | None:
-    return os.environ.get("TEST_DATABASE_URL") or None
-
-
-def create_postgres_database(name: str) -> str:
+def _postgres_admin(*statements: str) -> None:
     admin_url = postgres_admin_url()
     assert admin_url
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            for statement in statements:
+                conn.execute(text(statement))
     finally:
         engine.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
-def drop_postgres_database(name: str) -> None:
+@contextmanager
+def _postgres_database(name: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for the block; yields its URL."""
+    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
     admin_url = postgres_admin_url()
     assert admin_url
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        engine.dispose()
-
-
-def base_config(database_url: str, **overrides: Any) -> dict[str, Any]:
-    """A test app's settings: environment variables (as deployments set them) plus Flask's
-    TESTING. Throttle keys are namespaced per worker process (they may share one Redis)."""
-    redis_url = os.environ.get("REDIS_URL")
-    cfg: dict[str, Any] = {
-        "TESTING": True,
-        "SESAME_ENV": "testing",
-        "SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
-        "DATABASE_URL": database_url,
-        "IDP_ISSUER": "http://idp.test",
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": 9,  # discard: nothing listens; tests that read mail use the smtp fixture
-        "MAIL_DEFAULT_SENDER": "Sésame <no-reply@idp.test>",
-        "RATELIMIT_KEY_PREFIX": f"sesame-test-{WORKER}-{os.getpid()}",
-        "REDIS_URL": redis_url,
-        **TESTING_ARGON2.env(),
-    }
-    cfg.update(overrides)
-    return cfg
+        _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One database per xdist worker, schema created once."""
     if postgres_admin_url():
-        name = f"sesame_test_{WORKER}"
-        yield create_postgres_database(name)
-        drop_postgres_database(name)
+        with _postgres_database(f"sesame_test_{WORKER}") as url:
+            yield url
     else:
         yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "idp.sqlite")
 
 
 @pytest.fixture(scope="session")
 def app(database_url: str) -> Iterator[Flask]:
-    application = create_app(base_config(database_url))
-    prepare_test_app(application)
+    application = build_app(database_url)
     with application.app_context():
         db.create_all()
         if _is_sqlite(database_url):
@@ -120,29 +95,6 @@ def app(database_url: str) -> Iterator[Flask]:
         yield application
         db.session.remove()
         db.engine.dispose()
-
-
-class ClosingClient(FlaskClient):
-    """Closes each response, as a WSGI server does once it has sent it: what the app does
-    after its answer (`call_on_close`: the anonymous email requests) runs before the test
-    goes on."""
-
-    def open(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("buffered", True)
-        return super().open(*args, **kwargs)
-
-
-def prepare_test_app(application: Flask) -> None:
-    """Test clients close their responses (`ClosingClient`). Requests of a test reuse the
-    test's app context, hence its `g`; in production every request has its own. Empty `g`
-    first thing in each request, as production would have it."""
-    application.test_client_class = ClosingClient
-
-    def fresh_g() -> None:
-        for name in list(g):
-            g.pop(name)
-
-    application.before_request_funcs.setdefault(None, []).insert(0, fresh_g)
 
 
 class BoundSession(FSASession):
@@ -175,12 +127,15 @@ def restore_sqlite_template(url: str) -> None:
 @pytest.fixture(autouse=True)
 def db_isolation(request: pytest.FixtureRequest) -> Iterator[None]:
     """Each test starts from an empty schema: a fresh SQLite file, or on PostgreSQL a
-    transaction rolled back at the end (views' commits become savepoints)."""
+    transaction rolled back at the end (views' commits become savepoints). Nothing of the
+    previous test's requests stays in `g` (the tests share one app context): a session lookup
+    cached there would name a session of the previous test's database."""
     if "app" not in request.fixturenames or "own_database_url" in request.fixturenames:
         yield
         return
     app = request.getfixturevalue("app")
     url = app.config["SQLALCHEMY_DATABASE_URI"]
+    empty_g()
     with app.test_request_context():
         limiter.reset()
     if _is_sqlite(url):
@@ -245,25 +200,25 @@ def own_database_url(tmp_path: Path) -> Iterator[str]:
     """An empty database of the test's own, where commits are real: for threads, live servers,
     migrations (the per-test rollback cannot reach other connections)."""
     if postgres_admin_url():
-        name = f"sesame_own_{WORKER}"
-        yield create_postgres_database(name)
-        drop_postgres_database(name)
+        with _postgres_database(f"sesame_own_{WORKER}") as url:
+            yield url
     else:
         yield "sqlite:///" + str(tmp_path / "own.sqlite")
 
 
-@pytest.fixture
-def committed_app(own_database_url: str) -> Iterator[Flask]:
-    """An app with its schema on its own database (see own_database_url)."""
-    application = create_app(base_config(own_database_url, MAIL_PORT=free_port()))
-    prepare_test_app(application)
-    with application.app_context():
-        db.create_all()
-        db.session.remove()
-    yield application
+def _dispose(application: Flask) -> None:
     with application.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def committed_app(own_database_url: str) -> Iterator[Flask]:
+    """An app with its schema on its own database (see own_database_url); its mailer points
+    at a port where nothing listens."""
+    application = build_app(own_database_url, schema=True, MAIL_PORT=free_port())
+    yield application
+    _dispose(application)
 
 
 @pytest.fixture
@@ -272,67 +227,21 @@ def https_app(own_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     from tests.factories import create_user
 
     monkeypatch.setenv("IDP_ISSUER", "https://idp.test")  # what deployments set
-    application = create_app(base_config(own_database_url, IDP_ISSUER="https://idp.test"))
-    prepare_test_app(application)
+    application = build_app(own_database_url, schema=True, IDP_ISSUER="https://idp.test")
     with application.app_context():
-        db.create_all()
         create_user("jean.dupont")
         db.session.remove()
     yield application
-    with application.app_context():
-        db.engine.dispose()
+    _dispose(application)
 
 
 # --- SMTP -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:  # aiosmtpd's Controller(port=0) does not report the port
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Inbox:
-    """Messages received by the loopback SMTP server."""
-
-    port: int
-    envelopes: list[Any] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        return [
-            email.message_from_bytes(e.original_content, policy=email.policy.default)  # type: ignore[misc]
-            for e in self.envelopes
-        ]
-
-    def text_of(self, message: EmailMessage) -> str:
-        part = message.get_body(("plain",))
-        assert part is not None
-        return str(part.get_content())
-
-    def links(self, to: str | None = None) -> list[str]:
-        found = []
-        for message in self.messages:
-            if to is None or to in str(message["To"]):
-                found += re.findall(r"https?://\S+", self.text_of(message))
-        return found
-
-    def clear(self) -> None:
-        self.envelopes.clear()
-
-
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[Inbox]:
-    inbox = Inbox(port=free_port())
-    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
-    controller.start()
-    yield inbox
-    controller.stop()
+    with running_smtp() as inbox:
+        yield inbox
 
 
 @pytest.fixture
@@ -340,66 +249,20 @@ def smtp(app: Flask, smtp_server: Inbox) -> Iterator[Inbox]:
     """Point the app's mailer at the loopback SMTP server for this test."""
     smtp_server.clear()
     old_port = app.config["MAIL_PORT"]
-    app.config["MAIL_PORT"] = smtp_server.port
-    mailer.init_app(app)
+    point_mailer(app, smtp_server.port)
     yield smtp_server
-    app.config["MAIL_PORT"] = old_port
-    mailer.init_app(app)
+    point_mailer(app, old_port)
 
 
-# --- helpers shared by tests ----------------------------------------------------------------
+# --- browsers -------------------------------------------------------------------------------
 
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+if HAVE_PLAYWRIGHT:
 
-
-def csrf_token(client: FlaskClient, url: str) -> str:
-    page = client.get(url).get_data(as_text=True)
-    match = _CSRF.search(page)
-    assert match, f"no CSRF token on {url}"
-    return match.group(1)
-
-
-def without_tokens(page: str) -> str:
-    """A page minus its CSRF tokens (timestamped to the second): for "same answer" comparisons."""
-    return _CSRF.sub('name="csrf_token" type="hidden" value=""', page)
-
-
-SIGNUP_PASSWORD = "radium polonium nobel 1903"
-
-
-def signup(
-    client: FlaskClient,
-    *,
-    password: str = SIGNUP_PASSWORD,
-    headers: dict[str, str] | None = None,
-    **fields: str,
-) -> Any:
-    """Fill and post the "Autre" signup form as a person would (Marie Curie by default)."""
-    data = {
-        "csrf_token": csrf_token(client, "/signup"),
-        "username": "marie.curie",
-        "given_name": "Marie",
-        "family_name": "Curie",
-        "email": "marie@cabinet.example",
-        "password": password,
-        "password_confirm": password,
-        **fields,
-    }
-    return client.post("/signup", data=data, headers=headers or {})
-
-
-def activate(client: FlaskClient, path: str, password: str = SIGNUP_PASSWORD) -> Any:
-    """Open an activation link and confirm it with the password chosen at signup."""
-    token = csrf_token(client, path)
-    return client.post(path, data={"csrf_token": token, "password": password})
-
-
-def login(client: FlaskClient, username: str, password: str = TEST_PASSWORD) -> Any:
-    token = csrf_token(client, "/login")
-    return client.post(
-        "/login", data={"csrf_token": token, "username": username, "password": password}
-    )
-
-
-def chromium_path() -> Path:
-    return Path("/usr/bin/chromium")
+    @pytest.fixture(scope="session")
+    def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+        """pytest-playwright's launch, on Debian's Chromium (Playwright cannot download one)."""
+        return {
+            **browser_type_launch_args,
+            "executable_path": str(chromium_path()),
+            "args": CHROMIUM_ARGS,
+        }

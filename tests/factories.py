@@ -12,9 +12,9 @@ from idp.database import utcnow
 from idp.extensions import db
 from idp.mail.models import OutboxMessage, OutboxStatus
 from idp.mail.services import enqueue
+from tests.helpers import TEST_PASSWORD
 
 _seq = count(1)
-TEST_PASSWORD = "cheval agrafe batterie correcte"
 
 
 def create_user(
@@ -64,8 +64,11 @@ def create_outbox_message(
     recipient: str = "marie@cabinet.example",
     status: OutboxStatus = OutboxStatus.PENDING,
     due_in: timedelta = timedelta(0),
+    attempts: int = 0,
+    last_error: str | None = None,
 ) -> OutboxMessage:
-    """A queued email rendered from a real template (the activation one)."""
+    """A queued email rendered from a real template (the activation one), due `due_in` from
+    now; `status`, `attempts` and `last_error` as a delivery worker would have left them."""
 
     class _Someone:
         given_name = "Marie"
@@ -79,5 +82,7 @@ def create_outbox_message(
     )
     message.status = status.value
     message.next_attempt_at = utcnow() + due_in
+    message.attempts = attempts
+    message.last_error = last_error
     db.session.commit()
     return message

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, e
 from idp.accounts import services
 from idp.accounts.models import UserStatus
 from idp.extensions import db
-from tests.browser.conftest import RESULTS_DIR, LiveIdP
+from tests.helpers import RESULTS_DIR, LiveIdP
 
 pytestmark = pytest.mark.browser
 

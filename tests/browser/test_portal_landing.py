@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, expect
-from werkzeug.serving import make_server
 
 from client_portal_rp import create_app
-from tests.browser.conftest import RESULTS_DIR
+from tests.helpers import RESULTS_DIR, serving
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def portal_url() -> Iterator[str]:
-    app = create_app({"TESTING": True, "PORTAL_IDP_ISSUER": "http://127.0.0.1:5000"})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()
+    with serving(
+        create_app({"TESTING": True, "PORTAL_IDP_ISSUER": "http://127.0.0.1:5000"})
+    ) as url:
+        yield url
 
 
 @pytest.mark.parametrize(("name", "width"), [("phone", 360), ("desktop", 1280)])

@@ -9,70 +9,26 @@ import smtplib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from devserver.mailbox import Mailbox, extract_links
-from tests.conftest import free_port
+from tests.helpers import free_port, mailbox_messages, mailbox_send
 
 SCRIPT = "<script>alert('objet')</script>"
 
 
-@pytest.fixture
-def mbox_path(tmp_path: Path) -> Path:
-    return tmp_path / "instance" / "mailbox.mbox"
-
-
-@pytest.fixture
-def mailbox(mbox_path: Path) -> Iterator[Mailbox]:
-    box = Mailbox(smtp_port=free_port(), http_port=0, mbox_path=mbox_path).start()
-    yield box
-    box.stop()
-
-
-def send(
-    box: Mailbox,
-    subject: str,
-    text: str,
-    html: str | None = None,
-    *,
-    date: str | None = None,
-    to: str = "marie@cabinet.example",
-) -> None:
-    message = EmailMessage()
-    message["From"] = "Sésame <no-reply@idp.test>"
-    message["To"] = to
-    message["Subject"] = subject
-    message["Message-ID"] = "<essai@idp.test>"
-    if date is not None:
-        message["Date"] = date
-    message.set_content(text)
-    if html is not None:
-        message.add_alternative(html, subtype="html")
-    with smtplib.SMTP(box.smtp_host, box.smtp_port, timeout=5) as smtp:
-        smtp.send_message(message)
-
-
-def api(box: Mailbox) -> list[dict[str, Any]]:
-    response = requests.get(f"{box.url}/api/messages", timeout=5)
-    assert response.status_code == 200
-    return response.json()
-
-
 def test_mailbox_receives_email_and_shows_it_escaped(mailbox: Mailbox, mbox_path: Path) -> None:
-    send(
+    mailbox_send(
         mailbox,
         f"Activez votre compte {SCRIPT}",
         "Bonjour,\nouvrez http://idp.test/activate/abc?x=1&y=2.\n",
         f"<p>Bonjour</p>{SCRIPT}<a href='http://idp.test/activate/abc'>Activer</a>",
     )
 
-    (message,) = api(mailbox)
+    (message,) = mailbox_messages(mailbox)
     assert message["subject"] == f"Activez votre compte {SCRIPT}"
     assert message["to"] == ["marie@cabinet.example"]
     assert message["from"] == "Sésame <no-reply@idp.test>"
@@ -113,31 +69,35 @@ def test_mailbox_receives_email_and_shows_it_escaped(mailbox: Mailbox, mbox_path
 def test_mailbox_keeps_messages_across_restarts_newest_first(mbox_path: Path) -> None:
     first = Mailbox(smtp_port=free_port(), http_port=0, mbox_path=mbox_path).start()
     try:
-        send(first, "Premier", "un")
-        send(first, "Deuxième", "deux")
+        mailbox_send(first, "Premier", "un")
+        mailbox_send(first, "Deuxième", "deux")
     finally:
         first.stop()
     second = Mailbox(smtp_port=free_port(), http_port=0, mbox_path=mbox_path).start()
     try:
-        send(second, "Troisième", "trois")
-        assert [m["subject"] for m in api(second)] == ["Troisième", "Deuxième", "Premier"]
+        mailbox_send(second, "Troisième", "trois")
+        assert [m["subject"] for m in mailbox_messages(second)] == [
+            "Troisième",
+            "Deuxième",
+            "Premier",
+        ]
     finally:
         second.stop()
 
 
 def test_mailbox_clear_button_empties_memory_and_file(mailbox: Mailbox, mbox_path: Path) -> None:
-    send(mailbox, "À effacer", "texte")
-    assert len(api(mailbox)) == 1
+    mailbox_send(mailbox, "À effacer", "texte")
+    assert len(mailbox_messages(mailbox)) == 1
 
     foreign = requests.post(
         f"{mailbox.url}/clear", headers={"Origin": "http://evil.example"}, timeout=5
     )
-    assert foreign.status_code == 403 and len(api(mailbox)) == 1
+    assert foreign.status_code == 403 and len(mailbox_messages(mailbox)) == 1
 
     cleared = requests.post(f"{mailbox.url}/clear", allow_redirects=False, timeout=5)
 
     assert cleared.status_code == 303 and cleared.headers["Location"] == "/"
-    assert api(mailbox) == []
+    assert mailbox_messages(mailbox) == []
     assert mbox_path.read_bytes() == b""
     assert "Aucun message" in requests.get(f"{mailbox.url}/", timeout=5).text
     restarted = Mailbox(smtp_port=free_port(), http_port=0, mbox_path=mbox_path)
@@ -193,8 +153,8 @@ def test_mailbox_api_errors_are_json_in_french(mailbox: Mailbox) -> None:
 def test_mailbox_shows_times_in_paris_time_and_says_so(
     mailbox: Mailbox, date: str, shown: str, iso: str
 ) -> None:
-    send(mailbox, "Heure", "texte", date=date)
-    (message,) = api(mailbox)
+    mailbox_send(mailbox, "Heure", "texte", date=date)
+    (message,) = mailbox_messages(mailbox)
     assert message["date"] == iso  # the API keeps ISO 8601 with the sender's offset
     label = f"{shown} (heure de Paris)"
     index = requests.get(f"{mailbox.url}/", timeout=5).text
@@ -218,10 +178,10 @@ def test_mailbox_list_page_polls_with_a_script_file(mailbox: Mailbox) -> None:
     assert script.headers["Content-Type"].startswith("text/javascript")
     assert "/api/messages/ids" in script.text
 
-    send(mailbox, "Un", "1")
-    send(mailbox, "Deux", "2")
+    mailbox_send(mailbox, "Un", "1")
+    mailbox_send(mailbox, "Deux", "2")
     ids = requests.get(f"{mailbox.url}/api/messages/ids", timeout=5).json()
-    assert ids == [m["id"] for m in api(mailbox)] and len(ids) == 2
+    assert ids == [m["id"] for m in mailbox_messages(mailbox)] and len(ids) == 2
     assert f'data-ids="{ids[0]},{ids[1]}"' in requests.get(f"{mailbox.url}/", timeout=5).text
 
 

@@ -6,37 +6,28 @@ of it readable at 360 px. Screenshots go to test-results/screenshots (or SCREENS
 
 from __future__ import annotations
 
-import importlib.util
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 import requests
 from flask import Flask, render_template
-from werkzeug.serving import make_server
 
 from devserver.mailbox import Mailbox
 from idp import create_app
-from tests.conftest import base_config, chromium_path, free_port, service_missing
-from tests.devserver.test_mailbox import api, send
+from tests.helpers import (
+    HAVE_PLAYWRIGHT,
+    RESULTS_DIR,
+    base_config,
+    mailbox_messages,
+    mailbox_send,
+    require_browser,
+    serving,
+)
 
-HAVE_PLAYWRIGHT = importlib.util.find_spec("playwright") is not None
 if HAVE_PLAYWRIGHT:
     from playwright.sync_api import Browser, ConsoleMessage, Page, expect
-
-    from tests.browser.conftest import CHROMIUM_ARGS, RESULTS_DIR
-
-    @pytest.fixture(scope="session")
-    def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-        return {
-            **browser_type_launch_args,
-            "executable_path": str(chromium_path()),
-            "args": CHROMIUM_ARGS,
-        }
 
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("_browser_available")]
@@ -46,17 +37,7 @@ SIZES = {"phone": (360, 740), "desktop": (1280, 800)}
 @pytest.fixture(scope="session")
 def _browser_available() -> None:
     """Session scope: checked before the session's browser is launched."""
-    if not HAVE_PLAYWRIGHT:
-        service_missing("Playwright is not installed (make install brings it)")
-    if not chromium_path().exists():
-        service_missing(f"{chromium_path()} is missing (make browser-deps installs Chromium)")
-
-
-@pytest.fixture
-def mailbox(tmp_path: Path) -> Iterator[Mailbox]:
-    box = Mailbox(smtp_port=free_port(), http_port=0, mbox_path=tmp_path / "m.mbox").start()
-    yield box
-    box.stop()
+    require_browser()
 
 
 @pytest.fixture
@@ -70,13 +51,8 @@ def activation_target() -> Iterator[str]:
         headers = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
         return f"<!doctype html><title>Activé</title><h1>Compte activé {token}</h1>", 200, headers
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture
@@ -141,8 +117,10 @@ def test_browser_mailbox_shows_html_email_like_a_mail_client(
 ) -> None:
     link = f"{activation_target}/activate/abc123"
     subject, text, html = activation_email(link)
-    send(mailbox, subject, text, html.replace("</body>", "<script>document.body.id='ran'</script>"))
-    (message,) = api(mailbox)
+    mailbox_send(
+        mailbox, subject, text, html.replace("</body>", "<script>document.body.id='ran'</script>")
+    )
+    (message,) = mailbox_messages(mailbox)
     page = screen.page
     page.goto(f"{mailbox.url}/messages/{message['id']}")
     frame = page.frame_locator("iframe")
@@ -169,7 +147,7 @@ def test_browser_mailbox_shows_html_email_like_a_mail_client(
 
 
 def test_browser_mailbox_clear_all_works_from_the_page(mailbox: Mailbox, screen: Screen) -> None:
-    send(mailbox, "À effacer", "texte")
+    mailbox_send(mailbox, "À effacer", "texte")
     page = screen.page
     page.goto(mailbox.url + "/")
     expect(page.get_by_role("link", name="À effacer")).to_be_visible()
@@ -177,14 +155,14 @@ def test_browser_mailbox_clear_all_works_from_the_page(mailbox: Mailbox, screen:
     expect(page.get_by_role("heading", level=1)).to_have_text("Messages reçus (0)")
     expect(page.get_by_text("Aucun message pour l'instant.")).to_be_visible()
     assert page.url == mailbox.url + "/"
-    assert api(mailbox) == []
+    assert mailbox_messages(mailbox) == []
     assert screen.errors == []
 
 
 def test_browser_mailbox_list_shows_new_emails_without_reload(
     mailbox: Mailbox, activation_email: Callable[[str], tuple[str, str, str]], screen: Screen
 ) -> None:
-    send(
+    mailbox_send(
         mailbox,
         "Réinitialisation de votre mot de passe Sésame",
         "texte",
@@ -198,7 +176,7 @@ def test_browser_mailbox_list_shows_new_emails_without_reload(
     page.evaluate("window.sameDocument = true")
 
     subject, text, html = activation_email("http://127.0.0.1:5000/activate/xyz")
-    send(mailbox, subject, text, html)
+    mailbox_send(mailbox, subject, text, html)
 
     expect(page.get_by_role("link", name=subject)).to_be_visible(timeout=8000)
     expect(page.get_by_role("heading", level=1)).to_have_text("Messages reçus (2)")

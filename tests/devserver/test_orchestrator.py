@@ -14,7 +14,7 @@ from devserver.__main__ import (
     child_env,
     ports_from_env,
 )
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 def test_orchestrator_ports_come_from_the_environment() -> None:

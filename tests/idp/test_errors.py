@@ -14,10 +14,9 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from idp import create_app
 from idp.extensions import db
-from tests.conftest import base_config, login, prepare_test_app
 from tests.factories import create_user
+from tests.helpers import build_app, login
 
 SECRET_DETAIL = "secret-detail-7f3a: password=hunter2"
 FRENCH_500 = "Une erreur est survenue de notre côté"
@@ -36,13 +35,9 @@ def _boom_in_database() -> str:
 @pytest.fixture
 def failing_app(tmp_path: Path) -> Iterator[Flask]:
     """An IdP with routes that fail, run as in production (TESTING off: nothing propagates)."""
-    application = create_app(base_config(f"sqlite:///{tmp_path}/errors.sqlite", TESTING=False))
-    prepare_test_app(application)
+    application = build_app(f"sqlite:///{tmp_path}/errors.sqlite", schema=True, TESTING=False)
     application.add_url_rule("/boom", view_func=_boom)
     application.add_url_rule("/boom-db", view_func=_boom_in_database)
-    with application.app_context():
-        db.create_all()
-        db.session.remove()
     yield application
     with application.app_context():
         db.engine.dispose()

@@ -13,9 +13,7 @@ from sqlalchemy import text
 
 from idp import create_app
 from idp.extensions import db
-from tests.conftest import (
-    base_config,
-)
+from tests.helpers import base_config
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ possible. bench/login.py runs the same set-up at the real cost and measures it.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import sqlite3
@@ -31,7 +30,7 @@ from idp.accounts.models import UserStatus
 from idp.accounts.services import NewAccount, register_user
 from idp.config import TESTING_ARGON2
 from idp.extensions import db
-from tests.conftest import TEST_PASSWORD, free_port, service_missing
+from tests.helpers import TEST_PASSWORD, csrf_in, free_port, service_missing
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +42,6 @@ ACCOUNTS = 20
 LOGINS_OK = 120
 LOGINS_BAD = 20
 SIGNUPS = 40
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 @dataclass
@@ -188,11 +186,9 @@ def _form_post(base_url: str, path: str, fields: dict[str, str]) -> Outcome:
         page = http.get(base_url + path, timeout=20)
         if page.status_code != 200:
             return Outcome("", page.status_code, "")
-        match = _CSRF.search(page.text)
-        assert match, f"no CSRF token on {path}"
         answer = http.post(
             base_url + path,
-            data={"csrf_token": match.group(1), **fields},
+            data={"csrf_token": csrf_in(page.text, path), **fields},
             allow_redirects=False,
             timeout=20,
         )

@@ -8,11 +8,11 @@ import threading
 import pytest
 from flask import Flask
 
-from idp import create_app, throttling
+from idp import throttling
 from idp.audit.models import AuditEvent
 from idp.extensions import db
-from tests.conftest import base_config, login, prepare_test_app
 from tests.factories import create_user
+from tests.helpers import build_app, login
 
 
 def _concurrent(app: Flask, count: int, action: object) -> list[str]:
@@ -60,10 +60,8 @@ def test_throttle_refund_gives_the_slot_back(app, configure):
 def test_throttle_concurrent_wrong_passwords_over_http_stop_at_the_limit(own_database_url):
     """16 browsers guessing at once against a limit of 5: 5 verifications, 11 refusals, each
     refusal audited as a throttled login (threads need an app whose commits are real)."""
-    app = create_app(base_config(own_database_url, LOGIN_FAILURES_PER_ACCOUNT="5 per 15 minutes"))
-    prepare_test_app(app)
+    app = build_app(own_database_url, schema=True, LOGIN_FAILURES_PER_ACCOUNT="5 per 15 minutes")
     with app.app_context():
-        db.create_all()
         create_user("jean.dupont")
         db.session.remove()
     statuses: list[int] = []

@@ -6,15 +6,13 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from idp import create_app
 from idp.web import ProtocolBlueprint
-from tests.conftest import base_config, prepare_test_app
+from tests.helpers import build_app
 
 
 @pytest.fixture
 def app_with_protocol(tmp_path) -> Flask:
-    app = create_app(base_config(f"sqlite:///{tmp_path}/web.sqlite"))
-    prepare_test_app(app)
+    app = build_app(f"sqlite:///{tmp_path}/web.sqlite")
     api = ProtocolBlueprint("api_test", __name__, url_prefix="/api-test")
 
     @api.post("/echo")

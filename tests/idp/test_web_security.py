@@ -18,8 +18,8 @@ from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.mail.delivery import deliver_pending
 from idp.mail.models import OutboxMessage
-from tests.conftest import TEST_PASSWORD, activate, csrf_token, login
 from tests.factories import create_user
+from tests.helpers import TEST_PASSWORD, activate, csrf_token, login
 
 NEW_PASSWORD = "radium polonium nobel 1903"
 EXPIRED_FORM = "Formulaire expiré"

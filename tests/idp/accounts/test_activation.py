@@ -9,7 +9,8 @@ from idp.accounts.models import User, UserStatus
 from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
-from tests.conftest import (
+from tests.factories import create_user
+from tests.helpers import (
     SIGNUP_PASSWORD,
     activate,
     csrf_token,
@@ -17,7 +18,6 @@ from tests.conftest import (
     signup,
     without_tokens,
 )
-from tests.factories import create_user
 
 
 def _activation_path(user_id: int) -> str:

@@ -4,8 +4,8 @@ from idp.accounts.models import User, UserSession, UserStatus
 from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
-from tests.conftest import login
 from tests.factories import create_user
+from tests.helpers import login
 
 
 def test_cli_users_create_active_non_interactive(app, client):

@@ -12,8 +12,8 @@ from idp.accounts import email_requests
 from idp.accounts.models import User, UserStatus
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
-from tests.conftest import csrf_token, signup, without_tokens
 from tests.factories import create_user
+from tests.helpers import csrf_token, signup, without_tokens
 
 
 class StatementLog:

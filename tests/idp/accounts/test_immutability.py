@@ -7,8 +7,8 @@ from sqlalchemy.exc import DatabaseError
 from idp.accounts.errors import UsernameImmutable
 from idp.accounts.models import User
 from idp.extensions import db
-from tests.conftest import csrf_token, login
-from tests.factories import TEST_PASSWORD, create_user
+from tests.factories import create_user
+from tests.helpers import TEST_PASSWORD, change_password, login
 
 
 def _stored_username(user_id: int) -> str:
@@ -67,17 +67,7 @@ def test_immutability_other_columns_still_update(app):
 def test_immutability_forms_ignore_a_posted_username(client):
     user = create_user("jean.dupont")
     login(client, "jean.dupont")
-    token = csrf_token(client, "/account/password")
-    client.post(
-        "/account/password",
-        data={
-            "csrf_token": token,
-            "username": "pirate",
-            "current_password": TEST_PASSWORD,
-            "password": "une toute autre phrase secrète",
-            "password_confirm": "une toute autre phrase secrète",
-        },
-    )
+    change_password(client, TEST_PASSWORD, "une toute autre phrase secrète", username="pirate")
     assert _stored_username(user.id) == "jean.dupont"
 
 

@@ -11,7 +11,7 @@ from idp.accounts.passwords import check_password_policy
 from idp.accounts.usernames import validate_username
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
-from tests.conftest import login, signup
+from tests.helpers import login, signup
 
 HOSTILE = [
     pytest.param("Marie\nCliquez ici : http://phishing.example", id="line-break"),
@@ -49,7 +49,7 @@ def test_input_login_with_control_characters_is_a_form_error_not_a_500(client, u
 
 @pytest.mark.parametrize("identifier", ["jean\x00dupont", "a@b\x00.example"])
 def test_input_forgot_password_with_nul_is_a_form_error(client, identifier):
-    from tests.conftest import csrf_token
+    from tests.helpers import csrf_token
 
     token = csrf_token(client, "/password/forgot")
     response = client.post("/password/forgot", data={"csrf_token": token, "identifier": identifier})

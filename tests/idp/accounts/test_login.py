@@ -8,8 +8,8 @@ from idp.accounts.models import UserSession, UserStatus
 from idp.audit.models import AuditEvent
 from idp.config import Argon2Parameters
 from idp.extensions import db
-from tests.conftest import csrf_token, login, without_tokens
-from tests.factories import TEST_PASSWORD, create_user
+from tests.factories import create_user
+from tests.helpers import TEST_PASSWORD, csrf_token, login, without_tokens
 
 GENERIC = "Identifiant ou mot de passe incorrect."
 
@@ -167,10 +167,10 @@ def test_login_throttle_is_shared_between_processes_through_redis(app, database_
     import os
 
     from idp import create_app
-    from tests.conftest import base_config
+    from tests.helpers import base_config
 
     if not os.environ.get("REDIS_URL"):
-        from tests.conftest import service_missing
+        from tests.helpers import service_missing
 
         service_missing("REDIS_URL not set: Redis-shared throttling not tested")
     create_user("jean.dupont")

@@ -4,8 +4,8 @@ from idp.accounts import services
 from idp.accounts.models import UserSession, UserStatus
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
-from tests.conftest import csrf_token, login, without_tokens
-from tests.factories import TEST_PASSWORD, create_user
+from tests.factories import create_user
+from tests.helpers import TEST_PASSWORD, change_password, csrf_token, login, without_tokens
 
 NEW_PASSWORD = "une nouvelle phrase bien longue"
 
@@ -137,26 +137,9 @@ def test_password_change_from_account_keeps_this_session_only(app, client):
     other = app.test_client()
     login(other, "jean.dupont")
     login(client, "jean.dupont")
-    token = csrf_token(client, "/account/password")
-    wrong = client.post(
-        "/account/password",
-        data={
-            "csrf_token": token,
-            "current_password": "pas le bon",
-            "password": NEW_PASSWORD,
-            "password_confirm": NEW_PASSWORD,
-        },
-    )
+    wrong = change_password(client, "pas le bon", NEW_PASSWORD)
     assert "Le mot de passe actuel est incorrect." in wrong.get_data(as_text=True)
-    response = client.post(
-        "/account/password",
-        data={
-            "csrf_token": token,
-            "current_password": TEST_PASSWORD,
-            "password": NEW_PASSWORD,
-            "password_confirm": NEW_PASSWORD,
-        },
-    )
+    response = change_password(client, TEST_PASSWORD, NEW_PASSWORD)
     assert response.status_code == 302
     assert client.get("/account").status_code == 200
     assert other.get("/account").status_code == 302
@@ -166,17 +149,9 @@ def test_password_change_from_account_keeps_this_session_only(app, client):
 def test_password_change_wrong_current_password_is_throttled(client):
     create_user("jean.dupont")
     login(client, "jean.dupont")
-    token = csrf_token(client, "/account/password")
-    data = {
-        "csrf_token": token,
-        "current_password": "pas le bon",
-        "password": NEW_PASSWORD,
-        "password_confirm": NEW_PASSWORD,
-    }
     for _ in range(5):
-        assert client.post("/account/password", data=data).status_code == 200
-    data["current_password"] = TEST_PASSWORD
-    locked = client.post("/account/password", data=data)
+        assert change_password(client, "pas le bon", NEW_PASSWORD).status_code == 200
+    locked = change_password(client, TEST_PASSWORD, NEW_PASSWORD)
     assert locked.status_code == 429
     assert "Trop de tentatives" in locked.get_data(as_text=True)
 
@@ -232,16 +207,7 @@ def test_password_reset_and_change_are_announced_by_email(client):
     _ask_reset(client, "jean.dupont")
     assert _set_password(client, _reset_path(user.id)).status_code == 302
     login(client, "jean.dupont", NEW_PASSWORD)
-    token = csrf_token(client, "/account/password")
-    client.post(
-        "/account/password",
-        data={
-            "csrf_token": token,
-            "current_password": NEW_PASSWORD,
-            "password": "encore une autre phrase solide",
-            "password_confirm": "encore une autre phrase solide",
-        },
-    )
+    change_password(client, NEW_PASSWORD, "encore une autre phrase solide")
     notices = (
         db.session.query(OutboxMessage)
         .filter_by(template="password_changed")

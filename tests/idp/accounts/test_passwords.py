@@ -7,8 +7,8 @@ from idp.accounts.passwords import PasswordContext, PasswordHasher, check_passwo
 from idp.audit.models import AuditEvent
 from idp.config import Argon2Parameters
 from idp.extensions import db
-from tests.conftest import login
-from tests.factories import TEST_PASSWORD, create_user
+from tests.factories import create_user
+from tests.helpers import TEST_PASSWORD, login
 
 CONTEXT = PasswordContext("jean.dupont", "jean.dupont@cabinet.example", ("Jean", "Dupont"))
 

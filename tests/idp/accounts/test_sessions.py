@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -14,11 +13,10 @@ from flask.testing import FlaskClient
 from idp.accounts.models import User, UserSession
 from idp.database import utcnow
 from idp.extensions import db
-from tests.conftest import TEST_PASSWORD, csrf_token, login
 from tests.factories import create_user
+from tests.helpers import TEST_PASSWORD, change_password, csrf_token, login
 
 COOKIE = "sesame_session"
-CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 def _cookie(client: FlaskClient) -> str:
@@ -136,8 +134,7 @@ def test_sessions_cookie_flags_over_http(client):
 
 def test_sessions_cookie_is_secure_under_https(https_app):
     client = https_app.test_client()
-    page = client.get("/login", base_url="https://idp.test").get_data(as_text=True)
-    token = CSRF_FIELD.search(page).group(1)  # type: ignore[union-attr]
+    token = csrf_token(client, "/login", base_url="https://idp.test")
     response = client.post(
         "/login",
         base_url="https://idp.test",
@@ -417,16 +414,7 @@ def test_sessions_logins_looping_during_a_password_change_keep_no_session(app, c
     attacker = app.test_client()
     assert login(attacker, "jean.dupont").status_code == 302
     assert login(client, "jean.dupont").status_code == 302
-    token = csrf_token(client, "/account/password")
-    response = client.post(
-        "/account/password",
-        data={
-            "csrf_token": token,
-            "current_password": TEST_PASSWORD,
-            "password": "une toute nouvelle phrase de passe",
-            "password_confirm": "une toute nouvelle phrase de passe",
-        },
-    )
+    response = change_password(client, TEST_PASSWORD, "une toute nouvelle phrase de passe")
     assert response.status_code == 302
     assert _is_anonymous(attacker)
     assert not _is_anonymous(client)

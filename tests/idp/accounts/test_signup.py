@@ -6,8 +6,8 @@ import re
 
 from idp.accounts.models import User
 from idp.extensions import db
-from tests.conftest import SIGNUP_PASSWORD, signup
 from tests.factories import create_user
+from tests.helpers import SIGNUP_PASSWORD, signup
 
 
 def _value_of(page: str, name: str) -> str | None:

@@ -1,5 +1,5 @@
-from tests.conftest import login
 from tests.factories import create_user
+from tests.helpers import login
 
 
 def test_login_then_account_page_shows_username(client):
@@ -13,7 +13,7 @@ def test_login_then_account_page_shows_username(client):
 def test_signup_sends_activation_mail_over_smtp(client, smtp):
     from idp.extensions import db
     from idp.mail.delivery import deliver_pending
-    from tests.conftest import signup
+    from tests.helpers import signup
 
     response = signup(client)
     assert response.status_code == 302

@@ -55,7 +55,7 @@ def test_usernames_valid_are_accepted(raw):
 
 
 def test_signup_form_shows_username_error_on_the_field(client):
-    from tests.conftest import signup
+    from tests.helpers import signup
 
     page = signup(client, username="admin").get_data(as_text=True)
     assert 'id="username-error"' in page

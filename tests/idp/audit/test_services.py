@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from idp.audit.models import AuditEvent
 from idp.extensions import db
-from tests.conftest import TEST_PASSWORD, login
+from tests.helpers import TEST_PASSWORD, login
 
 
 def test_audit_cli_created_account_shows_the_administrator_on_mon_compte(app, client):

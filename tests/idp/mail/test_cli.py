@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 from sqlalchemy import select
 
@@ -9,15 +11,13 @@ from idp import create_app
 from idp.database import utcnow
 from idp.extensions import db
 from idp.mail.models import OutboxMessage, OutboxStatus
-from tests.conftest import Inbox, base_config, free_port
-from tests.idp.mail.conftest import outbox_message, point_mailer
-from tests.idp.mail.test_delivery import outbox, time_passes
+from tests.factories import create_outbox_message
+from tests.helpers import Inbox, base_config, free_port, outbox, point_mailer, time_passes
 
 
 def test_mail_cli_deliver_once_exit_code_follows_outcome(app: Flask, smtp: Inbox) -> None:
     runner = app.test_cli_runner()
-    db.session.add(outbox_message(1))
-    db.session.commit()
+    create_outbox_message(recipient="destinataire1@cabinet.example")
     point_mailer(app, free_port())  # SMTP down
 
     down = runner.invoke(args=["mail", "deliver"])
@@ -47,11 +47,8 @@ def test_mail_cli_deliver_once_exit_code_follows_outcome(app: Flask, smtp: Inbox
 
 def test_mail_cli_retry_requeues_failed_messages_only(app: Flask, smtp: Inbox) -> None:
     runner = app.test_cli_runner()
-    failed, pending = outbox_message(1), outbox_message(2)
-    failed.status, failed.attempts, failed.last_error = OutboxStatus.FAILED, 12, "timeout"
-    pending.next_attempt_at = utcnow().replace(year=2100)
-    db.session.add_all([failed, pending])
-    db.session.commit()
+    failed = create_outbox_message(status=OutboxStatus.FAILED, attempts=12, last_error="timeout")
+    pending = create_outbox_message(due_in=timedelta(days=365 * 75))
     failed_id, pending_id = failed.id, pending.id
 
     assert runner.invoke(args=["mail", "retry"]).exit_code == 2  # nothing named

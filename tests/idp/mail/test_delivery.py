@@ -3,11 +3,9 @@ over SMTP once, retries with backoff while SMTP is down, and gives up (keeping i
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from idp.accounts import services
 from idp.accounts.models import User, UserStatus
@@ -15,35 +13,27 @@ from idp.database import utcnow
 from idp.extensions import db
 from idp.mail.delivery import backoff, deliver_pending
 from idp.mail.models import OutboxMessage, OutboxStatus
-from tests.conftest import Inbox
-from tests.conftest import signup as fill_signup
-from tests.idp.mail.conftest import RecordingSmtp, outbox_message, point_mailer
-
-PASSWORD = "radium polonium nobel 1903"
+from tests.factories import create_outbox_message
+from tests.helpers import SIGNUP_PASSWORD, Inbox, outbox, point_mailer, time_passes
+from tests.helpers import signup as fill_signup
 
 
 def signup(client: FlaskClient, username: str = "marie.curie", **fields: str) -> int:
-    return int(fill_signup(client, password=PASSWORD, username=username, **fields).status_code)
+    return int(fill_signup(client, username=username, **fields).status_code)
 
 
-def outbox() -> list[OutboxMessage]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-
-
-def time_passes() -> None:
-    """Every pending message becomes due (as if its backoff had elapsed)."""
-    db.session.execute(
-        update(OutboxMessage).values(next_attempt_at=utcnow() - timedelta(seconds=1))
-    )
-    db.session.commit()
+def numbered_messages(*numbers: int) -> list[OutboxMessage]:
+    """Due outbox rows, one for `destinataire<n>@cabinet.example` per number."""
+    return [create_outbox_message(recipient=f"destinataire{n}@cabinet.example") for n in numbers]
 
 
 def test_mail_signup_rolled_back_leaves_no_message(app: Flask, client: FlaskClient) -> None:
     with app.test_request_context():
         services.register_user(
             db.session,
-            services.NewAccount("jean.dupont", "jean@cabinet.example", "Jean", "Dupont", PASSWORD),
+            services.NewAccount(
+                "jean.dupont", "jean@cabinet.example", "Jean", "Dupont", SIGNUP_PASSWORD
+            ),
         )
         db.session.flush()
         assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
@@ -123,8 +113,7 @@ def test_mail_gives_up_after_max_attempts_and_keeps_message(
     app: Flask, smtp_down: int, monkeypatch, configure
 ) -> None:
     configure(mail__max_attempts=3)
-    db.session.add(outbox_message(1))
-    db.session.commit()
+    create_outbox_message()
     for attempt in (1, 2):
         assert deliver_pending(db.session).failed == 1
         (message,) = outbox()
@@ -147,31 +136,31 @@ def test_mail_backoff_doubles_from_30_seconds_up_to_one_hour() -> None:
     assert backoff(8).total_seconds() == 3600 and backoff(50).total_seconds() == 3600
 
 
-def test_mail_one_smtp_connection_per_batch(app: Flask, recording_smtp: RecordingSmtp) -> None:
+def test_mail_one_smtp_connection_per_batch(app: Flask, recording_smtp: Inbox) -> None:
     old = app.config["MAIL_PORT"]
     point_mailer(app, recording_smtp.port)
     try:
-        db.session.add_all([outbox_message(n) for n in range(4)])
-        db.session.commit()
+        numbered_messages(*range(4))
         assert deliver_pending(db.session).sent == 4
     finally:
         point_mailer(app, old)
-    assert len(recording_smtp.received) == 4
+    assert len(recording_smtp.envelopes) == 4
     assert len(recording_smtp.connections) == 1
-    assert {m["Subject"] for m in recording_smtp.messages} == {f"Message n°{n}" for n in range(4)}
+    assert {m["To"] for m in recording_smtp.messages} == {
+        f"destinataire{n}@cabinet.example" for n in range(4)
+    }
     assert {m.status for m in outbox()} == {OutboxStatus.SENT}
 
 
 def test_mail_permanent_refusal_gives_up_at_once_others_still_sent(
-    app: Flask, recording_smtp: RecordingSmtp
+    app: Flask, recording_smtp: Inbox
 ) -> None:
     old = app.config["MAIL_PORT"]
     point_mailer(app, recording_smtp.port)
     try:
-        db.session.add_all(
-            [outbox_message(1), outbox_message(2, "refused@cabinet.example"), outbox_message(3)]
-        )
-        db.session.commit()
+        numbered_messages(1)
+        create_outbox_message(recipient="refused@cabinet.example")
+        numbered_messages(3)
         report = deliver_pending(db.session)
     finally:
         point_mailer(app, old)
@@ -187,9 +176,7 @@ def test_mail_permanent_refusal_gives_up_at_once_others_still_sent(
     assert len(recording_smtp.connections) == 1  # the refusal did not cost a reconnection
 
 
-def test_mail_stop_request_hands_back_untried_messages(
-    app: Flask, recording_smtp: RecordingSmtp
-) -> None:
+def test_mail_stop_request_hands_back_untried_messages(app: Flask, recording_smtp: Inbox) -> None:
     old = app.config["MAIL_PORT"]
     point_mailer(app, recording_smtp.port)
     asked: list[bool] = []
@@ -199,8 +186,7 @@ def test_mail_stop_request_hands_back_untried_messages(
         return len(asked) > 1
 
     try:
-        db.session.add_all([outbox_message(n) for n in range(3)])
-        db.session.commit()
+        numbered_messages(*range(3))
         report = deliver_pending(db.session, should_stop=stop_after_first_message)
     finally:
         point_mailer(app, old)
@@ -210,4 +196,4 @@ def test_mail_stop_request_hands_back_untried_messages(
     # The two untried messages are due at once for the next worker, not leased for minutes.
     assert all(m.next_attempt_at <= utcnow() for m in messages if m.status == "pending")
     assert all(m.attempts == 0 for m in messages if m.status == "pending")
-    assert len(recording_smtp.received) == 1
+    assert len(recording_smtp.envelopes) == 1

@@ -6,18 +6,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import create_engine, select, text
 
-from idp.database import utcnow
 from idp.extensions import db
 from idp.mail.cli import run_delivery_loop
 from idp.mail.delivery import deliver_pending
 from idp.mail.models import OutboxMessage, OutboxStatus
-from tests.conftest import postgres_admin_url
-from tests.idp.mail.conftest import RecordingSmtp, outbox_message, point_mailer
+from tests.factories import create_outbox_message
+from tests.helpers import Inbox, point_mailer, postgres_admin_url, time_passes
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -35,14 +33,14 @@ def stored(app: Flask) -> list[OutboxMessage]:
 
 
 def test_mail_concurrent_workers_send_each_message_once(
-    committed_app: Flask, recording_smtp: RecordingSmtp
+    committed_app: Flask, recording_smtp: Inbox
 ) -> None:
     recording_smtp.delay = 0.02  # slow enough for the workers' batches to overlap
     point_mailer(committed_app, recording_smtp.port)
     count, workers = 30, 3
     with committed_app.app_context():
-        db.session.add_all([outbox_message(n) for n in range(count)])
-        db.session.commit()
+        for n in range(count):
+            create_outbox_message(recipient=f"destinataire{n}@cabinet.example")
     barrier = threading.Barrier(workers)
     sent_by_worker: list[int] = []
     errors: list[BaseException] = []
@@ -96,13 +94,12 @@ def _set_connections_allowed(database: str, allowed: bool) -> None:
 
 
 def test_mail_delivery_loop_survives_smtp_and_database_outages(
-    committed_app: Flask, recording_smtp: RecordingSmtp
+    committed_app: Flask, recording_smtp: Inbox
 ) -> None:
     """SMTP down, then (on PostgreSQL) the database down too: the loop keeps polling, and
     once both are back the message goes out, once. SQLite has no server to take down."""
     with committed_app.app_context():
-        db.session.add(outbox_message(1))
-        db.session.commit()
+        create_outbox_message()
     lines: list[str] = []
     stop = threading.Event()
     loop = threading.Thread(
@@ -127,11 +124,8 @@ def test_mail_delivery_loop_survives_smtp_and_database_outages(
             _set_connections_allowed(database, True)
 
         point_mailer(committed_app, recording_smtp.port)  # SMTP is back
-        with committed_app.app_context():  # and the backoff has elapsed
-            db.session.execute(
-                update(OutboxMessage).values(next_attempt_at=utcnow() - timedelta(seconds=1))
-            )
-            db.session.commit()
+        with committed_app.app_context():
+            time_passes()  # and the backoff has elapsed
         wait_for(lambda: stored(committed_app)[0].status == OutboxStatus.SENT)
     finally:
         stop.set()
