@@ -26,9 +26,9 @@ from idp.accounts.models import User, UserSession, UserStatus
 from idp.audit.models import AuditEvent, AuditEventType
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
-from tests.conftest import TEST_PASSWORD, csrf_token, login
-from tests.conftest import signup as fill_signup
 from tests.factories import create_user
+from tests.helpers import TEST_PASSWORD, activate, csrf_token, login
+from tests.helpers import signup as fill_signup
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIR = ROOT / "idp"
@@ -224,6 +224,7 @@ def test_i18n_wrong_password_error_is_english(client: FlaskClient) -> None:
     )
     page = response.get_data(as_text=True)
     assert response.status_code == 200
+    assert "The form has 1 error" in page  # the error summary, English plural form
     assert "Incorrect username or password." in page
     assert french_left(page) == []
     assert db.session.scalar(select(func.count()).select_from(UserSession)) == 0
@@ -311,7 +312,7 @@ def test_i18n_activation_email_from_english_session_is_english(client: FlaskClie
     user = db.session.scalars(select(User).where(User.username == "marie.curie")).one()
     assert user.status == UserStatus.PENDING
     message = db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.subject_id == user.id)
+        select(OutboxMessage).where(OutboxMessage.user_id == user.id)
     ).one()
     assert message.template == "activation"
     assert message.subject == "Activate your Sésame account"
@@ -321,7 +322,11 @@ def test_i18n_activation_email_from_english_session_is_english(client: FlaskClie
     for body in (message.body_text, message.body_html):
         assert french_left(body) == [], body
     done = client.get("/signup/done").get_data(as_text=True)
-    assert "Your account has been created." in done
+    assert (
+        "We have sent an email to marie@cabinet.example. Follow its instructions to activate"
+        " your account." in done
+    )
+    assert french_left(done) == []
 
 
 def test_i18n_activation_email_without_choice_is_french(client: FlaskClient) -> None:
@@ -345,8 +350,55 @@ def test_i18n_password_reset_email_from_english_browser_is_english(
     assert response.status_code == 200 and "Check your inbox" in page
     assert french_left(page) == []
     message = db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.subject_id == user.id)
+        select(OutboxMessage).where(OutboxMessage.user_id == user.id)
     ).one()
     assert message.subject == "Choose a new Sésame password"
     assert "Hello Jean," in message.body_text and "jean.dupont" in message.body_text
     assert french_left(message.body_text) == [] and french_left(message.body_html) == []
+
+
+def test_i18n_activation_confirmation_is_english(client: FlaskClient) -> None:
+    switch_language(client, "en", "/signup")
+    signup(client)
+    message = db.session.scalars(select(OutboxMessage)).one()
+    link = next(w for w in message.body_text.split() if "/activate/" in w)
+    path = link.removeprefix("http://idp.test")
+    page = client.get(path).get_data(as_text=True)
+    assert "<h1>Activate my account</h1>" in page
+    assert "enter the password you chose when signing up" in page
+    assert french_left(page) == []
+    refused = activate(client, path, password="not the signup password")
+    page = refused.get_data(as_text=True)
+    assert "This is not the password you chose when signing up." in page
+    assert french_left(page) == []
+    user = db.session.scalars(select(User).where(User.username == "marie.curie")).one()
+    assert user.status == UserStatus.PENDING
+    response = activate(client, path, password=FRENCH_PASSWORD)
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Your account is activated. You can now log in." in page
+    db.session.refresh(user)
+    assert user.status == UserStatus.ACTIVE
+
+
+# French proper nouns the accessibility statement keeps in English (with an explanation).
+PROPER_NOUNS = ("Défenseur des droits", "Libre réponse")
+
+
+@pytest.mark.parametrize(
+    ("path", "title", "sample"),
+    [
+        ("/help", "Help", "Forgotten username"),
+        ("/legal", "Legal notice", "hours after you log in."),
+        ("/accessibility", "Accessibility statement", "zoomed up to 200%."),
+    ],
+)
+def test_i18n_information_pages_are_english(
+    client: FlaskClient, path: str, title: str, sample: str
+) -> None:
+    page = client.get(path, headers=ENGLISH).get_data(as_text=True)
+    assert '<html lang="en">' in page and f"<h1>{title}</h1>" in page
+    assert sample in " ".join(page.split())
+    for noun in PROPER_NOUNS:
+        page = page.replace(noun, "")
+    assert french_left(page) == []
