@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -18,11 +19,21 @@ from tests.helpers import base_config
 
 @pytest.fixture
 def empty_app(own_database_url: str) -> Iterator[Flask]:
+    """An app on an empty database. Alembic's env.py runs logging.config.fileConfig, which
+    disables every logger already created (idp.web's among them): they are enabled again
+    afterwards, or later tests in this process would capture no log."""
+    loggers = [
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger) and not logger.disabled
+    ]
     app = create_app(base_config(own_database_url))
     with app.app_context():
         yield app
         db.session.remove()
         db.engine.dispose()
+    for logger in loggers:
+        logger.disabled = False
 
 
 def test_migrations_upgrade_matches_the_models_and_downgrades(empty_app):
