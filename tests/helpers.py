@@ -276,10 +276,17 @@ class Inbox:
 
 @contextmanager
 def running_smtp(**options: Any) -> Iterator[Inbox]:
-    """An SMTP server on a free loopback port for the block; `options` go to `Inbox`."""
-    inbox = Inbox(port=free_port(), **options)
-    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
-    controller.start()
+    """An SMTP server on a free loopback port for the block; `options` go to `Inbox`. A port
+    taken between `free_port` and the bind (by another test process) means another port."""
+    for attempt in range(3):
+        inbox = Inbox(port=free_port(), **options)
+        controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+        try:
+            controller.start()
+            break
+        except OSError:
+            if attempt == 2:
+                raise
     try:
         yield inbox
     finally:
@@ -295,8 +302,14 @@ def point_mailer(app: Flask, port: int) -> None:
 # --- the outbox ---------------------------------------------------------------------------------
 
 
-def outbox() -> list[OutboxMessage]:
-    """Every outbox row, fresh from the database, oldest first."""
+def outbox(app: Flask | None = None) -> list[OutboxMessage]:
+    """Every outbox row, fresh from the database, oldest first; read in an app context of its
+    own when `app` is given (an app on its own committed database, used by other threads)."""
+    if app is not None:
+        with app.app_context():
+            rows = outbox()
+            db.session.expunge_all()
+            return rows
     db.session.expire_all()
     return list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 

@@ -1,4 +1,4 @@
-"""Admin commands: idp users create / list / disable."""
+"""idp/cli.py: the admin commands idp users create / list / disable (and none renames)."""
 
 from idp.accounts.models import User, UserSession, UserStatus
 from idp.audit.models import AuditEvent
@@ -87,3 +87,12 @@ def test_cli_users_list_and_disable(app, client):
     assert client.get("/account").status_code == 302
     unknown = runner.invoke(args=["users", "disable", "personne"])
     assert unknown.exit_code == 1 and "Aucun compte" in unknown.output
+
+
+def test_immutability_no_admin_command_renames(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "--help"])
+    assert result.exit_code == 0
+    assert "rename" not in result.output.lower()
+    for name in ("rename", "set-username", "update"):
+        assert runner.invoke(args=["users", name, "jean.dupont", "pirate"]).exit_code != 0

@@ -1,4 +1,9 @@
-"""SECURITY.md 8: activation tokens are signed, purpose-bound, expiring and single use."""
+"""Activation, a use case of idp/accounts/services.py: `queue_activation_email`,
+`user_for_activation_token`, `activate` and the expiry of pending accounts
+(`_free_expired_pending_username`), through the signup, activation and "resend" pages.
+SECURITY.md 8: activation tokens are signed, purpose-bound, expiring and single use (the
+tokens themselves: test_tokens.py).
+"""
 
 import threading
 

@@ -1,4 +1,8 @@
-"""SECURITY.md 1 and 2: no account enumeration, throttled guessing."""
+"""Login, a use case of idp/accounts/services.py: `authenticate` (and its `_verify_password`
+under the login throttles), with `init_password_hasher`'s dummy hash, through the login page
+and `idp.accounts.auth.login_user`. SECURITY.md 1 and 2: no account enumeration, throttled
+guessing. The session a login starts: test_sessions.py.
+"""
 
 import time
 
@@ -46,6 +50,12 @@ def test_login_unknown_username_costs_one_argon2_verification(app, client, monke
     assert all(h.startswith("$argon2id$") for h in verified)
 
 
+def test_login_dummy_hash_is_ready_when_the_app_starts(app):
+    """The first unknown-user login of a worker costs what every other one costs."""
+    hasher = app.extensions["sesame.password_hasher"]
+    assert "dummy_hash" in vars(hasher)
+
+
 def test_login_unknown_and_known_usernames_take_the_same_time(app, client, configure):
     """Timing within noise, with a real (small) argon2 cost; minimums of interleaved samples."""
     configure(argon2=Argon2Parameters(2, 8192, 1), ratelimit_enabled=False)
@@ -68,6 +78,14 @@ def test_login_unknown_and_known_usernames_take_the_same_time(app, client, confi
             known.append(timed("jean.dupont"))
             unknown.append(timed("inconnu"))
         assert 0.5 < min(unknown) / min(known) < 2.0, (known, unknown)
+
+
+def test_login_then_account_page_shows_username(client):
+    create_user("jean.dupont")
+    response = login(client, "Jean.Dupont")
+    assert response.status_code == 302
+    page = client.get("/account").get_data(as_text=True)
+    assert "jean.dupont" in page
 
 
 def test_login_success_rotates_into_a_server_side_session(client):

@@ -1,4 +1,6 @@
-"""SECURITY.md 6: no path can change a username (or a subject) once written."""
+"""idp/accounts/models.py, SECURITY.md 6: no path can change a username (or a subject) once
+written: the ORM refuses the assignment, the database's triggers refuse any UPDATE, and the
+forms ignore a posted username. (No admin command renames: tests/idp/test_cli.py.)"""
 
 import pytest
 from sqlalchemy import text
@@ -69,12 +71,3 @@ def test_immutability_forms_ignore_a_posted_username(client):
     login(client, "jean.dupont")
     change_password(client, TEST_PASSWORD, "une toute autre phrase secrète", username="pirate")
     assert _stored_username(user.id) == "jean.dupont"
-
-
-def test_immutability_no_admin_command_renames(app):
-    runner = app.test_cli_runner()
-    result = runner.invoke(args=["users", "--help"])
-    assert result.exit_code == 0
-    assert "rename" not in result.output.lower()
-    for name in ("rename", "set-username", "update"):
-        assert runner.invoke(args=["users", name, "jean.dupont", "pirate"]).exit_code != 0

@@ -1,4 +1,8 @@
-"""SECURITY.md 9: password reset."""
+"""Password reset and change, use cases of idp/accounts/services.py:
+`queue_password_reset_email`, `user_for_reset_token`, `reset_password` and `change_password`
+(with the notice `_queue_password_changed_email`), through the "forgotten password", reset
+and "Mon compte" pages. SECURITY.md 9: password reset.
+"""
 
 from idp.accounts import services
 from idp.accounts.models import UserSession, UserStatus

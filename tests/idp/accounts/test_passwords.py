@@ -1,4 +1,6 @@
-"""SECURITY.md 3 and 4: password policy and argon2id hashing."""
+"""idp/accounts/passwords.py, SECURITY.md 3 and 4: password policy and argon2id hashing."""
+
+import unicodedata
 
 import pytest
 
@@ -55,6 +57,15 @@ def test_password_policy_normalises_nfkc_before_counting(app):
     # Eleven full-width characters stay eleven characters after NFKC: still too short.
     with app.test_request_context(), pytest.raises(WeakPassword):
         check_password_policy("ｘ７#Ｋｐ２$ｖＬｑ９", CONTEXT)
+
+
+def test_password_length_counts_what_was_typed_not_its_nfkc_expansion():
+    """One typed character whose NFKC form is 18 characters long is still one character."""
+    assert len(unicodedata.normalize("NFKC", "\ufdfa")) == 18
+    with pytest.raises(WeakPassword, match="au moins 12"):
+        check_password_policy("\ufdfa")
+    with pytest.raises(WeakPassword, match="au moins 12"):
+        check_password_policy("\ufdfa" * 3)
 
 
 def test_password_hashes_are_argon2id_and_verify_nfkc_equivalents():

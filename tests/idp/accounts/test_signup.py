@@ -1,11 +1,22 @@
-"""The "Autre" signup page as a new user meets it (issue 11, what a new user tripped on)."""
+"""Signup, a use case of idp/accounts/services.py: `check_new_account`, `sign_up`,
+`register_user` and `count_rejected_signup`, through the "Autre" signup page as a new user
+meets it (issue 11, what a new user tripped on), and concurrent signups for one username
+(SECURITY.md 7). The activation email it queues: test_activation.py.
+"""
 
 from __future__ import annotations
 
 import re
+import threading
 
+from sqlalchemy import func, select
+
+from idp.accounts import services
+from idp.accounts.errors import UsernameTaken
 from idp.accounts.models import User
 from idp.extensions import db
+from idp.mail.delivery import deliver_pending
+from idp.mail.models import OutboxMessage
 from tests.factories import create_user
 from tests.helpers import SIGNUP_PASSWORD, signup
 
@@ -67,3 +78,53 @@ def test_signup_rejected_forms_are_throttled_too(client, configure):
     configure(throttles__rejected_forms_per_ip="3 per 15 minutes")
     statuses = [signup(client, username="!!").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
+
+
+def test_signup_sends_activation_mail_over_smtp(client, smtp):
+    response = signup(client)
+    assert response.status_code == 302
+    assert deliver_pending(db.session).sent == 1
+    assert smtp.links("marie@cabinet.example")[0].startswith("http://idp.test/activate/")
+
+
+# --- SECURITY.md 7: concurrent signups for one username create exactly one account ---------
+
+
+def test_signup_concurrent_same_username_creates_exactly_one_account(committed_app):
+    threads_count = 8
+    barrier = threading.Barrier(threads_count)
+    outcomes: list[str] = []
+
+    def signup(n: int) -> None:
+        with committed_app.test_request_context():
+            barrier.wait()
+            try:
+                services.register_user(
+                    db.session,
+                    services.NewAccount(
+                        "Jean.Dupont" if n % 2 else "jean.dupont",
+                        f"jean{n}@cabinet.example",
+                        "Jean",
+                        "Dupont",
+                        "cheval agrafe batterie correcte",
+                    ),
+                )
+                db.session.commit()
+                outcomes.append("created")
+            except UsernameTaken:
+                outcomes.append("taken")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=signup, args=(n,)) for n in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["created"] + ["taken"] * (threads_count - 1)
+    with committed_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 1
+        user = db.session.scalars(select(User)).one()
+        # the losers left nothing behind: one activation email, for the winner
+        assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+        assert db.session.scalars(select(OutboxMessage)).one().user_id == user.id

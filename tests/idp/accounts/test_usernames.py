@@ -1,4 +1,5 @@
-"""SECURITY.md 5: canonical usernames, syntax, reserved names."""
+"""idp/accounts/usernames.py, SECURITY.md 5: canonical usernames, syntax, reserved names and
+their variants (issue 11, defect 6)."""
 
 import pytest
 
@@ -7,6 +8,7 @@ from idp.accounts.models import User
 from idp.accounts.usernames import canonical_username, validate_username
 from idp.extensions import db
 from tests.factories import create_user
+from tests.helpers import signup
 
 
 @pytest.mark.parametrize(
@@ -49,14 +51,36 @@ def test_usernames_invalid_are_refused_with_a_precise_french_message(app, raw, m
     assert message in error.value.message
 
 
+@pytest.mark.parametrize(
+    "username",
+    [
+        "sesame.support",
+        "support.sesame",
+        "no.reply",
+        "no_reply",
+        "postmaster1",
+        "admin2",
+        "ordre-officiel",
+        "cnoec.paris",
+        "s.e.s.a.m.e",
+    ],
+)
+def test_usernames_reserved_variants_are_refused(username):
+    with pytest.raises(InvalidUsername, match="réservé"):
+        validate_username(username)
+
+
+@pytest.mark.parametrize("username", ["jean.dupont", "marie-test", "info.fiscale", "camille2"])
+def test_usernames_ordinary_names_near_reserved_words_stay_allowed(username):
+    assert validate_username(username) == username
+
+
 @pytest.mark.parametrize("raw", ["abc", "jean.dupont", "j-d_2", "a" * 30, "expert.comptable.75"])
 def test_usernames_valid_are_accepted(raw):
     assert validate_username(raw) == raw
 
 
 def test_signup_form_shows_username_error_on_the_field(client):
-    from tests.helpers import signup
-
     page = signup(client, username="admin").get_data(as_text=True)
     assert 'id="username-error"' in page
     assert "Cet identifiant est réservé" in page

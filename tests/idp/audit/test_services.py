@@ -1,4 +1,4 @@
-"""idp/audit: every event names its subject and who acted; "Mon compte" shows both."""
+"""idp/audit/services.py: every event names its subject and who acted; "Mon compte" shows both."""
 
 from __future__ import annotations
 
@@ -51,9 +51,3 @@ def test_audit_mail_retry_is_an_audited_service(app):
     assert result.exit_code == 0, result.output
     event = db.session.query(AuditEvent).filter_by(event_type="outbox_retried").one()
     assert event.actor_kind == "cli" and event.details["ids"] == [message.id]
-
-
-def test_audit_dummy_hash_is_ready_when_the_app_starts(app):
-    """The first unknown-user login of a worker costs what every other one costs."""
-    hasher = app.extensions["sesame.password_hasher"]
-    assert "dummy_hash" in vars(hasher)

@@ -1,20 +1,22 @@
-"""SECURITY.md 53: the outbox. A message exists iff its change was committed; delivery sends it
-over SMTP once, retries with backoff while SMTP is down, and gives up (keeping it) at the end."""
+"""idp/mail/delivery.py, SECURITY.md 53: delivery sends each outbox message over SMTP once (one
+connection per batch, even with concurrent workers), retries with backoff while SMTP is down,
+and gives up (keeping the message) at the end or at a permanent refusal."""
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from idp.accounts import services
 from idp.accounts.models import User, UserStatus
 from idp.database import utcnow
 from idp.extensions import db
 from idp.mail.delivery import backoff, deliver_pending
 from idp.mail.models import OutboxMessage, OutboxStatus
 from tests.factories import create_outbox_message
-from tests.helpers import SIGNUP_PASSWORD, Inbox, outbox, point_mailer, time_passes
+from tests.helpers import Inbox, outbox, point_mailer, time_passes
 from tests.helpers import signup as fill_signup
 
 
@@ -25,25 +27,6 @@ def signup(client: FlaskClient, username: str = "marie.curie", **fields: str) ->
 def numbered_messages(*numbers: int) -> list[OutboxMessage]:
     """Due outbox rows, one for `destinataire<n>@cabinet.example` per number."""
     return [create_outbox_message(recipient=f"destinataire{n}@cabinet.example") for n in numbers]
-
-
-def test_mail_signup_rolled_back_leaves_no_message(app: Flask, client: FlaskClient) -> None:
-    with app.test_request_context():
-        services.register_user(
-            db.session,
-            services.NewAccount(
-                "jean.dupont", "jean@cabinet.example", "Jean", "Dupont", SIGNUP_PASSWORD
-            ),
-        )
-        db.session.flush()
-        assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
-        db.session.rollback()
-    assert outbox() == []
-    assert db.session.scalar(select(func.count()).select_from(User)) == 0
-    # A refused signup (username taken) queues nothing either.
-    assert signup(client) == 302
-    assert signup(client, email="autre@cabinet.example") == 200
-    assert [m.recipient for m in outbox()] == ["marie@cabinet.example"]
 
 
 def test_mail_deliver_sends_multipart_french_message(client: FlaskClient, smtp: Inbox) -> None:
@@ -197,3 +180,46 @@ def test_mail_stop_request_hands_back_untried_messages(app: Flask, recording_smt
     assert all(m.next_attempt_at <= utcnow() for m in messages if m.status == "pending")
     assert all(m.attempts == 0 for m in messages if m.status == "pending")
     assert len(recording_smtp.envelopes) == 1
+
+
+# --- workers on a committed database ----------------------------------------------------------
+
+
+def test_mail_concurrent_workers_send_each_message_once(
+    committed_app: Flask, recording_smtp: Inbox
+) -> None:
+    recording_smtp.delay = 0.02  # slow enough for the workers' batches to overlap
+    point_mailer(committed_app, recording_smtp.port)
+    count, workers = 30, 3
+    with committed_app.app_context():
+        for n in range(count):
+            create_outbox_message(recipient=f"destinataire{n}@cabinet.example")
+    barrier = threading.Barrier(workers)
+    sent_by_worker: list[int] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        sent = 0
+        try:
+            with committed_app.app_context():
+                barrier.wait()
+                while (report := deliver_pending(db.session, batch_size=4)).claimed:
+                    sent += report.sent
+                db.session.remove()
+        except BaseException as exc:
+            errors.append(exc)
+        sent_by_worker.append(sent)
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    ids = sorted(str(m["Message-ID"]) for m in recording_smtp.messages)
+    assert len(ids) == count and len(set(ids)) == count  # all sent, none twice
+    assert sum(sent_by_worker) == count
+    assert sum(1 for sent in sent_by_worker if sent) >= 2  # the workers did run side by side
+    messages = outbox(committed_app)
+    assert {(m.status, m.attempts) for m in messages} == {(OutboxStatus.SENT, 1)}
