@@ -1,4 +1,6 @@
-"""SECURITY.md 14 and 15: session rotation, cookie flags, timeouts, logout, revocation."""
+"""idp/accounts/sessions.py (and the cookie side, idp/accounts/auth.py), SECURITY.md 14 and 15:
+session rotation, cookie flags, timeouts, logout, revocation; over HTTP first, then the
+module's functions themselves."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from idp.accounts.models import User, UserSession
+from idp.accounts import services, sessions
+from idp.accounts.models import User, UserSession, UserStatus
+from idp.audit.models import AuditEvent
 from idp.database import utcnow
 from idp.extensions import db
-from tests.factories import create_user
+from tests.factories import create_session, create_user
 from tests.helpers import TEST_PASSWORD, change_password, csrf_token, login
 
 COOKIE = "sesame_session"
@@ -293,13 +297,19 @@ def test_sessions_revoke_others_keeps_only_this_one(app, client):
     assert not _is_anonymous(client)
 
 
-def test_sessions_cannot_revoke_another_users_session(app, client):
+def _victim_logged_in_beside(app: Flask, client: FlaskClient) -> tuple[User, FlaskClient]:
+    """marie.curie logged in in her own browser, jean.dupont in `client`."""
     create_user("jean.dupont")
     victim = create_user("marie.curie")
     victim_browser = app.test_client()
     login(victim_browser, "marie.curie")
-    (victim_row,) = _rows(victim)
     login(client, "jean.dupont")
+    return victim, victim_browser
+
+
+def test_sessions_cannot_revoke_another_users_session(app, client):
+    victim, victim_browser = _victim_logged_in_beside(app, client)
+    (victim_row,) = _rows(victim)
     token = csrf_token(client, "/account")
 
     for url in (
@@ -317,11 +327,7 @@ def test_sessions_cannot_revoke_another_users_session(app, client):
 
 
 def test_sessions_revoke_others_leaves_other_users_alone(app, client):
-    create_user("jean.dupont")
-    victim = create_user("marie.curie")
-    victim_browser = app.test_client()
-    login(victim_browser, "marie.curie")
-    login(client, "jean.dupont")
+    victim, victim_browser = _victim_logged_in_beside(app, client)
     token = csrf_token(client, "/account")
     client.post("/account/sessions/revoke-others", data={"csrf_token": token})
     assert _rows(victim)[0].revoked_at is None
@@ -332,10 +338,6 @@ def test_sessions_revoke_others_leaves_other_users_alone(app, client):
 
 
 def test_sessions_end_sessions_returns_what_it_ended_with_one_audit_row_each(app):
-    from idp.accounts import sessions
-    from idp.audit.models import AuditEvent
-    from tests.factories import create_session
-
     user = create_user("jean.dupont")
     first, _ = create_session(user)
     second, _ = create_session(user)
@@ -379,8 +381,6 @@ def test_sessions_idle_session_is_ended_after_the_request_with_its_reason(app, c
 def test_sessions_login_racing_a_password_reset_does_not_outlive_it(app, client):
     """A login that verified the old password just before a reset creates its session after
     it: the session is bound to the verified credential, and dies (issue 11, defect 1)."""
-    from idp.accounts import services, sessions
-
     user = create_user("jean.dupont")
     with app.test_request_context():
         verified = services.authenticate(db.session, "jean.dupont", TEST_PASSWORD, ip="1")
@@ -401,8 +401,6 @@ def test_sessions_login_racing_a_password_reset_does_not_outlive_it(app, client)
 
 
 def sessions_alive(user: User) -> int:
-    from idp.accounts import sessions
-
     db.session.expire_all()
     return len(sessions.active_sessions(db.session, user))
 
@@ -428,3 +426,137 @@ def test_sessions_get_logout_asks_for_confirmation(client):
     assert page.status_code == 200
     assert "Voulez-vous fermer votre session" in page.get_data(as_text=True)
     assert not _is_anonymous(client)  # a GET changes nothing
+
+
+# --- idp/accounts/sessions.py, without HTTP -----------------------------------------------------
+
+
+def _ago(**delta: float) -> Any:
+    return utcnow() - timedelta(**delta)
+
+
+def test_sessions_start_session_binds_the_credential_and_cuts_the_user_agent(app, configure):
+    configure(session_absolute=timedelta(hours=2))
+    user = create_user("jean.dupont")
+    row, token = sessions.start_session(
+        db.session, user, credential_epoch=user.credential_epoch, user_agent="x" * 400
+    )
+    db.session.commit()
+    assert row.token_hash == hashlib.sha256(token.encode()).hexdigest() != token
+    assert row.credential_epoch == user.credential_epoch and row.amr == "pwd"
+    assert row.expires_at - row.created_at == timedelta(hours=2)
+    assert row.user_agent == "x" * 300
+
+
+def test_sessions_find_session_tells_live_from_ending_without_writing(app, configure):
+    configure(session_idle=timedelta(minutes=10))
+    user = create_user("jean.dupont")
+    live, live_token = create_session(user)
+    _, idle_token = create_session(user, last_seen=_ago(minutes=11))
+    expired, expired_token = create_session(user)
+    expired.expires_at = _ago(seconds=1)
+    revoked, revoked_token = create_session(user)
+    sessions.end_sessions(db.session, [revoked], reason=sessions.EndReason.LOGOUT)
+    db.session.commit()
+
+    assert sessions.find_session(db.session, "") == sessions.Lookup()
+    assert sessions.find_session(db.session, "not-a-token") == sessions.Lookup()
+    assert sessions.find_session(db.session, revoked_token) == sessions.Lookup()
+    assert sessions.find_session(db.session, live_token).live is live
+    for token, reason in (
+        (idle_token, sessions.EndReason.IDLE),
+        (expired_token, sessions.EndReason.EXPIRED),
+    ):
+        lookup = sessions.find_session(db.session, token)
+        assert (lookup.live, lookup.reason) == (None, reason) and lookup.ending is not None
+    assert not (db.session.new or db.session.dirty)  # nothing written, nothing to write
+
+
+def test_sessions_find_session_ends_sessions_of_a_changed_credential_or_account(app):
+    user = create_user("jean.dupont")
+    _, token = create_session(user)
+    user.credential_epoch += 1  # the password changed after this session's login
+    db.session.commit()
+    assert sessions.find_session(db.session, token).reason == sessions.EndReason.CREDENTIAL_CHANGED
+    other = create_user("marie.curie")
+    _, other_token = create_session(other)
+    other.status = UserStatus.DISABLED.value
+    db.session.commit()
+    lookup = sessions.find_session(db.session, other_token)
+    assert lookup.reason == sessions.EndReason.ACCOUNT_INACTIVE
+
+
+def test_sessions_end_sessions_skips_the_ones_already_ended(app):
+    user = create_user("jean.dupont")
+    first, _ = create_session(user)
+    second, _ = create_session(user)
+    sessions.end_sessions(db.session, [first], reason=sessions.EndReason.LOGOUT)
+    ended = sessions.end_sessions(db.session, [first, second], reason=sessions.EndReason.IDLE)
+    db.session.commit()
+    assert [e.public_id for e in ended] == [second.public_id]
+    assert (first.revoke_reason, second.revoke_reason) == ("logout", "idle")
+    assert db.session.query(AuditEvent).filter_by(event_type="session_ended").count() == 2
+
+
+def test_sessions_end_all_sessions_keeps_the_one_making_the_change(app):
+    user = create_user("jean.dupont")
+    kept, _ = create_session(user)
+    others = [create_session(user)[0] for _ in range(2)]
+    ended = sessions.end_all_sessions(
+        db.session, user, reason=sessions.EndReason.PASSWORD_CHANGED, keep=kept
+    )
+    db.session.commit()
+    assert sorted(e.public_id for e in ended) == sorted(o.public_id for o in others)
+    assert kept.revoked_at is None and all(o.revoke_reason == "password_changed" for o in others)
+
+
+def test_sessions_end_own_session_of_another_user_is_unknown(app):
+    jean = create_user("jean.dupont")
+    marie = create_user("marie.curie")
+    own, _ = create_session(jean)
+    hers, _ = create_session(marie)
+
+    assert sessions.end_own_session(db.session, jean, hers.public_id) is None
+    assert sessions.end_own_session(db.session, jean, own.public_id + "x") is None
+    ended = sessions.end_own_session(db.session, jean, own.public_id)
+    db.session.commit()
+
+    assert ended == sessions.EndedSession(
+        own.public_id, jean.id, sessions.EndReason.REVOKED_BY_USER
+    )
+    assert sessions.end_own_session(db.session, jean, own.public_id) is None  # already ended
+    assert hers.revoked_at is None and own.revoke_reason == "revoked_by_user"
+    events = db.session.query(AuditEvent).filter_by(event_type="session_ended").all()
+    assert [e.details["sid"] for e in events] == [own.public_id]
+
+
+def test_sessions_active_sessions_show_the_current_first_and_hide_dead_ones(app, configure):
+    configure(session_idle=timedelta(minutes=10))
+    user = create_user("jean.dupont")
+    current, _ = create_session(user, last_seen=_ago(minutes=5))
+    recent, _ = create_session(user, last_seen=_ago(minutes=1))
+    create_session(user, last_seen=_ago(minutes=11))  # idle, not yet noticed
+    stale, _ = create_session(user)
+    stale.credential_epoch = user.credential_epoch - 1  # from before a password change
+    db.session.commit()
+
+    assert sessions.active_sessions(db.session, user) == [recent, current]
+    assert sessions.active_sessions(db.session, user, current=current) == [current, recent]
+    assert len(sessions.live_sessions_of(db.session, user)) == 4  # idle ones still end later
+
+
+def test_sessions_rotate_session_token_keeps_the_session_under_a_new_token(app):
+    user = create_user("jean.dupont")
+    row, old_token = create_session(user)
+    new_token = sessions.rotate_session_token(row)
+    db.session.commit()
+    assert new_token != old_token
+    assert sessions.find_session(db.session, new_token).live is row
+    assert sessions.find_session(db.session, old_token) == sessions.Lookup()
+
+
+def test_sessions_last_seen_is_written_at_most_once_a_minute(app):
+    user = create_user("jean.dupont")
+    row, _ = create_session(user, last_seen=_ago(seconds=30))
+    assert not sessions.needs_touch(row)
+    assert sessions.needs_touch(row, now=utcnow() + timedelta(seconds=31))
