@@ -8,10 +8,13 @@ import time
 
 import pytest
 
+from idp.accounts import services
+from idp.accounts.errors import AccountDisabled, AccountNotActive, InvalidCredentials
 from idp.accounts.models import UserSession, UserStatus
 from idp.audit.models import AuditEvent
 from idp.config import Argon2Parameters
 from idp.extensions import db
+from idp.throttling import TooManyAttempts
 from tests.factories import create_user
 from tests.helpers import TEST_PASSWORD, csrf_token, login, without_tokens
 
@@ -177,6 +180,61 @@ def test_login_failures_are_audited_without_revealing_existence(client):
     login(client, "inconnu", "mauvais mot de passe")
     failures = db.session.query(AuditEvent).filter_by(event_type="login_failed").all()
     assert sorted((e.subject_id or 0) for e in failures) == [0, user.id]
+
+
+# --- services.authenticate, without HTTP --------------------------------------------------------
+
+
+def test_login_authenticate_unknown_user_and_wrong_password_raise_the_same_error(app):
+    create_user("jean.dupont")
+    errors = []
+    for username in ("personne.inconnue", "jean.dupont"):
+        with pytest.raises(InvalidCredentials) as caught:
+            services.authenticate(db.session, username, "mauvais mot de passe", ip="192.0.2.1")
+        errors.append(caught.value)
+    assert type(errors[0]) is type(errors[1]) and errors[0].message == errors[1].message
+    assert errors[0].message == GENERIC
+
+
+def test_login_authenticate_tells_a_pending_account_only_after_the_right_password(app):
+    create_user("jean.dupont", status=UserStatus.PENDING)
+    with pytest.raises(InvalidCredentials):
+        services.authenticate(db.session, "jean.dupont", "mauvais mot de passe", ip="192.0.2.1")
+    with pytest.raises(AccountNotActive):
+        services.authenticate(db.session, "jean.dupont", TEST_PASSWORD, ip="192.0.2.1")
+
+
+def test_login_authenticate_tells_a_disabled_account_only_after_the_right_password(app):
+    create_user("jean.dupont", status=UserStatus.DISABLED)
+    with pytest.raises(InvalidCredentials):
+        services.authenticate(db.session, "jean.dupont", "mauvais mot de passe", ip="192.0.2.1")
+    with pytest.raises(AccountDisabled):
+        services.authenticate(db.session, "jean.dupont", TEST_PASSWORD, ip="192.0.2.1")
+
+
+def test_login_authenticate_returns_the_verified_credential_and_audits(app):
+    user = create_user("jean.dupont")
+    verified = services.authenticate(db.session, "Jean.Dupont", TEST_PASSWORD, ip="192.0.2.1")
+    db.session.commit()
+    assert verified.user is user and verified.credential_epoch == user.credential_epoch
+    assert user.last_login_at is not None
+    events = db.session.query(AuditEvent).filter_by(subject_id=user.id).all()
+    assert [e.event_type for e in events if e.event_type.startswith("login")] == ["login_succeeded"]
+
+
+def test_login_authenticate_counts_failures_but_not_successes(app, configure):
+    configure(throttles__login_failures_per_account="2 per 15 minutes")
+    create_user("jean.dupont")
+    for _ in range(3):  # successes give their slot back
+        services.authenticate(db.session, "jean.dupont", TEST_PASSWORD, ip="192.0.2.1")
+    for _ in range(2):
+        with pytest.raises(InvalidCredentials):
+            services.authenticate(db.session, "jean.dupont", "mauvais", ip="192.0.2.1")
+    with pytest.raises(TooManyAttempts):
+        services.authenticate(db.session, "jean.dupont", TEST_PASSWORD, ip="192.0.2.1")
+    db.session.commit()
+    throttled = db.session.query(AuditEvent).filter_by(event_type="login_throttled")
+    assert throttled.count() == 1
 
 
 @pytest.mark.redis

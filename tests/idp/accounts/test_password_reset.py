@@ -4,11 +4,16 @@
 and "Mon compte" pages. SECURITY.md 9: password reset.
 """
 
-from idp.accounts import services
+import pytest
+
+from idp.accounts import services, sessions
+from idp.accounts.errors import InvalidCredentials
 from idp.accounts.models import UserSession, UserStatus
+from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
-from tests.factories import create_user
+from idp.throttling import TooManyAttempts
+from tests.factories import create_session, create_user
 from tests.helpers import TEST_PASSWORD, change_password, csrf_token, login, without_tokens
 
 NEW_PASSWORD = "une nouvelle phrase bien longue"
@@ -160,14 +165,54 @@ def test_password_change_wrong_current_password_is_throttled(client):
     assert "Trop de tentatives" in locked.get_data(as_text=True)
 
 
+# --- services.change_password, without HTTP ---------------------------------------------------
+
+
+def test_password_change_wrong_current_password_raises_and_counts_as_a_failure(app, configure):
+    configure(throttles__login_failures_per_account="1 per 15 minutes")
+    user = create_user("jean.dupont")
+    kept, _ = create_session(user)
+    epoch, password_hash = user.credential_epoch, user.password_hash
+    with pytest.raises(InvalidCredentials, match="Le mot de passe actuel est incorrect"):
+        services.change_password(
+            db.session, user, "pas le bon", NEW_PASSWORD, keep=kept, ip="192.0.2.1"
+        )
+    db.session.commit()
+    assert (user.credential_epoch, user.password_hash) == (epoch, password_hash)
+    failed = db.session.query(AuditEvent).filter_by(event_type="login_failed", subject_id=user.id)
+    assert failed.count() == 1
+    with pytest.raises(TooManyAttempts):  # the failure took the account's only slot
+        services.change_password(
+            db.session, user, TEST_PASSWORD, NEW_PASSWORD, keep=kept, ip="192.0.2.1"
+        )
+
+
+def test_password_change_bumps_the_credential_epoch_and_keeps_the_given_session(app):
+    user = create_user("jean.dupont")
+    kept, kept_token = create_session(user)
+    _, other_token = create_session(user)
+    epoch = user.credential_epoch
+
+    services.change_password(
+        db.session, user, TEST_PASSWORD, NEW_PASSWORD, keep=kept, ip="192.0.2.1"
+    )
+    db.session.commit()
+
+    assert user.credential_epoch == epoch + 1 == kept.credential_epoch
+    assert services.password_hasher().verify(user.password_hash, NEW_PASSWORD)
+    assert sessions.find_session(db.session, kept_token).live is kept
+    assert sessions.find_session(db.session, other_token) == sessions.Lookup()  # ended
+    assert [s.id for s in sessions.live_sessions_of(db.session, user)] == [kept.id]
+    (notice,) = db.session.query(OutboxMessage).filter_by(template="password_changed").all()
+    assert notice.recipient == user.email
+
+
 # --- issue 11: races, notices ------------------------------------------------------------------
 
 
 def test_password_reset_two_concurrent_posts_of_one_link_succeed_once(committed_app):
     """The token is spent atomically: two simultaneous uses, one new password."""
     import threading
-
-    from idp.audit.models import AuditEvent
 
     with committed_app.app_context():
         user = create_user("jean.dupont")
