@@ -121,6 +121,31 @@ def build_app(database_url: str, *, schema: bool = False, **overrides: Any) -> F
 CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
+# `next=` targets that must never be followed (docs/security.md 17): other sites, schemes,
+# and what one decoding step or a header injection would turn into one.
+HOSTILE_NEXT_TARGETS = [
+    "//evil.example",
+    "//evil.example/account",
+    "https://evil.example",
+    "https://idp.test@evil.example/",
+    "/\\evil.example",
+    "\\/\\/evil.example",
+    "/%5Cevil.example",
+    "/%2F/evil.example",
+    "/%2f%2fevil.example",
+    "javascript:alert(1)",
+    "JavaScript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "http:evil.example",
+    "http:/evil.example",
+    "/account\r\nSet-Cookie: pwned=1",
+    "/account\nLocation: https://evil.example",
+    "/\tevil.example",
+    " //evil.example",
+    "evil.example",
+]
+
+
 def csrf_in(page: str, where: str = "the page") -> str:
     """The CSRF token of a form in an HTML page."""
     match = CSRF_FIELD.search(page)

@@ -350,23 +350,6 @@ def test_sessions_end_sessions_returns_what_it_ended_with_one_audit_row_each(app
     assert sessions.end_all_sessions(db.session, user, reason=sessions.EndReason.LOGOUT) == []
 
 
-def test_sessions_current_session_getter_never_commits(app, client):
-    """The getter only reads: a view's pending, uncommitted change is not committed by it."""
-    from idp.accounts.auth import current_session
-
-    user = create_user("jean.dupont")
-    login(client, "jean.dupont")
-    cookie = client.get_cookie(COOKIE)
-    assert cookie is not None
-    with app.test_request_context(headers={"Cookie": f"{COOKIE}={cookie.value}"}):
-        app.session_interface.open_session(app, __import__("flask").request)
-        user.given_name = "Pas enregistré"
-        assert current_session() is not None
-        db.session.rollback()
-    db.session.expire_all()
-    assert user.given_name == "Camille"
-
-
 def test_sessions_idle_session_is_ended_after_the_request_with_its_reason(app, client, configure):
     user = create_user("jean.dupont")
     login(client, "jean.dupont")
