@@ -89,6 +89,21 @@ def test_cli_users_list_and_disable(app, client):
     assert unknown.exit_code == 1 and "Aucun compte" in unknown.output
 
 
+def test_cli_users_purge_pending_names_the_deleted_accounts(app, configure):
+    create_user("marie", status=UserStatus.PENDING)
+    create_user("jean.dupont")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["users", "purge-pending"]).stdout == ""  # not expired yet
+    configure(activation_token_max_age=0)
+
+    result = runner.invoke(args=["users", "purge-pending"])
+
+    assert result.exit_code == 0
+    assert result.stdout == "marie\n"
+    assert "1 compte(s) en attente supprimé(s)." in result.stderr
+    assert [u.username for u in db.session.query(User)] == ["jean.dupont"]
+
+
 def test_immutability_no_admin_command_renames(app):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["users", "--help"])

@@ -6,12 +6,14 @@ tokens themselves: test_tokens.py).
 """
 
 import threading
+from datetime import timedelta
 
 import pytest
 
 from idp.accounts import services
 from idp.accounts.models import User, UserStatus
 from idp.audit.models import AuditEvent
+from idp.database import utcnow
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
 from tests.factories import create_user
@@ -192,6 +194,24 @@ def test_activation_pending_account_expires_and_frees_its_username(app, client, 
     assert [u.email for u in users] == ["vraie.marie@cabinet.example"]
     expired = db.session.query(AuditEvent).filter_by(event_type="pending_account_expired")
     assert expired.count() == 1
+
+
+def test_activation_purge_deletes_only_pending_accounts_past_their_link(app):
+    """`services.purge_expired_pending`: what `idp users purge-pending` runs."""
+    old_pending = create_user("marie.curie", status=UserStatus.PENDING)
+    old_active = create_user("jean.dupont")
+    create_user("paul.neuf", status=UserStatus.PENDING)
+    for user in (old_pending, old_active):
+        user.created_at = utcnow() - timedelta(hours=49)
+    db.session.commit()
+
+    assert services.purge_expired_pending(db.session) == ["marie.curie"]
+    db.session.commit()
+
+    assert sorted(u.username for u in db.session.query(User)) == ["jean.dupont", "paul.neuf"]
+    (event,) = db.session.query(AuditEvent).filter_by(event_type="pending_account_expired")
+    assert event.details["username"] == "marie.curie" and event.actor_kind == "system"
+    assert services.purge_expired_pending(db.session) == []
 
 
 def test_activation_two_concurrent_confirmations_activate_once(committed_app):
