@@ -124,15 +124,20 @@ def _run_a_broken_query(*args: Any, **kwargs: Any) -> Any:
     return db.session.execute(text("SELECT no_such_column FROM audit_events")).all()
 
 
+def _logged_in_with_error_log(client: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """jean.dupont logged in on `client`; idp.web's error log captured."""
+    caplog.set_level(logging.ERROR, logger="idp.web")
+    create_user("jean.dupont")
+    login(client, "jean.dupont")
+
+
 @pytest.mark.parametrize("failure", [_raise_operational_error, _run_a_broken_query])
 def test_errors_database_failure_in_a_page_gives_the_french_500(
     app, client, monkeypatch, caplog, failure
 ):
     """The database fails in the middle of rendering "Mon compte": French 500 with its id,
     and the next request works (the failed transaction was rolled back)."""
-    caplog.set_level(logging.ERROR, logger="idp.web")
-    create_user("jean.dupont")
-    login(client, "jean.dupont")
+    _logged_in_with_error_log(client, caplog)
 
     monkeypatch.setattr("idp.accounts.views.recent_events", failure)
     assert_french_500(client.get("/account"), caplog)
@@ -144,9 +149,7 @@ def test_errors_database_down_for_every_query_still_gives_the_french_500(
     app, client, monkeypatch, caplog
 ):
     """Even the session lookup of the error page's own header fails: still a French 500."""
-    caplog.set_level(logging.ERROR, logger="idp.web")
-    create_user("jean.dupont")
-    login(client, "jean.dupont")
+    _logged_in_with_error_log(client, caplog)
 
     def database_down(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("SELECT * FROM user_sessions", {}, Exception("server closed"))
@@ -160,9 +163,7 @@ def test_errors_database_down_for_every_query_still_gives_the_french_500(
 def test_errors_error_page_that_fails_itself_falls_back_to_a_plain_page(
     app, client, monkeypatch, caplog
 ):
-    caplog.set_level(logging.ERROR, logger="idp.web")
-    create_user("jean.dupont")
-    login(client, "jean.dupont")
+    _logged_in_with_error_log(client, caplog)
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("SELECT 1", {}, Exception("server closed"))

@@ -196,19 +196,17 @@ def test_login_authenticate_unknown_user_and_wrong_password_raise_the_same_error
     assert errors[0].message == GENERIC
 
 
-def test_login_authenticate_tells_a_pending_account_only_after_the_right_password(app):
-    create_user("jean.dupont", status=UserStatus.PENDING)
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(UserStatus.PENDING, AccountNotActive), (UserStatus.DISABLED, AccountDisabled)],
+)
+def test_login_authenticate_tells_an_inactive_account_only_after_the_right_password(
+    app, status, error
+):
+    create_user("jean.dupont", status=status)
     with pytest.raises(InvalidCredentials):
         services.authenticate(db.session, "jean.dupont", "mauvais mot de passe", ip="192.0.2.1")
-    with pytest.raises(AccountNotActive):
-        services.authenticate(db.session, "jean.dupont", TEST_PASSWORD, ip="192.0.2.1")
-
-
-def test_login_authenticate_tells_a_disabled_account_only_after_the_right_password(app):
-    create_user("jean.dupont", status=UserStatus.DISABLED)
-    with pytest.raises(InvalidCredentials):
-        services.authenticate(db.session, "jean.dupont", "mauvais mot de passe", ip="192.0.2.1")
-    with pytest.raises(AccountDisabled):
+    with pytest.raises(error):
         services.authenticate(db.session, "jean.dupont", TEST_PASSWORD, ip="192.0.2.1")
 
 
