@@ -126,14 +126,14 @@ class Server:
             "import sys\n"
             "from idp import create_app\n"
             "from idp.accounts.models import UserStatus\n"
-            "from idp.accounts.services import register_user\n"
+            "from idp.accounts.services import NewAccount, register_user\n"
             "from idp.extensions import db\n"
             "app = create_app()\n"
             "with app.app_context():\n"
             "    for n in range(int(sys.argv[1])):\n"
-            "        register_user(db.session, username=f'bench{n:04d}',\n"
-            "            email=f'bench{n:04d}@cabinet.example', given_name='Banc',\n"
-            "            family_name='Essai', password=sys.argv[2], status=UserStatus.ACTIVE)\n"
+            "        register_user(db.session, NewAccount(f'bench{n:04d}',\n"
+            "            f'bench{n:04d}@cabinet.example', 'Banc', 'Essai', sys.argv[2]),\n"
+            "            status=UserStatus.ACTIVE)\n"
             "    db.session.commit()\n"
         )
         subprocess.run(
