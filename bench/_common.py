@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from idp.config import Argon2Parameters
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 GUNICORN_CONF = REPO / "deploy" / "gunicorn.conf.py"
@@ -28,26 +30,8 @@ BENCH_PASSWORD = "cheval agrafe batterie correcte"
 CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
-@dataclass(frozen=True)
-class Argon2Settings:
-    """The argon2id parameters given to the server and to the raw measurement alike."""
-
-    time_cost: int
-    memory_kib: int
-    parallelism: int
-
-    def env(self) -> dict[str, str]:
-        return {
-            "ARGON2_TIME_COST": str(self.time_cost),
-            "ARGON2_MEMORY_COST": str(self.memory_kib),
-            "ARGON2_PARALLELISM": str(self.parallelism),
-        }
-
-    def describe(self) -> str:
-        return (
-            f"argon2id t={self.time_cost} m={self.memory_kib} KiB "
-            f"({self.memory_kib / 1024:g} MiB) p={self.parallelism}"
-        )
+# One representation of the argon2 cost: the app's own (idp.config, ADR 0009).
+Argon2Settings = Argon2Parameters
 
 
 def free_port() -> int:
