@@ -104,4 +104,5 @@ def _import_models() -> None:
     import idp.accounts.email_requests
     import idp.accounts.models
     import idp.audit.models
-    import idp.mail.models  # noqa: F401
+    import idp.mail.models
+    import idp.registry.models  # noqa: F401

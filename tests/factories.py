@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import count
 
 from idp.accounts import services, sessions
@@ -12,6 +12,11 @@ from idp.database import utcnow
 from idp.extensions import db
 from idp.mail.models import OutboxMessage, OutboxStatus
 from idp.mail.services import enqueue
+from idp.profiles.catalog import Profile
+from idp.registry import services as registry_services
+from idp.registry.catalog import RegistryStatus
+from idp.registry.models import RegistryEntry
+from idp.registry.names import search_key
 from tests.helpers import TEST_PASSWORD
 
 _seq = count(1)
@@ -86,3 +91,36 @@ def create_outbox_message(
     message.last_error = last_error
     db.session.commit()
     return message
+
+
+def create_registry_entry(
+    family_name: str = "Lefèvre",
+    given_names: str = "Jean-François",
+    *,
+    registration_number: str | None = None,
+    birth_date: date = date(1975, 4, 12),
+    email: str | None = "jf.lefevre@cabinet-lefevre.example",
+    category: Profile = Profile.EXPERT_COMPTABLE,
+    council_code: str = "IDF",
+    status: RegistryStatus = RegistryStatus.INSCRIT,
+    firm_name: str | None = None,
+    firm_siren: str | None = None,
+) -> RegistryEntry:
+    """A registry entry as an import would have stored it (the search key computed the one
+    way, idp.registry.names.search_key)."""
+    entry = RegistryEntry(
+        registration_number=registration_number or f"{next(_seq):08d}",
+        family_name=family_name,
+        given_names=given_names,
+        birth_date=birth_date,
+        email=email,
+        category=category.value,
+        council=registry_services.council_by_code(db.session, council_code),
+        status=status.value,
+        firm_name=firm_name,
+        firm_siren=firm_siren,
+        search_key=search_key(family_name, given_names),
+    )
+    db.session.add(entry)
+    db.session.commit()
+    return entry

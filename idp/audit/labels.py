@@ -16,6 +16,14 @@ EVENT_LABELS: dict[str, LazyString] = {
     AuditEventType.ACCOUNT_CREATED_BY_ADMIN: _l("Compte créé"),
     AuditEventType.ACCOUNT_DISABLED: _l("Compte désactivé"),
     AuditEventType.ACTIVATION: _l("Compte activé"),
+    AuditEventType.REGISTRY_CLAIM_CREATED: _l("Compte relié à votre inscription au tableau"),
+    AuditEventType.REGISTRY_CLAIM_LOST: _l("Profil retiré (inscription suspendue ou radiée)"),
+    AuditEventType.REGISTRY_CLAIM_RESTORED: _l("Profil rétabli (inscription au tableau)"),
+    AuditEventType.REGISTRY_MATCH_LOCKED: _l(
+        "Inscription bloquée (trop d'essais de date de naissance)"
+    ),
+    AuditEventType.COUNCIL_ROLE_GRANTED: _l("Rôle d'administrateur du tableau accordé"),
+    AuditEventType.COUNCIL_ROLE_REVOKED: _l("Rôle d'administrateur du tableau retiré"),
 }
 
 

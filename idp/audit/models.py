@@ -33,6 +33,14 @@ class AuditEventType(enum.StrEnum):
     ACCOUNT_DISABLED = "account_disabled"
     PENDING_ACCOUNT_EXPIRED = "pending_account_expired"
     OUTBOX_RETRIED = "outbox_retried"
+    REGISTRY_MATCH_FAILED = "registry_match_failed"
+    REGISTRY_MATCH_LOCKED = "registry_match_locked"
+    REGISTRY_CLAIM_CREATED = "registry_claim_created"
+    REGISTRY_CLAIM_LOST = "registry_claim_lost"
+    REGISTRY_CLAIM_RESTORED = "registry_claim_restored"
+    REGISTRY_IMPORT_APPLIED = "registry_import_applied"
+    COUNCIL_ROLE_GRANTED = "council_role_granted"
+    COUNCIL_ROLE_REVOKED = "council_role_revoked"
 
 
 class ActorKind(enum.StrEnum):
