@@ -172,7 +172,7 @@ def signup(
 ) -> Any:
     """Fill and post the "Autre" signup form as a person would (Marie Curie by default)."""
     data = {
-        "csrf_token": csrf_token(client, "/signup"),
+        "csrf_token": csrf_token(client, SIGNUP_AUTRE),
         "username": "marie.curie",
         "given_name": "Marie",
         "family_name": "Curie",
@@ -181,7 +181,75 @@ def signup(
         "password_confirm": password,
         **fields,
     }
-    return client.post("/signup", data=data, headers=headers or {})
+    return client.post(SIGNUP_AUTRE, data=data, headers=headers or {})
+
+
+SIGNUP_AUTRE = "/signup/autre"  # the "Autre" form; /signup chooses the profile
+CANDIDATE_RADIO = re.compile(r'name="candidate" value="([^"]+)"')
+
+
+def registry_candidates(client: FlaskClient, flow: str, query: str) -> list[str]:
+    """The signed tokens of the names the registry search lists (the plain form's radios)."""
+    page = client.get(f"/signup/{flow}/name", query_string={"q": query})
+    return CANDIDATE_RADIO.findall(page.get_data(as_text=True))
+
+
+def registry_choose(
+    client: FlaskClient, flow: str, *, query: str | None = None, number: str | None = None
+) -> Any:
+    """Pick the first name the search for `query` lists, or type the registration number."""
+    token = csrf_token(client, f"/signup/{flow}/name")
+    data = {"csrf_token": token}
+    if number is not None:
+        data["registration_number"] = number
+    else:
+        candidates = registry_candidates(client, flow, query or "")
+        assert candidates, f"no registry entry listed for {query!r}"
+        data["candidate"] = candidates[0]
+    return client.post(f"/signup/{flow}/name", data=data)
+
+
+def registry_birth_date(client: FlaskClient, flow: str, birth_date: str) -> Any:
+    path = f"/signup/{flow}/birth-date"
+    return client.post(
+        path, data={"csrf_token": csrf_token(client, path), "birth_date": birth_date}
+    )
+
+
+def registry_account(
+    client: FlaskClient, flow: str, username: str, password: str = SIGNUP_PASSWORD
+) -> Any:
+    path = f"/signup/{flow}/account"
+    return client.post(
+        path,
+        data={
+            "csrf_token": csrf_token(client, "/signup"),  # the session's token, on any page
+            "username": username,
+            "password": password,
+            "password_confirm": password,
+        },
+    )
+
+
+def registry_signup(
+    client: FlaskClient,
+    *,
+    flow: str = "expert-comptable",
+    query: str | None = "lefevre jean",
+    number: str | None = None,
+    birth_date: str = "12/04/1975",
+    username: str = "jf.lefevre",
+    password: str = SIGNUP_PASSWORD,
+) -> Any:
+    """The whole registry signup as a person does it (Jean-François Lefèvre of
+    tests.factories.create_registry_entry by default); returns the last response."""
+    chosen = registry_choose(client, flow, query=query, number=number)
+    if chosen.status_code != 302:
+        return chosen
+    matched = registry_birth_date(client, flow, birth_date)
+    if matched.status_code != 302:
+        return matched
+    return registry_account(client, flow, username, password)
 
 
 def activate(client: FlaskClient, path: str, password: str = SIGNUP_PASSWORD) -> Any:

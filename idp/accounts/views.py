@@ -53,6 +53,7 @@ from idp.audit.models import AuditEventType
 from idp.audit.services import recent_events
 from idp.errors import DomainError
 from idp.extensions import db
+from idp.profiles.catalog import PROFILE_LABELS, REGISTRY_MATCHED_PROFILES, Profile
 from idp.web_context import client_ip
 
 bp = Blueprint("accounts", __name__)
@@ -123,8 +124,20 @@ def logout() -> Page:
     return redirect(url_for("accounts.login"))
 
 
-@bp.route("/signup", methods=["GET", "POST"])
-def signup() -> Page:
+@bp.get("/signup")
+def signup() -> str:
+    """The "Créer votre compte" page: choose the profile (docs/adr/0019-signup-by-profile.md)."""
+    return render_template("accounts/signup.html", **signup_profiles())
+
+
+def signup_profiles() -> dict[str, object]:
+    registry = [p for p in Profile if p in REGISTRY_MATCHED_PROFILES]
+    return {"registry_profiles": registry, "labels": PROFILE_LABELS}
+
+
+@bp.route("/signup/autre", methods=["GET", "POST"])
+def signup_autre() -> Page:
+    """The "Autre" profile: email, names, username, password; activation to that email."""
     form = SignupForm()
     if request.method == "GET":
         return _render_signup(form)
@@ -143,7 +156,7 @@ def signup() -> Page:
     try:
         user = services.sign_up(db.session, account, ip=client_ip())
     except throttling.TooManyAttempts as error:
-        return _refused(form, error, "accounts/signup.html", **_signup_context())
+        return _refused(form, error, "accounts/signup_autre.html", **_signup_context())
     except UsernameTaken as error:
         form.username.errors = [*form.username.errors, error.message]
         return _rejected_signup(form)
@@ -174,7 +187,7 @@ def _rejected_signup(form: SignupForm) -> Page:
     try:
         services.count_rejected_signup(ip=client_ip())
     except throttling.TooManyAttempts as error:
-        return _refused(form, error, "accounts/signup.html", **_signup_context())
+        return _refused(form, error, "accounts/signup_autre.html", **_signup_context())
     return _render_signup(form)
 
 
@@ -186,7 +199,7 @@ def _signup_context() -> dict[str, object]:
 
 
 def _render_signup(form: SignupForm) -> str:
-    return render_template("accounts/signup.html", form=form, **_signup_context())
+    return render_template("accounts/signup_autre.html", form=form, **_signup_context())
 
 
 @bp.get("/signup/done")

@@ -3,6 +3,8 @@ council administrator role. Writes to entries belong to `registry_import` only."
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 
@@ -10,6 +12,7 @@ from idp.audit.models import AuditEventType
 from idp.audit.services import Actor, record
 from idp.database import DbSession, flush_or_raise
 from idp.errors import DomainError
+from idp.profiles.catalog import REGISTRY_MATCHED_PROFILES
 from idp.registry.catalog import normalize_registration_number
 from idp.registry.models import CouncilAdministrator, ProfileClaim, RegionalCouncil, RegistryEntry
 from idp.registry.names import PREFIX_UPPER_BOUND, search_key
@@ -84,6 +87,18 @@ def _claims(session: DbSession, user_id: int) -> list[ProfileClaim]:
             select(ProfileClaim).where(ProfileClaim.user_id == user_id).order_by(ProfileClaim.id)
         )
     )
+
+
+def held_profiles(session: DbSession, user: Any) -> list[str]:
+    """The profiles an account holds (ADR 0010): its signup profile, then the categories of
+    its live claims. A registry category counts only through a live claim: an
+    expert-comptable who signed up as such and is then suspended holds nothing from the
+    registry, while a président d'AGC keeps that profile and loses the expert-comptable one."""
+    held = [] if user.profile in REGISTRY_MATCHED_PROFILES else [str(user.profile)]
+    for claim in live_claims(session, user.id):
+        if claim.entry.category not in held:
+            held.append(claim.entry.category)
+    return held
 
 
 def claim_for_entry(session: DbSession, entry_id: int) -> ProfileClaim | None:

@@ -211,7 +211,7 @@ def _burst(base_url: str) -> list[Outcome]:
                 "password": TEST_PASSWORD,
                 "password_confirm": TEST_PASSWORD,
             }
-            jobs.append(("signup", "/signup", fields))
+            jobs.append(("signup", "/signup/autre", fields))
         if n < LOGINS_BAD:
             user = f"charge{n % ACCOUNTS:02d}"
             jobs.append(("bad-login", "/login", {"username": user, "password": "pas le bon"}))

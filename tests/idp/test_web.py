@@ -184,7 +184,7 @@ def test_errors_error_page_that_fails_itself_falls_back_to_a_plain_page(
 
 def test_errors_csrf_refusal_carries_a_request_id(client):
     """Errors raised before the view (CSRF checks run first) still get a request id."""
-    response = client.post("/signup", data={})
+    response = client.post("/signup/autre", data={})
     assert response.status_code == 400
     assert re.fullmatch(r"[A-Za-z0-9._-]{8,64}", response.headers.get("X-Request-ID", ""))
 

@@ -68,7 +68,7 @@ def _case_login(app: Flask, client: FlaskClient) -> CsrfCase:
 
 
 def _case_signup(app: Flask, client: FlaskClient) -> CsrfCase:
-    client.get("/signup")
+    client.get("/signup/autre")
     data = {
         "username": "marie.curie",
         "given_name": "Marie",
@@ -82,7 +82,7 @@ def _case_signup(app: Flask, client: FlaskClient) -> CsrfCase:
         db.session.expire_all()
         return db.session.query(User).filter_by(username="marie.curie").count() == 1
 
-    return CsrfCase("/signup", data, acted)
+    return CsrfCase("/signup/autre", data, acted)
 
 
 def _case_logout(app: Flask, client: FlaskClient) -> CsrfCase:
@@ -227,6 +227,7 @@ ANONYMOUS_PAGES = [
     "/login",
     "/login?next=/account",
     "/signup",
+    "/signup/autre",
     "/signup/done?email=marie@cabinet.example",
     "/password/forgot",
     "/activate/resend",
@@ -301,7 +302,7 @@ def test_headers_on_every_logged_in_page(client, url):
 
 
 def test_headers_on_csrf_refusal_page(client):
-    refused = client.post("/signup", data={})
+    refused = client.post("/signup/autre", data={})
     assert refused.status_code == 400
     assert_security_headers(refused)
 
@@ -396,9 +397,9 @@ def assert_escaped(html: str, *payloads: str) -> None:
 
 
 def _signup_with_hostile_names(client: FlaskClient, password: str = NEW_PASSWORD) -> Any:
-    token = csrf_token(client, "/signup")
+    token = csrf_token(client, "/signup/autre")
     return client.post(
-        "/signup",
+        "/signup/autre",
         data={
             "csrf_token": token,
             "username": "marie.curie",

@@ -93,7 +93,7 @@ def test_password_hash_with_old_parameters_is_upgraded_at_next_login(app, client
 
 
 def test_password_rules_are_explained_on_the_signup_form(client):
-    page = client.get("/signup").get_data(as_text=True)
+    page = client.get("/signup/autre").get_data(as_text=True)
     assert "Au moins 12 caractères" in page
     assert "mots de passe courants" in page
     assert 'aria-describedby="password-rules"' in page

@@ -101,11 +101,15 @@ def test_field_merges_render_kw_hint_described_by_and_error_once_each(app: Flask
 
 
 def test_signup_password_is_described_by_its_rules_then_its_error(client: FlaskClient) -> None:
-    page = client.get("/signup").get_data(as_text=True)
+    page = client.get("/signup/autre").get_data(as_text=True)
     assert described_by(page, "password") == "password-rules"
     response = client.post(
-        "/signup",
-        data={"csrf_token": csrf_token(client, "/signup"), "password": "", "password_confirm": ""},
+        "/signup/autre",
+        data={
+            "csrf_token": csrf_token(client, "/signup/autre"),
+            "password": "",
+            "password_confirm": "",
+        },
     )
     page = response.get_data(as_text=True)
     assert response.status_code == 200
