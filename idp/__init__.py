@@ -59,10 +59,12 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     from idp.accounts.views import bp as accounts_bp
     from idp.pages.views import bp as pages_bp
     from idp.registry.views import bp as registry_admin_bp
+    from idp.profiles.views import bp as profiles_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(registry_admin_bp)
+    app.register_blueprint(profiles_bp)
     init_web(app)
     init_session_housekeeping(app)
 
@@ -107,4 +109,5 @@ def _import_models() -> None:
     import idp.accounts.models
     import idp.audit.models
     import idp.mail.models
+    import idp.profiles.models
     import idp.registry.models  # noqa: F401
