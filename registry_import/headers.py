@@ -2,13 +2,16 @@
 matched in any case, accents, punctuation, order and spacing (`N° d'inscription`,
 `NUMERO D'INSCRIPTION`, `Prénom(s)`, `Courriel`...).
 
-A header is reduced with the registry's one name normalisation (`idp.registry.names.search_key`)
-and looked up in `HEADER_ALIASES`. Unknown columns are ignored (and named in the report); a
+A header is reduced to its words (each with the registry's one name normalisation,
+`idp.registry.names.search_key`), without filler words (`d'`, `de`, `(s)`...), and looked up in
+`HEADER_ALIASES`. Unknown columns are ignored (and named in the report); a
 missing required column refuses the file; two columns meaning the same field refuse it too.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,10 +49,9 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     REGISTRATION_NUMBER: (
         "N° d'inscription",
         "Numéro d'inscription",
-        "N° inscription",
-        "Numéro inscription",
         "No d'inscription",
-        "Num inscription",
+        "Num d'inscription",
+        "Numero inscrit",
         "N° d'inscription à l'Ordre",
         "Numéro d'inscription à l'Ordre",
         "N° Ordre",
@@ -90,8 +92,25 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+_WORD_SEPARATORS = re.compile(r"[\W_]+")
+# Words that do not change what a header means: "N° d'inscription" = "No inscription".
+_HEADER_FILLER = frozenset({"d", "de", "du", "des", "l", "la", "le", "les", "a", "au", "s"})
+
+
+def words(label: str) -> list[str]:
+    """`Salarié d'AGC (83 quater)` -> ["salarie", "d", "agc", "83", "quater"]: the label's
+    words, each reduced with the registry's name normalisation (names.search_key)."""
+    keys = (search_key(t) for t in _WORD_SEPARATORS.split(unicodedata.normalize("NFC", label)))
+    return [key for key in keys if key]
+
+
+def header_key(label: str) -> str:
+    """`N° d'inscription`, `NUMERO  D'INSCRIPTION` -> "ninscription" / "numeroinscription"."""
+    return "".join(word for word in words(label) if word not in _HEADER_FILLER)
+
+
 HEADER_ALIASES: dict[str, str] = {
-    search_key(alias): field_name for field_name, aliases in _ALIASES.items() for alias in aliases
+    header_key(alias): field_name for field_name, aliases in _ALIASES.items() for alias in aliases
 }
 
 
@@ -119,7 +138,7 @@ def map_header(cells: Sequence[object]) -> ColumnMap:
         label = str(cell).strip() if cell is not None else ""
         if not label:
             continue
-        field_name = HEADER_ALIASES.get(search_key(label))
+        field_name = HEADER_ALIASES.get(header_key(label))
         if field_name is None:
             ignored.append(label)
             continue

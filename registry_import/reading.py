@@ -6,7 +6,7 @@ Two passes over the bytes, never the whole file in memory as Python objects:
    or XLS by their magic bytes, never by the name), and for CSV the encoding and separator.
    Strict UTF-8 is tried first (with or without BOM); otherwise charset-normalizer chooses
    between cp1252 and ISO-8859-15 only, and the choice is checked on every byte of the file:
-   control characters, bytes the codec leaves undefined, C1 controls, or UTF-8 sequences inside
+   NUL bytes, bytes the codec leaves undefined, C1 controls, or UTF-8 sequences inside
    a legacy file (two encodings mixed) refuse the whole file before a row is read
    (docs/security.md 41).
 2. `iter_rows` streams the rows: `csv.reader` over a `TextIOWrapper`, or python-calamine's
@@ -47,9 +47,11 @@ UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 # Bytes a text file may hold without telling anything about its encoding.
 _PLAIN_ASCII = bytes([9, 10, 13, *range(32, 127)])
-_CONTROL_BYTES = frozenset(set(range(32)) - {9, 10, 13} | {127})
+_NUL = 0  # never in a text file: a binary file, or UTF-16/32 without a BOM
 _CP1252_UNDEFINED = frozenset({0x81, 0x8D, 0x8F, 0x90, 0x9D})
 _C1_RANGE = frozenset(range(0x80, 0xA0))
+_LEGACY_PREFERENCE = ("cp1252", "iso8859_15")  # equally plausible: Excel FR's default first
+_IMPLAUSIBLE = "¤¦¨´¸¼½¾" + "".join(map(chr, range(0x80, 0xA0)))
 # A well-formed UTF-8 multi-byte sequence: in a cp1252 or ISO-8859-15 file it means that part
 # of the file was saved in UTF-8 ("Ã©" for "é").
 _UTF8_SEQUENCE = re.compile(
@@ -207,10 +209,10 @@ def _facts(
             "le fichier est en UTF-16 (« Texte Unicode » d'Excel), que l'import ne lit pas : "
             "enregistrez-le au format « CSV UTF-8 » ou XLSX."
         )
-    if seen & _CONTROL_BYTES:
+    if _NUL in seen:
         raise FileRefused(
-            "le fichier contient des caractères de contrôle : ce n'est pas un fichier CSV "
-            "lisible (fichier binaire, ou encodage non reconnu). Enregistrez-le au format "
+            "le fichier contient des octets nuls : ce n'est pas un fichier CSV lisible "
+            "(fichier binaire, ou encodage non reconnu). Enregistrez-le au format "
             "« CSV UTF-8 » ou XLSX."
         )
     encoding = _choose_encoding(head, utf8_ok, seen, utf8_sequences, sample)
@@ -229,18 +231,30 @@ def _choose_encoding(
         return "utf-8"
     if utf8_sequences:
         raise _mixed()
-    best = charset_normalizer.from_bytes(sample, cp_isolation=["cp1252", "iso8859_15"]).best()
-    if best is None or best.chaos > MAX_CHAOS:
+    candidates = [
+        (_implausible(str(match)), _LEGACY_PREFERENCE.index(name), name)
+        for match in charset_normalizer.from_bytes(sample, cp_isolation=list(_LEGACY_PREFERENCE))
+        if match.chaos <= MAX_CHAOS and (name := _codec_name(match.encoding)) in _LEGACY_PREFERENCE
+    ]
+    if not candidates:
         raise _unknown_encoding()
-    encoding = codecs.lookup(best.encoding).name  # "cp1252" or "iso8859-15"
-    encoding = "iso8859_15" if encoding.replace("-", "_") == "iso8859_15" else encoding
+    encoding = min(candidates)[2]
     if encoding == "cp1252" and seen & _CP1252_UNDEFINED:
         raise _unknown_encoding()
     if encoding == "iso8859_15" and seen & _C1_RANGE:
         raise _unknown_encoding()
-    if encoding not in ("cp1252", "iso8859_15"):
-        raise _unknown_encoding()
     return encoding
+
+
+def _codec_name(name: str) -> str:
+    return codecs.lookup(name).name.replace("-", "_")  # "cp1252", "iso8859_15"
+
+
+def _implausible(text: str) -> int:
+    """Characters no registry file holds: cp1252's reading of ISO-8859-15's letters
+    (0xBC "Œ" read as "¼"...) and ISO-8859-15's reading of cp1252's 0x80-0x9F (C1 controls).
+    charset-normalizer finds both decodings clean (no "chaos"): this tells them apart."""
+    return sum(text.count(ch) for ch in _IMPLAUSIBLE)
 
 
 def _mixed() -> FileRefused:

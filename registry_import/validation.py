@@ -119,24 +119,17 @@ _STATUS_WORDS: dict[str, RegistryStatus] = {
 }
 
 
-def words(label: str) -> list[str]:
-    """`Salarié d'AGC (83 quater)` -> ["salarie", "d", "agc", "83", "quater"]."""
-    folded = unicodedata.normalize("NFKD", label).casefold()
-    ascii_only = "".join(ch if ch.isascii() and ch.isalnum() else " " for ch in folded)
-    return ascii_only.split()
-
-
 @lru_cache(maxsize=1024)
 def category_of(label: str) -> Profile | None:
     """The registry category a council's label means, or None."""
-    meaningful = frozenset(w for w in words(label) if w not in _FILLER_WORDS)
+    meaningful = frozenset(w for w in h.words(label) if w not in _FILLER_WORDS)
     return _CATEGORY_WORDS.get(meaningful)
 
 
 @lru_cache(maxsize=256)
 def status_of(label: str) -> RegistryStatus | None:
     """`Inscrit`, `SUSPENDU`, `Radié`, `radie`...; an empty cell means inscrit."""
-    found = words(label)
+    found = h.words(label)
     if not found:
         return RegistryStatus.INSCRIT
     if len(found) == 1:
@@ -370,10 +363,10 @@ class RowValidator:
 
     def _firm_name(self, value: Cell, errors: list[str]) -> str | None:
         raw = cell_text(value)
-        if _CONTROL.search(raw):
+        firm = " ".join(raw.split())  # line breaks of a multi-line cell become spaces
+        if _CONTROL.search(firm):
             errors.append(f"nom de cabinet invalide (« {shown(raw)} ») : caractères de contrôle")
             return None
-        firm = " ".join(raw.split())
         if len(firm) > FIRM_NAME_MAX:
             errors.append(
                 f"nom de cabinet trop long ({len(firm)} caractères, {FIRM_NAME_MAX} au plus)"
