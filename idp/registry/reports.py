@@ -4,6 +4,9 @@ under which its full `report_csv` is downloaded."""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +48,7 @@ class ChangesPage:
     items: list[ChangeView]
     page: int
     pages: int
+    kind: str
 
 
 def _summary(record: RegistryImport) -> dict[str, Any]:
@@ -109,12 +113,60 @@ def summary_view(record: RegistryImport) -> SummaryView:
     )
 
 
-def changes_page(record: RegistryImport, page: int) -> ChangesPage:
-    changes = _changes(record)
+KINDS = ("changed", "struck_off", "added")  # the order of the page's tabs
+# The engine's report (registry_import/report.py): `type` column labels, formula prefix.
+_REPORT_KINDS = {"modification": "changed", "radiation": "struck_off", "ajout": "added"}
+_NEUTRALISED = ("'=", "'+", "'-", "'@", "'\t", "'\r")
+
+
+def kind_counts(record: RegistryImport) -> dict[str, int]:
+    return {"changed": record.changed, "struck_off": record.struck_off, "added": record.added}
+
+
+def default_kind(record: RegistryImport) -> str:
+    """The first tab with something in it: changes to existing entries matter most."""
+    counts = kind_counts(record)
+    return next((kind for kind in KINDS if counts[kind]), "changed")
+
+
+def changes_page(record: RegistryImport, page: int, kind: str | None = None) -> ChangesPage:
+    """One page of one kind of change. The summary holds the first changes only; when it
+    does not hold them all, they are read back from the full report."""
+    kind = kind if kind in KINDS else default_kind(record)
+    summary_changes = _changes(record)
+    if len(summary_changes) >= sum(kind_counts(record).values()):
+        changes = [c for c in summary_changes if c.kind == kind]
+    else:
+        changes = _report_changes(record.report_csv, kind)
     pages = max(1, math.ceil(len(changes) / CHANGES_PER_PAGE))
     page = min(max(page, 1), pages)
     start = (page - 1) * CHANGES_PER_PAGE
-    return ChangesPage(changes[start : start + CHANGES_PER_PAGE], page, pages)
+    return ChangesPage(changes[start : start + CHANGES_PER_PAGE], page, pages, kind)
+
+
+def _plain(cell: str) -> str:
+    """A report cell as typed in the file (the page escapes it; only the CSV neutralises)."""
+    return cell[1:] if cell.startswith(_NEUTRALISED) else cell
+
+
+def _report_changes(report_csv: str, kind: str) -> list[ChangeView]:
+    """The changes of one kind in the report, one per entry (its field lines grouped)."""
+    grouped: dict[tuple[str, str], ChangeView] = {}
+    reader = csv.reader(io.StringIO(report_csv), delimiter=";")
+    next(reader, None)
+    for row in reader:
+        if len(row) < 7 or _REPORT_KINDS.get(row[2]) != kind:
+            continue
+        line, number, _kind, field_name, old, new, _message = (_plain(c) for c in row[:7])
+        key = (line, number)
+        if key not in grouped:
+            name = new if kind == "added" else ""
+            grouped[key] = ChangeView(kind, number, int(line) if line.isdigit() else None, name)
+        if kind != "added" and field_name:
+            view = grouped[key]
+            change = FieldChangeView(field_name, old, new)
+            grouped[key] = dataclasses.replace(view, fields=(*view.fields, change))
+    return list(grouped.values())
 
 
 def report_file_name(record: RegistryImport) -> str:

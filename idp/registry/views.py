@@ -40,7 +40,7 @@ from idp.registry.forms import (
     ImportUploadForm,
 )
 from idp.registry.models import ImportStatus, RegionalCouncil, RegistryImport
-from idp.registry.reports import changes_page, report_file_name, summary_view
+from idp.registry.reports import changes_page, kind_counts, report_file_name, summary_view
 from idp.registry.services import administered_councils
 
 bp = Blueprint("registry_admin", __name__, url_prefix="/registre/imports")
@@ -160,7 +160,8 @@ def detail(public_id: str) -> Page:
         "registry/detail.html",
         record=record,
         summary=summary_view(record),
-        changes=changes_page(record, page),
+        changes=changes_page(record, page, request.args.get("type")),
+        kind_counts=kind_counts(record),
         can_confirm=web_imports.can_confirm(record),
         stale=web_imports.can_confirm(record) and web_imports.is_stale(db.session, record),
         refresh=REFRESH_SECONDS if _in_progress(record) else None,

@@ -271,7 +271,9 @@ def test_registry_admin_upload_preview_confirm_applied(client):
     )  # a preview changes nothing
     page = client.get(response.location).get_data(as_text=True)
     assert "Aperçu : rien n'a encore été modifié" in page
-    assert "IDF001" in page and "old@durand.example" in page and "anne@durand.example" in page
+    assert "IDF002" in page and "old@durand.example" in page and "anne@durand.example" in page
+    added = client.get(f"{response.location}?type=added").get_data(as_text=True)
+    assert "IDF001" in added and "LEFÈVRE Jean-François" in added
     assert "Confirmer et appliquer" in page and 'http-equiv="refresh"' not in page
 
     assert confirm(client, record).status_code == 302
@@ -397,6 +399,26 @@ def test_registry_admin_same_file_twice_says_nothing_changes(client):
     assert "Aucun changement : le tableau est déjà à jour" in page
 
 
+def test_registry_admin_diff_pages_every_change_from_the_full_report(client):
+    """The summary keeps the first changes only: the page reads the others in the report,
+    one kind per tab, CHANGES_PER_PAGE per page."""
+    council_admin()
+    login(client, "conseil.idf")
+    create_registry_entry("Durand", "Anne", registration_number="IDF002", email="old@x.example")
+    rows = [
+        f"N{n:04d};Nom{_letters(n)};Anne;01/01/1970;a{n}@c.example;Expert-comptable;inscrit"
+        for n in range(120)
+    ]
+    upload(client, csv_file(*rows, "IDF002;Durand;Anne;12/04/1975;new@x.example;EC;inscrit"))
+    record = only_import()
+    assert (record.added, record.changed) == (120, 1)
+    assert len(record.summary["changes"]) < 121
+    page = client.get(f"{BASE}/{record.public_id}").get_data(as_text=True)
+    assert "old@x.example" in page and "new@x.example" in page  # "Modifiées" first
+    last = client.get(f"{BASE}/{record.public_id}?type=added&page=3").get_data(as_text=True)
+    assert "N0119" in last and "N0099" not in last and "Page 3 sur 3" in last
+
+
 def test_registry_admin_progress_page_refreshes_itself(client):
     council_admin()
     login(client, "conseil.idf")
@@ -484,3 +506,72 @@ def test_registry_admin_old_import_listed_with_cli_actor(client):
     page = client.get(BASE + "/").get_data(as_text=True)
     assert "tableau-2025.csv" in page and "ligne de commande" in page and "abababababab" in page
     assert db.session.scalar(select(db.func.count()).select_from(AuditEvent)) >= 1
+
+
+# --- real threads, on a database of the test's own ---------------------------------------
+
+
+def _letters(n: int) -> str:
+    return "".join(chr(ord("a") + int(digit)) for digit in f"{n:05d}")
+
+
+def test_registry_admin_preview_and_apply_run_in_background_threads(committed_app):
+    """Without the inline setting the request returns at once and a thread previews; the
+    page read by another request shows the result; threads are joined."""
+    from idp.registry import worker
+
+    assert not committed_app.config.get(INLINE_SETTING)
+    rows = [
+        f"T{n:05d};Nom{_letters(n)};Prénom;01/01/1970;p{n}@cabinet.example;Expert-comptable;inscrit"
+        for n in range(3000)
+    ]
+    with committed_app.app_context():
+        council_admin()
+        client = committed_app.test_client()
+        login(client, "conseil.idf")
+        try:
+            response = upload(client, csv_file(*rows))
+            assert response.status_code == 302
+            worker.join_all()
+            record = only_import()
+            assert record.status == ImportStatus.PREVIEWED and record.rows_processed == 3000
+            page = client.get(response.location).get_data(as_text=True)
+            assert "Confirmer et appliquer" in page and "T00000" in page
+            confirm(client, record)
+            worker.join_all()
+            record = only_import()
+            assert record.status == ImportStatus.APPLIED
+            assert db.session.scalar(select(db.func.count()).select_from(RegistryEntry)) == 3000
+        finally:
+            worker.join_all()
+            db.session.remove()
+        assert worker.running_jobs() == 0
+
+
+def test_registry_admin_progress_is_visible_while_the_import_transaction_is_open(committed_app):
+    """ProgressWriter writes through its own transaction: another connection sees it while
+    the session that will commit the import's results still has its transaction open."""
+    from idp.registry.worker import ProgressWriter
+
+    with committed_app.app_context():
+        council_admin()
+        record = RegistryImport(
+            council_id=services.council_by_code(db.session, "IDF").id,
+            actor_kind="cli",
+            file_name="t.csv",
+            file_sha256="0" * 64,
+        )
+        db.session.add(record)
+        db.session.commit()
+        import_id = record.id
+        held = db.session.get(RegistryImport, import_id)  # the import's session: open read
+        assert held is not None and held.rows_processed == 0
+        progress = ProgressWriter(import_id)
+        progress(5000)
+        assert progress.enabled
+        with db.engine.connect() as other:
+            seen = other.scalar(
+                select(RegistryImport.rows_processed).where(RegistryImport.id == import_id)
+            )
+        assert seen == 5000
+        db.session.remove()
