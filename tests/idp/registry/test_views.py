@@ -138,7 +138,7 @@ def test_registry_admin_tenant_isolation_other_councils_imports_are_404(app, cli
     assert record.file_name not in client.get(BASE + "/").get_data(as_text=True)
     # Nor can IDF upload for ARA by posting its code.
     response = upload(client, csv_file(*GOOD_ROWS), council="ARA")
-    assert response.status_code == 200 and "Not a valid choice" not in response.get_data(True)
+    assert response.status_code == 200 and "est pas un choix valide" in response.get_data(True)
     assert db.session.scalar(select(db.func.count()).select_from(RegistryImport)) == 1
     assert only_import().status == ImportStatus.PREVIEWED
 
@@ -417,6 +417,50 @@ def test_registry_admin_diff_pages_every_change_from_the_full_report(client):
     assert "old@x.example" in page and "new@x.example" in page  # "Modifiées" first
     last = client.get(f"{BASE}/{record.public_id}?type=added&page=3").get_data(as_text=True)
     assert "N0119" in last and "N0099" not in last and "Page 3 sur 3" in last
+
+
+def test_registry_admin_xlsx_upload_is_previewed(client):
+    from tests.registry_import.files import xlsx_bytes
+
+    council_admin()
+    login(client, "conseil.idf")
+    rows = [
+        [100001, "Lefèvre", "Jean-François", date(1975, 4, 12), "jf@c.example", "EC", "Inscrit"]
+    ]
+    upload(client, xlsx_bytes(rows, header=HEADER.split(";")), name="Tableau IDF.xlsx")
+    record = only_import()
+    assert (record.status, record.added) == (ImportStatus.PREVIEWED, 1)
+    page = client.get(f"{BASE}/{record.public_id}?type=added").get_data(as_text=True)
+    assert "100001" in page and "XLSX" in page
+
+
+def test_registry_admin_full_import_strikes_off_absent_entries(client):
+    council_admin()
+    login(client, "conseil.idf")
+    gone = create_registry_entry("Absent", "Paul", registration_number="IDF009")
+    create_registry_entry("Autre", "Région", registration_number="ARA009", council_code="ARA")
+    upload(client, csv_file(*GOOD_ROWS), full="y")
+    record = only_import()
+    assert record.full and record.struck_off == 1
+    page = client.get(f"{BASE}/{record.public_id}").get_data(as_text=True)
+    assert "import complet (les absents sont radiés)" in page
+    assert "IDF009" in page and "ARA009" not in page  # "Radiées" is the first tab
+    confirm(client, record)
+    db.session.expire_all()
+    assert db.session.get(RegistryEntry, gone.id).status == "radie"
+
+
+def test_registry_admin_unreadable_file_fails_with_its_reason(client):
+    council_admin()
+    login(client, "conseil.idf")
+    upload(client, csv_file("Dupont;Jean", header="Nom;Prénom"))
+    record = only_import()
+    assert record.status == ImportStatus.FAILED
+    assert db.session.get(RegistryImportUpload, record.id) is None
+    page = client.get(f"{BASE}/{record.public_id}").get_data(as_text=True)
+    assert "Le fichier n'a pas pu être lu : rien n'a été appliqué." in page
+    assert record.summary["file_error"] in page.replace("&#39;", "'")
+    assert "Confirmer" not in page and "Importer un autre fichier" in page
 
 
 def test_registry_admin_progress_page_refreshes_itself(client):
