@@ -25,7 +25,7 @@ from idp.database import DbSession, utcnow
 from idp.errors import DomainError
 from idp.registry.models import ImportStatus, RegionalCouncil, RegistryImport, RegistryImportUpload
 from idp.registry.services import administered_councils
-from idp.registry.worker import ProgressWriter, submit, write_progress
+from idp.registry.worker import ProgressWriter, submit
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def run_import(session: DbSession, import_id: int, *, dry_run: bool) -> None:
     from registry_import.service import import_file
 
     if dry_run:
-        write_progress(import_id, status=ImportStatus.RUNNING.value, rows_processed=0)
+        ProgressWriter(import_id).status(ImportStatus.RUNNING)
     try:
         with session.no_autoflush:
             record = session.get(RegistryImport, import_id, populate_existing=True)

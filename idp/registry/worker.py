@@ -93,10 +93,17 @@ class ProgressWriter:
         self.enabled = True
 
     def __call__(self, rows: int) -> None:
+        self._write(rows_processed=rows)
+
+    def status(self, status: str) -> None:
+        """The import's status (`running`), before its own transaction starts."""
+        self._write(status=status, rows_processed=0)
+
+    def _write(self, **values: object) -> None:
         if not self.enabled:
             return
         try:
-            write_progress(self.import_id, rows_processed=rows)
+            write_progress(self.import_id, **values)
         except OperationalError:
             log.info("registry import %s: progress not written (locked)", self.import_id)
             self.enabled = False
