@@ -58,8 +58,8 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
 
     from idp.accounts.views import bp as accounts_bp
     from idp.pages.views import bp as pages_bp
-    from idp.registry.views import bp as registry_admin_bp
     from idp.profiles.views import bp as profiles_bp
+    from idp.registry.views import bp as registry_admin_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(pages_bp)

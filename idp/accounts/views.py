@@ -363,6 +363,10 @@ ACCOUNT_ACTIVITY = [
     AuditEventType.ACCOUNT_CREATED_BY_ADMIN,
     AuditEventType.ACCOUNT_DISABLED,
     AuditEventType.ACTIVATION,
+    AuditEventType.REGISTRY_CLAIM_CREATED,
+    AuditEventType.REGISTRY_CLAIM_LOST,
+    AuditEventType.REGISTRY_CLAIM_RESTORED,
+    AuditEventType.REGISTRY_MATCH_LOCKED,
 ]
 
 
@@ -379,7 +383,22 @@ def account() -> str:
         sessions=sessions.active_sessions(db.session, user, current=this_session),
         events=recent_events(db.session, user.id, types=ACCOUNT_ACTIVITY, limit=15),
         confirm_form=ConfirmForm(),
+        **_profile_facts(user),
     )
+
+
+def _profile_facts(user: User) -> dict[str, object]:
+    """What "Mon compte" shows of the profile: the registry claims (live or not), the AGC."""
+    from idp.profiles.services import agc_of
+    from idp.registry.catalog import STATUS_LABELS
+    from idp.registry.services import claims_of, held_profiles
+
+    return {
+        "status_labels": {status.value: label for status, label in STATUS_LABELS.items()},
+        "claims": claims_of(db.session, user.id),
+        "held_profiles": held_profiles(db.session, user),
+        "agc": agc_of(db.session, user.id),
+    }
 
 
 def _confirmed_user() -> User:

@@ -81,6 +81,11 @@ def live_claims(session: DbSession, user_id: int) -> list[ProfileClaim]:
     return [claim for claim in _claims(session, user_id) if claim.is_live]
 
 
+def claims_of(session: DbSession, user_id: int) -> list[ProfileClaim]:
+    """Every claim of the account, live or not ("Mon compte" shows both)."""
+    return _claims(session, user_id)
+
+
 def _claims(session: DbSession, user_id: int) -> list[ProfileClaim]:
     return list(
         session.scalars(

@@ -121,6 +121,8 @@ def test_browser_account_lifecycle_signup_activation_login_reset(
 
     # Signup, profile « Autre »
     page.goto(live_idp.url + "/signup")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Créer votre compte")
+    page.get_by_role("link", name="Autre (collaborateur, étudiant, enseignant…)").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Créer un compte")
     expect(page.get_by_text("Profil « Autre »")).to_be_visible()
     visitor.checkpoint("signup")
