@@ -266,6 +266,14 @@ def banner(ports: Ports, env: dict[str, str]) -> str:
         ]
     lines += [
         "",
+        "  Inscription par profil / signup by profile (registre de démonstration IDF):",
+        *(
+            f"    {profile} : « {typed} », né(e) le {born}  →  {outcome}"
+            for profile, typed, born, outcome in demo.signup_hints()
+        ),
+        f"  Conseil régional / council imports: {demo.council_demo_account()}"
+        " (même mot de passe / same password)",
+        "",
         "  Les emails (activation, mot de passe oublié) arrivent dans la boîte mail locale.",
         "  Emails (activation, password reset) land in the local mailbox.",
         "  Ctrl-C arrête tout / stops everything.",
