@@ -88,7 +88,7 @@ class Throttles:
     # Registry signup (docs/security.md 10): wrong birth dates lock the entry for the window,
     # per entry and per IP; the name search (autocomplete and its plain form) per IP.
     registry_match_failures_per_entry: str = "5 per hour;10 per day"
-    registry_match_failures_per_ip: str = "20 per hour;50 per day"
+    registry_match_failures_per_ip: str = "5 per hour;20 per day"
     registry_searches_per_ip: str = "120 per minute;2000 per day"
 
 
