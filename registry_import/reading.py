@@ -3,7 +3,7 @@
 Two passes over the bytes, never the whole file in memory as Python objects:
 
 1. `inspect` reads the file once in 1 MiB chunks: SHA-256, size, kind (CSV by default, XLSX
-   or XLS by their magic bytes, never by the name), and for CSV the encoding and separator.
+   by its magic bytes (XLS refused), never by the name), and for CSV the encoding and separator.
    Strict UTF-8 is tried first (with or without BOM); otherwise charset-normalizer chooses
    between cp1252 and ISO-8859-15 only, and the choice is checked on every byte of the file:
    NUL bytes, bytes the codec leaves undefined, C1 controls, or UTF-8 sequences inside
@@ -83,7 +83,7 @@ class FileRefused(Exception):
 class FileFacts:
     sha256: str
     size: int
-    kind: str  # "csv", "xlsx" or "xls"
+    kind: str  # "csv" or "xlsx"
     encoding: str | None = None  # CSV only: a Python codec name
     separator: str | None = None  # CSV only
 
@@ -200,8 +200,11 @@ def _facts(
 ) -> FileFacts:
     if head.startswith(ZIP_MAGIC):
         return FileFacts(sha256, size, "xlsx")
-    if head.startswith(OLE_MAGIC):
-        return FileFacts(sha256, size, "xls")
+    if head.startswith(OLE_MAGIC):  # as the council pages say (idp/registry/forms.py)
+        raise FileRefused(
+            "les fichiers .xls (Excel 97-2003) ne sont pas pris en charge : enregistrez le "
+            "fichier au format .xlsx ou CSV."
+        )
     if size == 0:
         raise FileRefused("le fichier est vide.")
     if head.startswith(UTF16_BOMS):

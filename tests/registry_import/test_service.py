@@ -272,6 +272,7 @@ def _mixed_encodings() -> bytes:
         ("Lefèvre;Jean\r\n".encode("mac_roman") * 3, "encodage du fichier non reconnu"),
         (b"", "le fichier est vide"),
         (b"PK\x03\x04not really a zip", "classeur illisible"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504, "les fichiers .xls (Excel 97-2003)"),
     ],
     ids=[
         "utf8-then-cp1252",
@@ -282,6 +283,7 @@ def _mixed_encodings() -> bytes:
         "macroman",
         "empty",
         "zip",
+        "xls",
     ],
 )
 def test_registry_import_refuses_a_misdetected_file(data: bytes, message: str) -> None:
