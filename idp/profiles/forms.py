@@ -63,7 +63,6 @@ class BirthDateForm(SesameForm):
             "autocomplete": "bday",
             "inputmode": "numeric",
             "placeholder": _l("JJ/MM/AAAA"),
-            "aria-describedby": "birth_date-format",
         },
     )
 

@@ -57,6 +57,12 @@ def test_signup_chooser_lists_the_nine_profiles(client: FlaskClient) -> None:
     assert "Président ou directeur d'AGC" in page and "Expert-comptable stagiaire" in page
 
 
+def test_signup_registry_steps_name_the_chosen_profile(client: FlaskClient) -> None:
+    """Each step says where the person is and which profile they chose."""
+    page = text_of(client.get("/signup/stagiaire/name"))
+    assert "Étape 1 sur 3 · Expert-comptable stagiaire</p>" in page
+
+
 # --- finding oneself -------------------------------------------------------------------------
 
 
