@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, ValidationError
 from idp.accounts.forms import REQUIRED, SesameForm
 
 UPLOAD_MAX_BYTES = 20 * 1024 * 1024
-UPLOAD_MAX_LABEL = "20 Mo"
+UPLOAD_MAX_LABEL = _l("%(megabytes)d Mo", megabytes=UPLOAD_MAX_BYTES // (1024 * 1024))
 # The request may carry the form's other fields besides the file.
 UPLOAD_REQUEST_MAX_BYTES = UPLOAD_MAX_BYTES + 256 * 1024
 
