@@ -81,7 +81,7 @@ DEMO_REGISTRY_FILE = "demo-tableau-idf.csv"
 # The file as the council's spreadsheet saves it; one entry per signup outcome.
 DEMO_REGISTRY_CSV = """\
 N° d'inscription;Nom;Prénom(s);Date de naissance;Courriel;Catégorie;Statut;Cabinet;SIREN
-75000001;LEFÈVRE;Jean-François;12/04/1975;jf.lefevre@example.org;Expert-comptable;Inscrit;Cabinet Lefèvre;
+75000001;LEFÈVRE;Jean-François;12/04/1975;jfl@example.org;Expert-comptable;Inscrit;Lefèvre SAS;
 75000002;D'ARCY;Anne;03/09/1982;;Expert-comptable;Inscrit;;
 75000003;DURAND;Paul;21/01/1960;p.durand@example.org;Expert-comptable;Radié;;
 75000004;ROUSSEAU;Hélène;05/06/1978;demo.expert@example.org;Expert-comptable;Inscrit;Rousseau Audit;

@@ -51,9 +51,7 @@ def test_demo_load_imports_the_registry_once_and_links_the_expert_and_the_counci
     assert claim.entry.registration_number == "75000004"
     council_admin = services.get_user_by_username(db.session, "demo.conseil")
     assert council_admin is not None
-    assert [c.code for c in registry.administered_councils(db.session, council_admin.id)] == [
-        "IDF"
-    ]
+    assert [c.code for c in registry.administered_councils(db.session, council_admin.id)] == ["IDF"]
     # One entry per signup outcome: the autocomplete finds them as the banner says.
     assert [e.registration_number for e in registry.search_entries(db.session, "d arcy")] == [
         "75000002"
