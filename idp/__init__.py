@@ -109,5 +109,6 @@ def _import_models() -> None:
     import idp.accounts.models
     import idp.audit.models
     import idp.mail.models
+    import idp.oidc.models
     import idp.profiles.models
     import idp.registry.models  # noqa: F401
