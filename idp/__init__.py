@@ -65,6 +65,9 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     app.register_blueprint(pages_bp)
     app.register_blueprint(registry_admin_bp)
     app.register_blueprint(profiles_bp)
+    from idp.oidc.web import init_oidc
+
+    init_oidc(app)
     init_web(app)
     init_session_housekeeping(app)
 

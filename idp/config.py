@@ -106,6 +106,23 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class OidcSettings:
+    """The OpenID provider (docs/adr/0021-oidc-provider.md). Lifetimes in seconds."""
+
+    # Encrypts the signing keys' private parts at rest; required in production, distinct from
+    # SECRET_KEY. Unset elsewhere: derived from SECRET_KEY.
+    key_encryption_key: str | None = None
+    access_token_lifetime: int = 600  # at most 10 minutes (docs/security.md 31)
+    id_token_lifetime: int = 600
+    refresh_token_lifetime: int = 30 * 24 * 3600
+    code_lifetime: int = 60
+    # Plain-http redirect URIs allowed for loopback hosts only (development and tests).
+    allow_insecure_transport: bool = False
+    backchannel_timeout: int = 5
+    backchannel_max_attempts: int = 8
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: Environment
     secret_key: str
@@ -118,6 +135,7 @@ class Settings:
     argon2: Argon2Parameters = field(default_factory=Argon2Parameters)
     throttles: Throttles = field(default_factory=Throttles)
     mail: MailSettings = field(default_factory=MailSettings)
+    oidc: OidcSettings = field(default_factory=OidcSettings)
     session_idle: timedelta = timedelta(minutes=30)
     session_absolute: timedelta = timedelta(hours=12)
     activation_token_max_age: int = 48 * 3600
@@ -211,6 +229,26 @@ class Settings:
                 default_sender=reader.text("MAIL_DEFAULT_SENDER") or MailSettings.default_sender,
                 max_attempts=reader.integer("MAIL_MAX_ATTEMPTS", MailSettings.max_attempts),
             ),
+            oidc=OidcSettings(
+                key_encryption_key=reader.text("OIDC_KEY_ENCRYPTION_KEY"),
+                access_token_lifetime=reader.integer(
+                    "OIDC_ACCESS_TOKEN_LIFETIME", OidcSettings.access_token_lifetime
+                ),
+                id_token_lifetime=reader.integer(
+                    "OIDC_ID_TOKEN_LIFETIME", OidcSettings.id_token_lifetime
+                ),
+                refresh_token_lifetime=reader.integer(
+                    "OIDC_REFRESH_TOKEN_LIFETIME", OidcSettings.refresh_token_lifetime
+                ),
+                code_lifetime=reader.integer("OIDC_CODE_LIFETIME", OidcSettings.code_lifetime),
+                allow_insecure_transport=environment != Environment.PRODUCTION,
+                backchannel_timeout=reader.integer(
+                    "OIDC_BACKCHANNEL_TIMEOUT", OidcSettings.backchannel_timeout
+                ),
+                backchannel_max_attempts=reader.integer(
+                    "OIDC_BACKCHANNEL_MAX_ATTEMPTS", OidcSettings.backchannel_max_attempts
+                ),
+            ),
             session_idle=timedelta(minutes=reader.integer("SESSION_IDLE_MINUTES", 30)),
             session_absolute=timedelta(hours=reader.integer("SESSION_ABSOLUTE_HOURS", 12)),
             activation_token_max_age=reader.integer("ACTIVATION_TOKEN_MAX_AGE", 48 * 3600),
@@ -246,6 +284,14 @@ class Settings:
             problems.append(
                 f"argon2 parameters below the floor ({PRODUCTION_ARGON2_FLOOR.describe()})"
             )
+        kek = self.oidc.key_encryption_key
+        if not kek or len(kek.strip()) < 32 or kek == secret:
+            problems.append(
+                "OIDC_KEY_ENCRYPTION_KEY must be a random value of at least 32 characters, "
+                "distinct from SECRET_KEY (it encrypts the signing keys at rest)"
+            )
+        if self.oidc.access_token_lifetime > 600:
+            problems.append("OIDC_ACCESS_TOKEN_LIFETIME must be at most 600 seconds")
         if self.mail.username and not (self.mail.use_tls or self.mail.use_ssl):
             problems.append("SMTP credentials need MAIL_USE_TLS=1 or MAIL_USE_SSL=1")
         if problems:
@@ -321,6 +367,13 @@ ENVIRONMENT_VARIABLES = frozenset(
         "MAIL_TIMEOUT",
         "MAIL_DEFAULT_SENDER",
         "MAIL_MAX_ATTEMPTS",
+        "OIDC_KEY_ENCRYPTION_KEY",
+        "OIDC_ACCESS_TOKEN_LIFETIME",
+        "OIDC_ID_TOKEN_LIFETIME",
+        "OIDC_REFRESH_TOKEN_LIFETIME",
+        "OIDC_CODE_LIFETIME",
+        "OIDC_BACKCHANNEL_TIMEOUT",
+        "OIDC_BACKCHANNEL_MAX_ATTEMPTS",
         "SESSION_IDLE_MINUTES",
         "SESSION_ABSOLUTE_HOURS",
         "ACTIVATION_TOKEN_MAX_AGE",

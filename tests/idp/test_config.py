@@ -15,6 +15,7 @@ PRODUCTION = {
     "SECRET_KEY": STRONG_SECRET,
     "IDP_ISSUER": HTTPS,
     "REDIS_URL": "redis://127.0.0.1:6379/15",
+    "OIDC_KEY_ENCRYPTION_KEY": "kE7-vQ2_Rn9xW4yTb6mZf1cJd8hGs3aUp5oLi0TeNq",
 }
 
 
@@ -80,6 +81,10 @@ def test_config_derived_values_follow_the_issuer():
         pytest.param({"ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST": "8192"}, id="weak-argon2"),
         pytest.param({"ARGON2_MEMORY_COST": "8192"}, id="argon2-8-mib"),
         pytest.param({"MAIL_USERNAME": "u", "MAIL_PASSWORD": "p"}, id="smtp-auth-in-clear"),
+        pytest.param({"OIDC_KEY_ENCRYPTION_KEY": ""}, id="no-key-encryption-key"),
+        pytest.param({"OIDC_KEY_ENCRYPTION_KEY": "short"}, id="short-key-encryption-key"),
+        pytest.param({"OIDC_KEY_ENCRYPTION_KEY": STRONG_SECRET}, id="kek-is-the-secret-key"),
+        pytest.param({"OIDC_ACCESS_TOKEN_LIFETIME": "3600"}, id="hour-long-access-tokens"),
     ],
 )
 def test_config_production_refuses_each_unsafe_setting(env):
