@@ -21,7 +21,8 @@ pages = Blueprint("oidc_pages", __name__)
 # The modules that add routes (each owns its endpoints; see ADR 0021 for the URL paths).
 ROUTE_MODULES = (
     "idp.oidc.discovery",  # /.well-known/openid-configuration, /jwks
-    "idp.oidc.views",  # /authorize, /token, /userinfo, /revoke, /introspect
+    "idp.oidc.views",  # /authorize (pages), /token
+    "idp.oidc.resource",  # /userinfo, /revoke, /introspect
     "idp.oidc.logout",  # /end-session
 )
 
