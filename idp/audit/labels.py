@@ -24,6 +24,10 @@ EVENT_LABELS: dict[str, LazyString] = {
     ),
     AuditEventType.COUNCIL_ROLE_GRANTED: _l("Rôle d'administrateur du tableau accordé"),
     AuditEventType.COUNCIL_ROLE_REVOKED: _l("Rôle d'administrateur du tableau retiré"),
+    AuditEventType.OIDC_CLIENT_CREATED: _l("Site partenaire enregistré"),
+    AuditEventType.OIDC_CLIENT_SECRET_ROTATED: _l("Secret d'un site partenaire renouvelé"),
+    AuditEventType.OIDC_CLIENT_REMOVED: _l("Site partenaire supprimé"),
+    AuditEventType.OIDC_SIGNING_KEYS_ROTATED: _l("Clés de signature renouvelées"),
 }
 
 

@@ -41,6 +41,10 @@ class AuditEventType(enum.StrEnum):
     REGISTRY_IMPORT_APPLIED = "registry_import_applied"
     COUNCIL_ROLE_GRANTED = "council_role_granted"
     COUNCIL_ROLE_REVOKED = "council_role_revoked"
+    OIDC_CLIENT_CREATED = "oidc_client_created"
+    OIDC_CLIENT_SECRET_ROTATED = "oidc_client_secret_rotated"
+    OIDC_CLIENT_REMOVED = "oidc_client_removed"
+    OIDC_SIGNING_KEYS_ROTATED = "oidc_signing_keys_rotated"
 
 
 class ActorKind(enum.StrEnum):

@@ -14,7 +14,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.database import UTCDateTime, new_public_id, sql_in_list, utcnow
@@ -86,6 +86,22 @@ class SigningKey(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         CheckConstraint(f"state IN ({sql_in_list(KeyState)})", name="state_known"),
         Index("ix_oidc_signing_keys_alg_state", "alg", "state"),
+        # At most one current and one next key per algorithm: two processes creating the
+        # first keys at once, or rotating at once, cannot both win (idp/oidc/keys.py).
+        Index(
+            "uq_oidc_signing_keys_one_current",
+            "alg",
+            unique=True,
+            sqlite_where=text("state = 'current'"),
+            postgresql_where=text("state = 'current'"),
+        ),
+        Index(
+            "uq_oidc_signing_keys_one_next",
+            "alg",
+            unique=True,
+            sqlite_where=text("state = 'next'"),
+            postgresql_where=text("state = 'next'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -67,6 +67,8 @@ def upgrade():
     )
     with op.batch_alter_table('oidc_signing_keys', schema=None) as batch_op:
         batch_op.create_index('ix_oidc_signing_keys_alg_state', ['alg', 'state'], unique=False)
+        batch_op.create_index('uq_oidc_signing_keys_one_current', ['alg'], unique=True, sqlite_where=sa.text("state = 'current'"), postgresql_where=sa.text("state = 'current'"))
+        batch_op.create_index('uq_oidc_signing_keys_one_next', ['alg'], unique=True, sqlite_where=sa.text("state = 'next'"), postgresql_where=sa.text("state = 'next'"))
 
     op.create_table('oauth_consents',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -202,6 +204,8 @@ def downgrade():
 
     op.drop_table('oauth_consents')
     with op.batch_alter_table('oidc_signing_keys', schema=None) as batch_op:
+        batch_op.drop_index('uq_oidc_signing_keys_one_next', sqlite_where=sa.text("state = 'next'"), postgresql_where=sa.text("state = 'next'"))
+        batch_op.drop_index('uq_oidc_signing_keys_one_current', sqlite_where=sa.text("state = 'current'"), postgresql_where=sa.text("state = 'current'"))
         batch_op.drop_index('ix_oidc_signing_keys_alg_state')
 
     op.drop_table('oidc_signing_keys')
