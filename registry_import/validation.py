@@ -8,12 +8,14 @@ expressions and caches (category labels, email domains), the slow path only expl
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -53,7 +55,6 @@ _DMY = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T]\d{1,2}:\d{2}(?::\
 _YMD = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _EMAIL_ASCII = re.compile(rf"({_ATEXT}(?:\.{_ATEXT})*)@([A-Za-z0-9.-]+)")
-_SPACES = re.compile(r"\s+")
 _EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 = 1900-01-01 past Excel's 1900 leap-year bug
 FORMULA_STARTS = ("=", "+", "-", "@")
 
@@ -161,15 +162,13 @@ def normalize_email(raw: str) -> str | None:
 
 
 def luhn_ok(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
+    """The Luhn key of a string of ASCII digits (a SIREN): from the right, every second digit
+    doubled (minus 9 above 9), the sum a multiple of 10."""
+    total = sum(map(int, digits[-1::-2])) + sum(map(_LUHN_DOUBLED.__getitem__, digits[-2::-2]))
     return total % 10 == 0
+
+
+_LUHN_DOUBLED = {str(d): 2 * d - 9 if d > 4 else 2 * d for d in range(10)}
 
 
 def shown(value: Cell) -> str:
@@ -199,7 +198,13 @@ def format_date(value: date) -> str:
 
 @dataclass
 class RowValidator:
-    """Validates the rows of one file (its columns, the council it is imported for)."""
+    """Validates the rows of one file (its columns, the council it is imported for).
+
+    Each field has a check: its cell in, `(value or None, French message or None)` out. The
+    checks of fields whose values repeat across a council's members (names, birth dates,
+    categories, firms...) are memoised per cell, so most rows cost a cache hit per field;
+    registration numbers, emails and SIRENs are all but unique and checked each time.
+    """
 
     columns: h.ColumnMap
     council_code: str
@@ -211,6 +216,16 @@ class RowValidator:
         self._index = {name: cols.get(name) for name in (*h.FIELD_LABELS,)}
         self._latest_birth = _years_before(self.today, YOUNGEST_AGE_YEARS)
         self._earliest_birth = date(OLDEST_BIRTH_YEAR, 1, 1)
+        # A row at least this long holds every mapped column: its cells are picked at once
+        # from the row plus a trailing None (the position of the file's absent columns).
+        positions = [self._index[name] for name in _CHECKED_FIELDS]
+        self._full_width = max(p for p in positions if p is not None) + 1
+        self._pick = operator.itemgetter(*(-1 if p is None else p for p in positions))
+        # Memoised checks (typed: 1, 1.0 and True are different cells).
+        self._family = _memoised(partial(_check_name, label="nom", max_length=FAMILY_NAME_MAX))
+        self._given = _memoised(partial(_check_name, label="prénom", max_length=GIVEN_NAMES_MAX))
+        self._birth_date = _memoised(self._check_birth_date)
+        self._council = _memoised(self._check_council)
 
     def _cell(self, cells: Sequence[Cell], field_name: str) -> Cell:
         index = self._index[field_name]
@@ -220,18 +235,33 @@ class RowValidator:
 
     def validate(self, cells: Sequence[Cell]) -> tuple[str | None, EntryValues | None, list[str]]:
         """(registration number or None, values or None, French error messages)."""
-        errors: list[str] = []
-        number = self._registration_number(cells, errors)
-        family = self._name(cells, h.FAMILY_NAME, "nom", FAMILY_NAME_MAX, errors)
-        given = self._name(cells, h.GIVEN_NAMES, "prénom", GIVEN_NAMES_MAX, errors)
-        birth = self._birth_date(self._cell(cells, h.BIRTH_DATE), errors)
-        email = self._email(self._cell(cells, h.EMAIL), errors)
-        category = self._category(self._cell(cells, h.CATEGORY), errors)
-        status = self._status(self._cell(cells, h.STATUS), errors)
-        firm = self._firm_name(self._cell(cells, h.FIRM_NAME), errors)
-        siren = self._siren(self._cell(cells, h.FIRM_SIREN), errors)
-        if self._index[h.COUNCIL] is not None:
-            self._council(self._cell(cells, h.COUNCIL), errors)
+        if len(cells) >= self._full_width:
+            picked = self._pick((*cells, None))
+        else:
+            picked = tuple(self._cell(cells, name) for name in _CHECKED_FIELDS)
+        number, number_error = _check_registration_number(picked[0])
+        family, family_error = self._family(picked[1])
+        given, given_error = self._given(picked[2])
+        birth, birth_error = self._birth_date(picked[3])
+        email, email_error = _check_email(picked[4])
+        category, category_error = _check_category(picked[5])
+        status, status_error = _check_status(picked[6])
+        firm, firm_error = _check_firm_name(picked[7])
+        siren, siren_error = _check_siren(picked[8])
+        _none, council_error = self._council(picked[9])
+        messages = (
+            number_error,
+            family_error,
+            given_error,
+            birth_error,
+            email_error,
+            category_error,
+            status_error,
+            firm_error,
+            siren_error,
+            council_error,
+        )
+        errors = [] if messages == _NO_MESSAGES else [m for m in messages if m is not None]
         width = self.columns.width
         if len(cells) > width and any(cell_text(c).strip() for c in cells[width:]):
             errors.append(
@@ -244,163 +274,170 @@ class RowValidator:
         assert category is not None and status is not None
         return number, (family, given, birth, email, category, status, firm, siren), errors
 
-    # --- fields ---------------------------------------------------------------------------
+    # --- the checks that depend on the validator ------------------------------------------
 
-    def _registration_number(self, cells: Sequence[Cell], errors: list[str]) -> str | None:
-        raw = cell_text(self._cell(cells, h.REGISTRATION_NUMBER))
-        number = raw.strip().upper()
-        if not number:
-            errors.append("numéro d'inscription manquant")
-            return None
-        if len(number) > REGISTRATION_NUMBER_MAX:
-            errors.append(
-                f"numéro d'inscription trop long (« {shown(number)} » : {len(number)} "
-                f"caractères, {REGISTRATION_NUMBER_MAX} au plus)"
-            )
-            return None
-        if not _REGISTRATION_NUMBER.fullmatch(number):
-            errors.append(
-                f"numéro d'inscription invalide (« {shown(number)} ») : lettres et chiffres "
-                "attendus"
-            )
-            return None
-        return number
-
-    def _name(
-        self,
-        cells: Sequence[Cell],
-        field_name: str,
-        label: str,
-        max_length: int,
-        errors: list[str],
-    ) -> str | None:
-        raw = cell_text(self._cell(cells, field_name))
-        value = " ".join(raw.split())
-        if not value:
-            errors.append(f"{label} manquant")
-            return None
-        if not value.isascii():
-            value = unicodedata.normalize("NFC", value)
-        if len(value) > max_length:
-            errors.append(f"{label} trop long ({len(value)} caractères, {max_length} au plus)")
-            return None
-        if _NAME.fullmatch(value):
-            return value
-        errors.append(f"{label} invalide (« {shown(raw.strip())} ») : {_why_not_a_name(raw)}")
-        return None
-
-    def _birth_date(self, value: Cell, errors: list[str]) -> date | None:
-        parsed = self._parse_date(value, errors)
+    def _check_birth_date(self, value: Cell) -> Checked:
+        parsed, message = _parse_date(value)
         if parsed is None:
-            return None
+            return None, message
         if parsed > self.today:
-            errors.append(f"date de naissance dans le futur ({format_date(parsed)})")
-            return None
+            return None, f"date de naissance dans le futur ({format_date(parsed)})"
         if parsed < self._earliest_birth or parsed > self._latest_birth:
-            errors.append(f"date de naissance invraisemblable ({format_date(parsed)})")
-            return None
-        return parsed
+            return None, f"date de naissance invraisemblable ({format_date(parsed)})"
+        return parsed, None
 
-    def _parse_date(self, value: Cell, errors: list[str]) -> date | None:
-        if isinstance(value, datetime):
-            return value.date()
-        if isinstance(value, date):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if not 1 <= value < 2958466:  # Excel's last day: 9999-12-31
-                errors.append(f"date de naissance illisible ({shown(value)})")
-                return None
-            return _EXCEL_EPOCH + timedelta(days=int(value))
+    def _check_council(self, value: Cell) -> Checked:
+        if self._index[h.COUNCIL] is None:
+            return None, None
         raw = cell_text(value).strip()
         if not raw:
-            errors.append("date de naissance manquante")
-            return None
-        match = _DMY.fullmatch(raw)
-        if match:
-            day, month, year = (int(part) for part in match.groups())
-        else:
-            match = _YMD.fullmatch(raw)
-            if not match:
-                errors.append(
-                    f"date de naissance illisible (« {shown(raw)} ») : JJ/MM/AAAA ou "
-                    "AAAA-MM-JJ attendu"
-                )
-                return None
-            year, month, day = (int(part) for part in match.groups())
-        try:
-            return date(year, month, day)
-        except ValueError:
-            errors.append(f"date de naissance impossible ({shown(raw)})")
-            return None
-
-    def _email(self, value: Cell, errors: list[str]) -> str | None:
-        raw = cell_text(value).strip()
-        if not raw:
-            return None
-        email = normalize_email(raw)
-        if email is None:
-            errors.append(f"adresse email invalide (« {shown(raw)} »)")
-        return email
-
-    def _category(self, value: Cell, errors: list[str]) -> str | None:
-        raw = cell_text(value).strip()
-        if not raw:
-            errors.append("catégorie manquante")
-            return None
-        category = category_of(raw)
-        if category is None:
-            errors.append(f"catégorie inconnue (« {shown(raw)} »)")
-            return None
-        return category.value
-
-    def _status(self, value: Cell, errors: list[str]) -> str | None:
-        raw = cell_text(value).strip()
-        status = status_of(raw)
-        if status is None:
-            errors.append(f"statut inconnu (« {shown(raw)} ») : inscrit, suspendu ou radié attendu")
-            return None
-        return status.value
-
-    def _firm_name(self, value: Cell, errors: list[str]) -> str | None:
-        raw = cell_text(value)
-        firm = " ".join(raw.split())  # line breaks of a multi-line cell become spaces
-        if _CONTROL.search(firm):
-            errors.append(f"nom de cabinet invalide (« {shown(raw)} ») : caractères de contrôle")
-            return None
-        if len(firm) > FIRM_NAME_MAX:
-            errors.append(
-                f"nom de cabinet trop long ({len(firm)} caractères, {FIRM_NAME_MAX} au plus)"
-            )
-            return None
-        return firm or None
-
-    def _siren(self, value: Cell, errors: list[str]) -> str | None:
-        if isinstance(value, float) and value.is_integer() and 0 < value < 1e9:
-            siren = f"{int(value):09d}"  # a spreadsheet number lost its leading zeros
-        else:
-            siren = _SPACES.sub("", cell_text(value))
-        if not siren:
-            return None
-        if len(siren) != 9 or not siren.isascii() or not siren.isdigit():
-            errors.append(f"SIREN invalide (« {shown(value)} ») : 9 chiffres attendus")
-            return None
-        if not luhn_ok(siren):
-            errors.append(f"SIREN invalide ({siren}) : clé de contrôle fausse")
-            return None
-        return siren
-
-    def _council(self, value: Cell, errors: list[str]) -> None:
-        raw = cell_text(value).strip()
-        if not raw:
-            return
+            return None, None
         code = council_code_of(raw, self.council_keys)
         if code is None:
-            errors.append(f"conseil régional inconnu (« {shown(raw)} »)")
-        elif code != self.council_code:
-            errors.append(
+            return None, f"conseil régional inconnu (« {shown(raw)} »)"
+        if code != self.council_code:
+            return None, (
                 f"inscription d'un autre conseil régional ({code}) : ce fichier est importé "
                 f"pour {self.council_code}, un conseil n'importe que ses propres inscriptions"
             )
+        return None, None
+
+
+# A field's check: (the value, None) or (None, the French message); the council's check only
+# says whether the row belongs to the council (its value is always None).
+Checked = tuple[Any, str | None]
+_CHECKED_FIELDS = (
+    h.REGISTRATION_NUMBER,
+    h.FAMILY_NAME,
+    h.GIVEN_NAMES,
+    h.BIRTH_DATE,
+    h.EMAIL,
+    h.CATEGORY,
+    h.STATUS,
+    h.FIRM_NAME,
+    h.FIRM_SIREN,
+    h.COUNCIL,
+)
+_NO_MESSAGES = (None,) * len(_CHECKED_FIELDS)
+CHECK_CACHE_SIZE = 65536
+
+
+def _memoised(check: Callable[[Cell], Checked]) -> Callable[[Cell], Checked]:
+    """A check memoised per cell (typed: 1, 1.0 and True are different cells)."""
+    return lru_cache(maxsize=CHECK_CACHE_SIZE, typed=True)(check)
+
+
+def _check_registration_number(value: Cell) -> Checked:
+    number = cell_text(value).strip().upper()
+    if not number:
+        return None, "numéro d'inscription manquant"
+    if len(number) > REGISTRATION_NUMBER_MAX:
+        return None, (
+            f"numéro d'inscription trop long (« {shown(number)} » : {len(number)} "
+            f"caractères, {REGISTRATION_NUMBER_MAX} au plus)"
+        )
+    if not _REGISTRATION_NUMBER.fullmatch(number):
+        return None, (
+            f"numéro d'inscription invalide (« {shown(number)} ») : lettres et chiffres attendus"
+        )
+    return number, None
+
+
+def _check_name(value: Cell, *, label: str, max_length: int) -> Checked:
+    raw = cell_text(value)
+    name = " ".join(raw.split())
+    if not name:
+        return None, f"{label} manquant"
+    if not name.isascii():
+        name = unicodedata.normalize("NFC", name)
+    if len(name) > max_length:
+        return None, f"{label} trop long ({len(name)} caractères, {max_length} au plus)"
+    if _NAME.fullmatch(name):
+        return name, None
+    return None, f"{label} invalide (« {shown(raw.strip())} ») : {_why_not_a_name(raw)}"
+
+
+def _parse_date(value: Cell) -> Checked:
+    if isinstance(value, datetime):
+        return value.date(), None
+    if isinstance(value, date):
+        return value, None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not 1 <= value < 2958466:  # Excel's last day: 9999-12-31
+            return None, f"date de naissance illisible ({shown(value)})"
+        return _EXCEL_EPOCH + timedelta(days=int(value)), None
+    raw = cell_text(value).strip()
+    if not raw:
+        return None, "date de naissance manquante"
+    match = _DMY.fullmatch(raw)
+    if match:
+        day, month, year = (int(part) for part in match.groups())
+    else:
+        match = _YMD.fullmatch(raw)
+        if not match:
+            return None, (
+                f"date de naissance illisible (« {shown(raw)} ») : JJ/MM/AAAA ou AAAA-MM-JJ attendu"
+            )
+        year, month, day = (int(part) for part in match.groups())
+    try:
+        return date(year, month, day), None
+    except ValueError:
+        return None, f"date de naissance impossible ({shown(raw)})"
+
+
+def _check_email(value: Cell) -> Checked:
+    raw = cell_text(value).strip()
+    if not raw:
+        return None, None
+    email = normalize_email(raw)
+    if email is None:
+        return None, f"adresse email invalide (« {shown(raw)} »)"
+    return email, None
+
+
+@lru_cache(maxsize=CHECK_CACHE_SIZE, typed=True)
+def _check_category(value: Cell) -> Checked:
+    raw = cell_text(value).strip()
+    if not raw:
+        return None, "catégorie manquante"
+    category = category_of(raw)
+    if category is None:
+        return None, f"catégorie inconnue (« {shown(raw)} »)"
+    return category.value, None
+
+
+@lru_cache(maxsize=CHECK_CACHE_SIZE, typed=True)
+def _check_status(value: Cell) -> Checked:
+    raw = cell_text(value).strip()
+    status = status_of(raw)
+    if status is None:
+        return None, f"statut inconnu (« {shown(raw)} ») : inscrit, suspendu ou radié attendu"
+    return status.value, None
+
+
+@lru_cache(maxsize=CHECK_CACHE_SIZE, typed=True)
+def _check_firm_name(value: Cell) -> Checked:
+    raw = cell_text(value)
+    firm = " ".join(raw.split())  # line breaks of a multi-line cell become spaces
+    if _CONTROL.search(firm):
+        return None, f"nom de cabinet invalide (« {shown(raw)} ») : caractères de contrôle"
+    if len(firm) > FIRM_NAME_MAX:
+        return None, f"nom de cabinet trop long ({len(firm)} caractères, {FIRM_NAME_MAX} au plus)"
+    return firm or None, None
+
+
+def _check_siren(value: Cell) -> Checked:
+    if isinstance(value, float) and value.is_integer() and 0 < value < 1e9:
+        siren = f"{int(value):09d}"  # a spreadsheet number lost its leading zeros
+    else:
+        siren = "".join(cell_text(value).split())  # spaces and any other whitespace out
+    if not siren:
+        return None, None
+    if len(siren) != 9 or not siren.isascii() or not siren.isdigit():
+        return None, f"SIREN invalide (« {shown(value)} ») : 9 chiffres attendus"
+    if not luhn_ok(siren):
+        return None, f"SIREN invalide ({siren}) : clé de contrôle fausse"
+    return siren, None
 
 
 def council_keys(councils: Sequence[tuple[str, str]]) -> dict[str, str]:
@@ -451,4 +488,13 @@ def _years_before(day: date, years: int) -> date:
 
 
 def entry_search_key(values: EntryValues) -> str:
-    return search_key(values[0], values[1])
+    """`search_key(family_name, given_names)`, from each name's cached key: every step of the
+    key (ligatures, NFKD, casefold, keeping ASCII letters and digits) works character by
+    character and drops the joining space, so the parts' keys joined are the whole's key;
+    names repeat across a council's members, entire rows rarely do."""
+    return _name_key(values[0]) + _name_key(values[1])
+
+
+@lru_cache(maxsize=65536)
+def _name_key(name: str) -> str:
+    return search_key(name)
