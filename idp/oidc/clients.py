@@ -1,0 +1,512 @@
+"""The client registry: relying parties (partner sites), their validation, their secrets.
+
+- A confidential client's secret is `secrets.token_urlsafe(32)` (256 random bits), handed out
+  once (`create_client`, `rotate_secret`) and stored as its SHA-256 hex digest; it is checked
+  by comparing digests with `hmac.compare_digest` (constant time). A slow password hash would
+  add nothing for random secrets and would cap the token endpoint at the hash rate
+  (docs/security.md 28).
+- A public client (`none`) has no secret; a `private_key_jwt` client has none either, it signs
+  assertions with the keys at its `jwks_uri`.
+- `get_client` serves the token endpoint's hot path: enabled clients only, from a per-app
+  cache checked again at most every `CACHE_SECONDS` (every call under TESTING) and dropped at
+  once in this process when a client changes. Each call returns its own detached copy, so
+  threads never share an ORM object.
+
+See docs/adr/0021-oidc-provider.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, update
+from sqlalchemy.orm import make_transient_to_detached
+
+from idp.audit.models import AuditEventType
+from idp.audit.services import Actor, record
+from idp.config import settings
+from idp.database import DbSession, flush_or_raise, utcnow
+from idp.errors import DomainError
+from idp.extensions import db
+from idp.oidc.models import ClientAuthMethod, Grant, OAuthClient
+from idp.profiles.catalog import Profile
+from idp.text import has_forbidden_characters
+
+SUPPORTED_SCOPES: tuple[str, ...] = (
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "ordre",
+    "delegations",
+)
+GRANT_TYPES: tuple[str, ...] = ("authorization_code", "refresh_token", "client_credentials")
+ID_TOKEN_ALGORITHMS: tuple[str, ...] = ("RS256", "ES256")
+AUTH_METHODS: tuple[str, ...] = tuple(method.value for method in ClientAuthMethod)
+SECRET_METHODS = frozenset(
+    {ClientAuthMethod.CLIENT_SECRET_BASIC.value, ClientAuthMethod.CLIENT_SECRET_POST.value}
+)
+DEFAULT_GRANT_TYPES: tuple[str, ...] = ("authorization_code", "refresh_token")
+DEFAULT_SCOPES: tuple[str, ...] = ("openid", "profile", "email", "offline_access")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+NAME_MAX_LENGTH = 120
+URI_MAX_LENGTH = 500
+SECRET_BYTES = 32  # 256 bits
+CACHE_SECONDS = 5.0
+CACHE_MAX_ENTRIES = 1024
+
+_CACHE_EXTENSION = "sesame.oidc.clients"
+
+
+class ClientInvalid(DomainError):
+    """Several fields refused at once: `errors` maps a NewClient field to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__(_l("L'enregistrement du site partenaire contient des erreurs."))
+
+
+class ClientNotFound(DomainError):
+    default_message = _l("Aucun site partenaire avec cet identifiant (client_id).")
+    status = 404
+
+
+class ClientHasNoSecret(DomainError):
+    default_message = _l(
+        "Ce site partenaire n'a pas de secret : un client public ou private_key_jwt "
+        "s'authentifie sans secret partagé."
+    )
+
+
+class ClientAlreadyRemoved(DomainError):
+    default_message = _l("Ce site partenaire a déjà été supprimé.")
+
+
+@dataclass
+class NewClient:
+    """What `idp clients add` and the admin form ask for. `auth_method` None: `none` for a
+    public client, `client_secret_basic` otherwise."""
+
+    name: str
+    redirect_uris: list[str] = field(default_factory=list)
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
+    public: bool = False
+    first_party: bool = False
+    allowed_profiles: list[str] = field(default_factory=list)
+    backchannel_logout_uri: str | None = None
+    auth_method: str | None = None
+    jwks_uri: str | None = None
+    id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
+    grant_types: list[str] = field(default_factory=lambda: list(DEFAULT_GRANT_TYPES))
+    scopes: list[str] = field(default_factory=lambda: list(DEFAULT_SCOPES))
+
+    @property
+    def method(self) -> str:
+        if self.auth_method:
+            return self.auth_method
+        return ClientAuthMethod.NONE.value if self.public else "client_secret_basic"
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def uri_problem(uri: str) -> str | None:
+    """Why `uri` cannot be registered (redirect, post-logout, back-channel, jwks), or None.
+
+    Absolute https; plain http only for a loopback host (127.0.0.1, localhost, [::1]) and only
+    where OIDC_ALLOW_INSECURE_TRANSPORT holds (development, tests); no fragment, no userinfo."""
+    if (
+        not uri
+        or uri != uri.strip()
+        or has_forbidden_characters(uri)
+        or any(c.isspace() for c in uri)
+    ):
+        return _("« %(uri)s » contient des espaces ou des caractères de contrôle.", uri=uri)
+    if len(uri) > URI_MAX_LENGTH:
+        return _("« %(uri)s » dépasse %(max)s caractères.", uri=uri[:60] + "…", max=URI_MAX_LENGTH)
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return _("« %(uri)s » n'est pas une adresse valide.", uri=uri)
+    if not parts.scheme or not parts.netloc or not parts.hostname:
+        return _("« %(uri)s » n'est pas une adresse absolue (https://…).", uri=uri)
+    if "@" in parts.netloc:
+        return _("« %(uri)s » ne doit contenir ni identifiant ni mot de passe (…@).", uri=uri)
+    if parts.fragment or "#" in uri:
+        return _("« %(uri)s » ne doit pas contenir de fragment (#…).", uri=uri)
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        return None
+    loopback_http = (
+        scheme == "http"
+        and parts.hostname in LOOPBACK_HOSTS
+        and settings().oidc.allow_insecure_transport
+    )
+    if loopback_http:
+        return None
+    return _(
+        "« %(uri)s » doit commencer par https:// (http:// n'est admis que pour 127.0.0.1, "
+        "localhost ou [::1], hors production).",
+        uri=uri,
+    )
+
+
+def check_new_client(new: NewClient) -> dict[str, list[str]]:
+    """Every refusal at once, by NewClient field."""
+    errors: dict[str, list[str]] = {}
+
+    def refuse(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    name = new.name.strip()
+    if not name:
+        refuse("name", _("Indiquez le nom du site partenaire."))
+    elif len(name) > NAME_MAX_LENGTH:
+        refuse("name", _("Le nom ne peut dépasser %(max)s caractères.", max=NAME_MAX_LENGTH))
+    elif has_forbidden_characters(name):
+        refuse("name", _("Le nom contient des caractères non admis."))
+
+    for uri_field in ("redirect_uris", "post_logout_redirect_uris"):
+        for uri in getattr(new, uri_field):
+            if problem := uri_problem(uri):
+                refuse(uri_field, problem)
+    for single in ("backchannel_logout_uri", "jwks_uri"):
+        value = getattr(new, single)
+        if value and (problem := uri_problem(value)):
+            refuse(single, problem)
+
+    unknown_grants = [g for g in new.grant_types if g not in GRANT_TYPES]
+    for grant in unknown_grants:
+        refuse(
+            "grant_types",
+            _(
+                "Type d'autorisation inconnu : « %(value)s » (authorization_code, "
+                "refresh_token ou client_credentials).",
+                value=grant,
+            ),
+        )
+    if not new.grant_types:
+        refuse("grant_types", _("Indiquez au moins un type d'autorisation."))
+    code_flow = "authorization_code" in new.grant_types
+    if "refresh_token" in new.grant_types and not code_flow:
+        refuse(
+            "grant_types",
+            _("refresh_token ne sert qu'avec authorization_code (les jetons d'un login)."),
+        )
+    if code_flow and not new.redirect_uris:
+        refuse("redirect_uris", _("Indiquez au moins une adresse de retour (redirect URI)."))
+
+    method = new.method
+    if method not in AUTH_METHODS:
+        refuse(
+            "auth_method",
+            _(
+                "Méthode d'authentification inconnue : « %(value)s » (client_secret_basic, "
+                "client_secret_post, private_key_jwt ou none).",
+                value=method,
+            ),
+        )
+    elif new.public and method != ClientAuthMethod.NONE.value:
+        refuse(
+            "auth_method",
+            _(
+                "Un client public n'a pas de secret : sa méthode d'authentification est "
+                "« none » (PKCE obligatoire)."
+            ),
+        )
+    elif method == ClientAuthMethod.PRIVATE_KEY_JWT.value and not new.jwks_uri:
+        refuse(
+            "jwks_uri",
+            _(
+                "La méthode private_key_jwt demande l'adresse des clés publiques du client "
+                "(jwks_uri)."
+            ),
+        )
+    if new.jwks_uri and method != ClientAuthMethod.PRIVATE_KEY_JWT.value:
+        refuse(
+            "jwks_uri",
+            _("L'adresse des clés du client (jwks_uri) ne sert qu'avec private_key_jwt."),
+        )
+    if method == ClientAuthMethod.NONE.value and "client_credentials" in new.grant_types:
+        refuse(
+            "grant_types",
+            _("Un client public ne peut pas utiliser client_credentials (il n'a pas de secret)."),
+        )
+    if new.id_token_signed_response_alg not in ID_TOKEN_ALGORITHMS:
+        refuse(
+            "id_token_signed_response_alg",
+            _(
+                "Algorithme de signature des ID tokens inconnu : « %(value)s » (RS256 ou ES256).",
+                value=new.id_token_signed_response_alg,
+            ),
+        )
+    for scope in new.scopes:
+        if scope not in SUPPORTED_SCOPES:
+            refuse(
+                "scopes",
+                _(
+                    "Portée inconnue : « %(value)s » (%(known)s).",
+                    value=scope,
+                    known=", ".join(SUPPORTED_SCOPES),
+                ),
+            )
+    if not new.scopes:
+        refuse("scopes", _("Indiquez au moins une portée (openid…)."))
+    profiles = {p.value for p in Profile}
+    for profile in new.allowed_profiles:
+        if profile not in profiles:
+            refuse(
+                "allowed_profiles",
+                _(
+                    "Profil inconnu : « %(value)s » (%(known)s).",
+                    value=profile,
+                    known=", ".join(sorted(profiles)),
+                ),
+            )
+    return errors
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(v.strip() for v in values if v.strip()))
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(SECRET_BYTES)
+
+
+def secret_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def secret_matches(client: OAuthClient, secret: str | None) -> bool:
+    """Constant time on the digests; False for a client without a secret (public,
+    private_key_jwt) whatever is presented."""
+    if not secret or not client.secret_digest:
+        return False
+    return hmac.compare_digest(secret_digest(secret), client.secret_digest)
+
+
+# --- use cases ------------------------------------------------------------------------------
+
+
+def create_client(
+    session: DbSession, new: NewClient, actor: Actor
+) -> tuple[OAuthClient, str | None]:
+    """Register a client; returns it and its secret (None for public and private_key_jwt
+    clients), which is not stored and cannot be shown again. The caller commits."""
+    new = NewClient(
+        name=new.name.strip(),
+        redirect_uris=_unique(new.redirect_uris),
+        post_logout_redirect_uris=_unique(new.post_logout_redirect_uris),
+        public=new.public or new.auth_method == ClientAuthMethod.NONE.value,
+        first_party=new.first_party,
+        allowed_profiles=_unique(new.allowed_profiles),
+        backchannel_logout_uri=(new.backchannel_logout_uri or "").strip() or None,
+        auth_method=new.auth_method,
+        jwks_uri=(new.jwks_uri or "").strip() or None,
+        id_token_signed_response_alg=new.id_token_signed_response_alg,
+        grant_types=_unique(new.grant_types),
+        scopes=_unique(new.scopes),
+    )
+    errors = check_new_client(new)
+    if errors:
+        raise ClientInvalid(errors)
+    method = new.method
+    secret = new_secret() if method in SECRET_METHODS else None
+    client = OAuthClient(
+        name=new.name,
+        secret_digest=secret_digest(secret) if secret else None,
+        token_endpoint_auth_method=method,
+        jwks_uri=new.jwks_uri,
+        redirect_uris=new.redirect_uris,
+        post_logout_redirect_uris=new.post_logout_redirect_uris,
+        backchannel_logout_uri=new.backchannel_logout_uri,
+        grant_types=new.grant_types,
+        scopes=new.scopes,
+        id_token_signed_response_alg=new.id_token_signed_response_alg,
+        first_party=new.first_party,
+        allowed_profiles=new.allowed_profiles,
+    )
+    session.add(client)
+    flush_or_raise(session)
+    record(
+        session,
+        AuditEventType.OIDC_CLIENT_CREATED,
+        subject=None,
+        actor=actor,
+        client_id=client.client_id,
+        name=client.name,
+        auth_method=method,
+    )
+    forget_client(client.client_id)
+    return client, secret
+
+
+def find_client(session: DbSession, client_id: str) -> OAuthClient | None:
+    """Any client, removed ones included (administration); None when unknown."""
+    return session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+
+
+def enabled_client(session: DbSession, client_id: str) -> OAuthClient:
+    """The client to administer; ClientNotFound when unknown or removed."""
+    client = find_client(session, client_id)
+    if client is None or client.disabled_at is not None:
+        raise ClientNotFound()
+    return client
+
+
+def list_clients(session: DbSession, *, include_removed: bool = False) -> list[OAuthClient]:
+    query = select(OAuthClient).order_by(OAuthClient.name, OAuthClient.id)
+    if not include_removed:
+        query = query.where(OAuthClient.disabled_at.is_(None))
+    return list(session.scalars(query))
+
+
+def rotate_secret(session: DbSession, client: OAuthClient, actor: Actor) -> str:
+    """A new secret replaces the old one at once (the old one stops authenticating); returns
+    it, shown once. The caller commits."""
+    if client.disabled_at is not None:
+        raise ClientAlreadyRemoved()
+    if client.token_endpoint_auth_method not in SECRET_METHODS:
+        raise ClientHasNoSecret()
+    secret = new_secret()
+    client.secret_digest = secret_digest(secret)
+    client.secret_rotated_at = utcnow()
+    session.flush()
+    record(
+        session,
+        AuditEventType.OIDC_CLIENT_SECRET_ROTATED,
+        subject=None,
+        actor=actor,
+        client_id=client.client_id,
+        name=client.name,
+    )
+    forget_client(client.client_id)
+    return secret
+
+
+def remove_client(session: DbSession, client: OAuthClient, actor: Actor) -> int:
+    """Disable the client (its row stays: audit, foreign keys) and revoke every grant it
+    holds, hence its refresh and access tokens. Returns the number of grants revoked. The
+    caller commits."""
+    if client.disabled_at is not None:
+        raise ClientAlreadyRemoved()
+    now = utcnow()
+    client.disabled_at = now
+    result = session.execute(
+        update(Grant)
+        .where(Grant.client_id == client.id, Grant.revoked_at.is_(None))
+        .values(revoked_at=now, revoke_reason="client_removed")
+        .execution_options(synchronize_session=False)
+    )
+    revoked = int(getattr(result, "rowcount", 0) or 0)
+    session.flush()
+    record(
+        session,
+        AuditEventType.OIDC_CLIENT_REMOVED,
+        subject=None,
+        actor=actor,
+        client_id=client.client_id,
+        name=client.name,
+        grants_revoked=revoked,
+    )
+    forget_client(client.client_id)
+    return revoked
+
+
+# --- the per-process cache of enabled clients -----------------------------------------------
+
+
+_COLUMNS = tuple(attr.key for attr in OAuthClient.__mapper__.column_attrs)
+
+
+@dataclass
+class ClientCache:
+    interval: float
+    entries: dict[str, tuple[float, dict[str, Any] | None]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+def client_cache(app: Flask | None = None) -> ClientCache:
+    application = app or current_app
+    cache: ClientCache | None = application.extensions.get(_CACHE_EXTENSION)
+    if cache is None:
+        interval = 0.0 if application.testing else CACHE_SECONDS
+        cache = application.extensions.setdefault(_CACHE_EXTENSION, ClientCache(interval))
+    return cache
+
+
+def forget_client(client_id: str) -> None:
+    """Drop a client from this process's cache (it changed here)."""
+    cache = client_cache()
+    with cache.lock:
+        cache.entries.pop(client_id, None)
+
+
+def _snapshot(client: OAuthClient) -> dict[str, Any]:
+    return {name: getattr(client, name) for name in _COLUMNS}
+
+
+def _detached_copy(values: dict[str, Any]) -> OAuthClient:
+    client = OAuthClient(**{k: (list(v) if isinstance(v, list) else v) for k, v in values.items()})
+    make_transient_to_detached(client)
+    return client
+
+
+def get_client(client_id: str | None) -> OAuthClient | None:
+    """The enabled client `client_id`, or None (unknown or removed). Served from this process's
+    cache for up to `interval` seconds; a detached copy of its own for each caller (use its
+    `id` for foreign keys; do not add it to a session)."""
+    if not client_id or len(client_id) > 64:
+        return None
+    cache = client_cache()
+    now = time.monotonic()
+    entry = cache.entries.get(client_id)
+    if entry is None or now - entry[0] >= cache.interval:
+        row = db.session.scalar(
+            select(OAuthClient).where(
+                OAuthClient.client_id == client_id, OAuthClient.disabled_at.is_(None)
+            )
+        )
+        entry = (now, _snapshot(row) if row is not None else None)
+        if cache.interval > 0:
+            with cache.lock:
+                if len(cache.entries) >= CACHE_MAX_ENTRIES:
+                    cache.entries.clear()
+                cache.entries[client_id] = entry
+    values = entry[1]
+    return _detached_copy(values) if values is not None else None
+
+
+# --- policy ---------------------------------------------------------------------------------
+
+
+def profile_allowed(client: OAuthClient, user: Any, *, session: DbSession | None = None) -> bool:
+    """Whether `user` may use `client`: everyone when `allowed_profiles` is empty; otherwise
+    one of the profiles the account holds (idp.registry.services.held_profiles: the signup
+    profile, and registry categories through a live claim only, so a suspended or struck-off
+    expert-comptable no longer passes)."""
+    if not client.allowed_profiles:
+        return True
+    from idp.registry.services import held_profiles
+
+    held = held_profiles(session if session is not None else db.session, user)
+    return any(profile in client.allowed_profiles for profile in held)
