@@ -32,5 +32,8 @@ def init_oidc(app: Flask) -> None:
 
     for module in ROUTE_MODULES:
         importlib.import_module(module)
+    from idp.oidc.server import init_server
+
+    init_server(app)
     app.register_blueprint(protocol)
     app.register_blueprint(pages)

@@ -103,7 +103,7 @@ def sign_in(client: FlaskClient, user: User | None = None, *, username: str | No
     """Log `user` in on this browser (the login form, CSRF included); without a user, create
     an active one first (password tests.helpers.TEST_PASSWORD)."""
     if user is None:
-        user = create_user(username)
+        user = create_user(username or f"camille.martin.{secrets.token_hex(3)}")
     response = login(client, user.username, TEST_PASSWORD)
     assert response.status_code == 302, response.get_data(as_text=True)
     return user
