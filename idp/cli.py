@@ -270,8 +270,10 @@ def council_update(
 def register_commands(app: Flask) -> None:
     from idp.demo import demo_cli
     from idp.mail.cli import mail_cli
+    from idp.oidc.cli import register as register_oidc_commands
 
     app.cli.add_command(users_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(registry_cli)
+    register_oidc_commands(app)  # idp clients, idp keys
