@@ -469,6 +469,24 @@ class LiveIdP:
         return report
 
 
+@contextmanager
+def running_idp(database_url: str, inbox: Inbox, **overrides: Any) -> Iterator[LiveIdP]:
+    """The IdP with its schema on `database_url` (a database of its own: its commits are real),
+    served over real HTTP on a free loopback port, which is its issuer; its mail goes to
+    `inbox`. `overrides` are settings (`base_config`)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = build_app(database_url, schema=True, IDP_ISSUER=url, MAIL_PORT=inbox.port, **overrides)
+    inbox.clear()
+    try:
+        with serving(app, port):
+            yield LiveIdP(app=app, url=url, inbox=inbox)
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
 # --- the development mailbox (devserver/mailbox.py) ---------------------------------------------
 
 

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from idp.extensions import db
-from tests.helpers import Inbox, LiveIdP, build_app, free_port, require_browser, serving
+from tests.helpers import Inbox, LiveIdP, require_browser, running_idp
 
 
 @pytest.fixture(autouse=True)
@@ -24,14 +23,5 @@ def _browser_available() -> None:
 
 @pytest.fixture
 def live_idp(own_database_url: str, smtp_server: Inbox) -> Iterator[LiveIdP]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    app = build_app(own_database_url, schema=True, IDP_ISSUER=url, MAIL_PORT=smtp_server.port)
-    smtp_server.clear()
-    try:
-        with serving(app, port):
-            yield LiveIdP(app=app, url=url, inbox=smtp_server)
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    with running_idp(own_database_url, smtp_server) as idp:
+        yield idp

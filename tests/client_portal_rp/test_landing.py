@@ -36,7 +36,7 @@ def test_landing_security_headers_forbid_inline_code_and_framing(portal_app: Fla
     assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"  # no Referer to other sites
     assert response.headers["Cache-Control"] == "no-store"
     assert "Strict-Transport-Security" not in response.headers  # plain http in development
     assert " style=" not in response.get_data(as_text=True)  # the CSP would block it
@@ -77,13 +77,16 @@ def test_landing_production_refuses_development_secret_and_http() -> None:
         build_config({"PORTAL_ENV": "production"})
     with pytest.raises(ConfigurationError, match="https"):
         build_config({"PORTAL_ENV": "production", "PORTAL_SECRET_KEY": "x" * 40})
+    production = {
+        "PORTAL_ENV": "production",
+        "PORTAL_SECRET_KEY": "x" * 40,
+        "PORTAL_BASE_URL": "https://portail.example",
+        "PORTAL_IDP_ISSUER": "https://sesame.example",
+    }
+    with pytest.raises(ConfigurationError, match="PORTAL_CLIENT_ID"):
+        build_config(production)
     cfg = build_config(
-        {
-            "PORTAL_ENV": "production",
-            "PORTAL_SECRET_KEY": "x" * 40,
-            "PORTAL_BASE_URL": "https://portail.example",
-            "PORTAL_IDP_ISSUER": "https://sesame.example",
-        }
+        {**production, "PORTAL_CLIENT_ID": "portal", "PORTAL_CLIENT_SECRET": "s" * 43}
     )
     assert cfg["PORTAL_ENV"] == "production"
 
@@ -91,3 +94,28 @@ def test_landing_production_refuses_development_secret_and_http() -> None:
 def test_landing_health_answers_ok(portal_app: Flask) -> None:
     response = portal_app.test_client().get("/health")
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+
+
+def test_landing_config_reads_the_client_registration() -> None:
+    cfg = build_config(
+        {
+            "PORTAL_CLIENT_ID": "portal",
+            "PORTAL_CLIENT_SECRET": "secret",
+            "PORTAL_CLIENT_AUTH_METHOD": "client_secret_post",
+            "PORTAL_SCOPES": "  openid   profile ",
+            "PORTAL_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1/portal",
+            "PORTAL_SESSION_HOURS": "8",
+        }
+    )
+    assert (cfg["PORTAL_CLIENT_ID"], cfg["PORTAL_CLIENT_SECRET"]) == ("portal", "secret")
+    assert cfg["PORTAL_CLIENT_AUTH_METHOD"] == "client_secret_post"
+    assert cfg["PORTAL_SCOPES"] == "openid profile"
+    assert cfg["PORTAL_DATABASE_URL"].startswith("postgresql")
+    assert cfg["PORTAL_SESSION_HOURS"] == 8
+    defaults = build_config({})
+    assert defaults["PORTAL_CLIENT_AUTH_METHOD"] == "client_secret_basic"
+    assert defaults["PORTAL_SCOPES"] == "openid profile email ordre"
+    with pytest.raises(ConfigurationError, match="PORTAL_CLIENT_AUTH_METHOD"):
+        build_config({"PORTAL_CLIENT_AUTH_METHOD": "none"})  # the portal is confidential
+    with pytest.raises(ConfigurationError, match="PORTAL_SESSION_HOURS"):
+        build_config({"PORTAL_SESSION_HOURS": "0"})

@@ -1,0 +1,146 @@
+"""A sample partner site of the profession: a real relying party of Sésame, started twice by
+`make run` ("Bibliothèque de l'Ordre", "Revue Française de Comptabilité") so a person sees one
+login across several sites, and one logout ending them all.
+
+One factory, parameterised by `PARTNER_SITE` (which site: its name and colour) and the
+`PARTNER_*` variables of the relying party (relying_party/settings.py, docs/configuration.md).
+It logs in exactly as the client portal does (the same `relying_party` package): code flow +
+PKCE, userinfo, RP-initiated logout, back-channel logout. It never imports `idp`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, render_template
+
+from relying_party import RelyingPartyConfigError, current_login, init_relying_party
+from relying_party import rp_config_from_env as rp_config_from_env
+from relying_party.web import install_security_headers
+
+PREFIX = "PARTNER_"
+DEV_SECRET_KEY = "dev-partner-secret-not-for-production"  # noqa: S105 - the known dev value
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_SLUG = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+
+
+@dataclass(frozen=True)
+class Site:
+    slug: str
+    name: str
+    colour: str  # #rrggbb, white text on it must stay readable (WCAG AA)
+    tagline: str
+    port: int  # `make run`'s default
+
+
+SITES = {
+    site.slug: site
+    for site in (
+        Site(
+            "bibliotheque",
+            "Bibliothèque de l'Ordre",
+            "#7a3b12",
+            "Ouvrages, normes et commentaires pour les professionnels de l'expertise comptable.",
+            5002,
+        ),
+        Site(
+            "revue",
+            "Revue Française de Comptabilité",
+            "#1f3f8f",
+            "Le mensuel de la profession : analyses, doctrine et actualité comptable.",
+            5003,
+        ),
+    )
+}
+
+
+def site_from_env(env: Mapping[str, str]) -> Site:
+    """`PARTNER_SITE` names a known site; `PARTNER_NAME` / `PARTNER_COLOUR` may restyle it."""
+    slug = env.get("PARTNER_SITE", "bibliotheque")
+    if not _SLUG.match(slug):
+        raise RelyingPartyConfigError("PARTNER_SITE must be a short lowercase name")
+    known = SITES.get(slug, Site(slug, slug, "#1b5e20", "", 5002))
+    colour = env.get("PARTNER_COLOUR", known.colour)
+    if not _COLOUR.match(colour):
+        raise RelyingPartyConfigError("PARTNER_COLOUR must be a colour such as #1f3f8f")
+    return Site(slug, env.get("PARTNER_NAME", known.name), colour, known.tagline, known.port)
+
+
+def build_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    env = dict(os.environ if env is None else env)
+    site = site_from_env(env)
+    production = (env.get("PARTNER_ENV") or env.get("SESAME_ENV")) == "production"
+    secret = env.get("PARTNER_SECRET_KEY") or DEV_SECRET_KEY
+    if production and (secret == DEV_SECRET_KEY or len(secret) < 32):
+        raise RelyingPartyConfigError("PARTNER_SECRET_KEY must be 32 random characters or more")
+    rp = rp_config_from_env(
+        env, PREFIX, default_base_url=f"http://127.0.0.1:{site.port}", production=production
+    )
+    https = rp["PARTNER_BASE_URL"].startswith("https://")
+    try:
+        links = [(str(name), str(url)) for name, url in json.loads(env.get("PARTNER_LINKS", "[]"))]
+    except (ValueError, TypeError) as error:
+        raise RelyingPartyConfigError('PARTNER_LINKS: JSON [["name", "url"], ...]') from error
+    return {
+        **rp,
+        "PARTNER_SITE": site,
+        "PARTNER_LINKS": links,
+        "SECRET_KEY": secret,
+        # Sites on one host share cookies whatever their port: each its own cookie name.
+        "SESSION_COOKIE_NAME": f"partner_{site.slug}_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": https,
+        "PREFERRED_URL_SCHEME": "https" if https else "http",
+        "MAX_CONTENT_LENGTH": 64 * 1024,
+    }
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """A partner site; `test_config` overrides the environment (tests build both sites)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(build_config())
+    if test_config:
+        app.config.update(test_config)
+    if not app.debug and not app.testing:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+    site: Site = app.config["PARTNER_SITE"]
+    install_security_headers(
+        app,
+        idp_issuer=app.config["PARTNER_IDP_ISSUER"],
+        https=bool(app.config["SESSION_COOKIE_SECURE"]),
+    )
+    init_relying_party(app, PREFIX, database_file=f"partner-{site.slug}.sqlite")
+    app.context_processor(lambda: {"site": site, "links": app.config["PARTNER_LINKS"]})
+
+    @app.get("/")
+    def index() -> str:
+        return render_template("index.html", login=current_login())
+
+    @app.get("/theme.css")
+    def theme() -> Response:
+        """The site's colour, as a stylesheet (the CSP allows no inline style)."""
+        css = f":root {{ --brand: {site.colour}; }}\n"
+        return Response(css, mimetype="text/css", headers={"Cache-Control": "max-age=300"})
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "site": site.slug}
+
+    @app.errorhandler(404)
+    def not_found(error: Exception) -> tuple[str, int]:
+        return render_template(
+            "sso_error.html",
+            title="Page introuvable",
+            message="Cette page n'existe pas sur ce site.",
+        ), 404
+
+    return app
