@@ -71,6 +71,8 @@ format: install
 
 bench: install
 	$(BIN)/python bench/login.py
+	$(BIN)/python bench/registry_import.py
+	$(BIN)/python bench/autocomplete.py
 
 clean:
 	rm -rf $(VENV) instance .mypy_cache .ruff_cache .pytest_cache
