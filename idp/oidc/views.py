@@ -46,7 +46,7 @@ from idp.accounts.usernames import MAX_LENGTH as USERNAME_MAX
 from idp.accounts.views import LOGIN_USERNAME_KEY
 from idp.config import settings
 from idp.extensions import csrf, db
-from idp.oidc import claims, consent
+from idp.oidc import claims, consent, keys
 from idp.oidc.server import Client, Request, authorization_server
 from idp.oidc.web import pages, protocol
 from idp.profiles.catalog import profile_label
@@ -435,6 +435,7 @@ def consent_answer() -> Page:
 @protocol.post("/token")
 def token() -> Page:
     """The token endpoint: POST body only (pitfall 10); one commit when tokens are issued."""
+    keys.ensure_keys()  # before any write: on SQLite, creating the first keys would wait for it
     response = authorization_server.create_token_response()
     if response.status_code == 200:
         db.session.commit()

@@ -109,6 +109,30 @@ def sign_in(client: FlaskClient, user: User | None = None, *, username: str | No
     return user
 
 
+def log_in_and_return(
+    client: FlaskClient, to_login: Any, user: User, *, password: str = TEST_PASSWORD
+) -> Any:
+    """`to_login` is /authorize's redirect to the login page: log `user` in there, as the page
+    asks, and return the answer of the authorization request the login sends back to (not
+    followed further)."""
+    location = to_login.headers["Location"]
+    parsed = urlsplit(location)
+    assert parsed.path == "/login", location
+    page = client.get(location)
+    assert page.status_code == 200
+    back = client.post(
+        location,
+        data={
+            "csrf_token": csrf_in(page.get_data(as_text=True), "the login page"),
+            "username": user.username,
+            "password": password,
+        },
+    )
+    assert back.status_code == 302, back.get_data(as_text=True)[:2000]
+    assert urlsplit(back.headers["Location"]).path == "/authorize", back.headers["Location"]
+    return client.get(back.headers["Location"])
+
+
 def pkce_pair() -> tuple[str, str]:
     """A fresh PKCE (verifier, S256 challenge)."""
     verifier = secrets.token_urlsafe(48)
@@ -266,12 +290,13 @@ def code_flow(
     from idp.config import settings
 
     verifier, challenge = pkce_pair()
-    query = authorization_params(
-        rp, code_challenge=challenge, code_challenge_method="S256", **params
-    )
-    callback = get_code(client, rp, consent=consent, **query)
+    params.setdefault("state", secrets.token_urlsafe(12))
+    params.setdefault("nonce", secrets.token_urlsafe(12))
+    params.setdefault("code_challenge", challenge)
+    params.setdefault("code_challenge_method", "S256")
+    callback = get_code(client, rp, consent=consent, **params)
     assert "code" in callback, callback
-    assert callback.get("state") == query.get("state"), callback
+    assert callback.get("state") == params["state"], callback
     assert callback.get("iss") == settings().issuer, callback
     response = redeem_code(client, rp, callback["code"], verifier=verifier)
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -279,8 +304,8 @@ def code_flow(
         tokens=response.get_json(),
         code=callback["code"],
         verifier=verifier,
-        state=str(query.get("state", "")),
-        nonce=str(query.get("nonce", "")),
+        state=str(params["state"] or ""),
+        nonce=str(params["nonce"] or ""),
         callback=callback,
     )
 
