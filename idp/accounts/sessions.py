@@ -172,6 +172,12 @@ def end_sessions(
             reason=reason.value,
         )
         ended.append(EndedSession(user_session.public_id, user_session.user_id, reason))
+    if ended:
+        # The OpenID provider's part: the sessions' grants revoked and back-channel logouts
+        # queued, in this same transaction (imported here: idp.oidc imports this module).
+        from idp.oidc.logout import on_sessions_ended
+
+        on_sessions_ended(session, ended)
     return ended
 
 

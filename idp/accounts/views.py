@@ -367,20 +367,26 @@ ACCOUNT_ACTIVITY = [
     AuditEventType.REGISTRY_CLAIM_LOST,
     AuditEventType.REGISTRY_CLAIM_RESTORED,
     AuditEventType.REGISTRY_MATCH_LOCKED,
+    AuditEventType.OIDC_ACCESS_WITHDRAWN,
 ]
 
 
 @bp.get("/account")
 @login_required
 def account() -> str:
+    from idp.oidc.account import connected_applications, sites_of_sessions
+
     user = current_user()
     this_session = current_session()
     assert user is not None
+    open_sessions = sessions.active_sessions(db.session, user, current=this_session)
     return render_template(
         "accounts/account.html",
         user=user,
         this_session=this_session,
-        sessions=sessions.active_sessions(db.session, user, current=this_session),
+        sessions=open_sessions,
+        session_sites=sites_of_sessions(db.session, [s.public_id for s in open_sessions]),
+        applications=connected_applications(db.session, user),
         events=recent_events(db.session, user.id, types=ACCOUNT_ACTIVITY, limit=15),
         confirm_form=ConfirmForm(),
         **_profile_facts(user),

@@ -28,6 +28,7 @@ EVENT_LABELS: dict[str, LazyString] = {
     AuditEventType.OIDC_CLIENT_SECRET_ROTATED: _l("Secret d'un site partenaire renouvelé"),
     AuditEventType.OIDC_CLIENT_REMOVED: _l("Site partenaire supprimé"),
     AuditEventType.OIDC_SIGNING_KEYS_ROTATED: _l("Clés de signature renouvelées"),
+    AuditEventType.OIDC_ACCESS_WITHDRAWN: _l("Accès d'un site partenaire retiré"),
 }
 
 

@@ -45,6 +45,7 @@ class AuditEventType(enum.StrEnum):
     OIDC_CLIENT_SECRET_ROTATED = "oidc_client_secret_rotated"
     OIDC_CLIENT_REMOVED = "oidc_client_removed"
     OIDC_SIGNING_KEYS_ROTATED = "oidc_signing_keys_rotated"
+    OIDC_ACCESS_WITHDRAWN = "oidc_access_withdrawn"  # « Retirer l'accès » on « Mon compte »
 
 
 class ActorKind(enum.StrEnum):

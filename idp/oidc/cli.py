@@ -305,5 +305,8 @@ def list_keys(include_retired: bool) -> None:
 
 
 def register(app: Flask) -> None:
+    from idp.oidc.logout import oidc_cli  # idp oidc deliver-logouts
+
     app.cli.add_command(clients_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(oidc_cli)
