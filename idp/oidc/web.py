@@ -37,3 +37,6 @@ def init_oidc(app: Flask) -> None:
     init_server(app)
     app.register_blueprint(protocol)
     app.register_blueprint(pages)
+    from idp.oidc.admin import bp as admin_pages  # /admin/clients (the Order's administrators)
+
+    app.register_blueprint(admin_pages)
