@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export UV_PYTHON_DOWNLOADS := never
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test test-sqlite test-postgres lint format bench browser-deps translations translations-update clean
+.PHONY: install run test test-sqlite test-postgres lint format bench browser-deps e2e-deps translations translations-update clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,11 +43,24 @@ browser-deps:
 	  echo "Chromium not installed and cannot be installed here: browser tests will be skipped."; \
 	fi
 
+# panva's openid-client for the end-to-end test (tests/e2e/): npm ci from the pinned lock file.
+E2E_DIR := tests/e2e/openid_client
+E2E_STAMP := $(E2E_DIR)/node_modules/.package-lock.json
+
+$(E2E_STAMP): $(E2E_DIR)/package.json $(E2E_DIR)/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd $(E2E_DIR) && npm ci --no-audit --no-fund --loglevel=error; \
+	else \
+	  echo "npm not installed: the openid-client end-to-end test will be skipped."; \
+	fi
+
+e2e-deps: $(E2E_STAMP)
+
 run: install
 	$(BIN)/python -m devserver
 
 # SQLite always; then PostgreSQL + Redis when TEST_DATABASE_URL is set (CI sets it).
-test: install browser-deps test-sqlite test-postgres
+test: install browser-deps e2e-deps test-sqlite test-postgres
 
 test-sqlite: install
 	env -u TEST_DATABASE_URL -u REDIS_URL $(BIN)/pytest -n $(PYTEST_WORKERS) -m "not redis and not postgres"
@@ -75,4 +88,4 @@ bench: install
 	$(BIN)/python bench/autocomplete.py
 
 clean:
-	rm -rf $(VENV) instance .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) instance .mypy_cache .ruff_cache .pytest_cache $(E2E_DIR)/node_modules
