@@ -1,16 +1,18 @@
 """`python -m devserver` (what `make run` starts): the whole product on one laptop.
 
-Order matters: the database is migrated and the demo accounts loaded before anything serves;
-the mailbox listens before the outbox worker starts, so the demo activation email is delivered
-on the first poll. Every child runs in its own process group, so Ctrl-C reaches this process
-only and each child is then stopped in turn (SIGTERM, then SIGKILL after a grace period): the
-outbox worker finishes the message in flight instead of dying mid-send.
+Order matters: the database is migrated, the demo accounts loaded and the three relying parties
+(the portal, two sample partner sites) registered in the IdP through its CLI before anything
+serves; the mailbox listens before the outbox worker starts, so the demo activation email is
+delivered on the first poll. Every child runs in its own process group, so Ctrl-C reaches this
+process only and each child is then stopped in turn (SIGTERM, then SIGKILL after a grace
+period): the outbox worker finishes the message in flight instead of dying mid-send.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import signal
 import socket
@@ -27,6 +29,8 @@ from types import FrameType
 from typing import IO
 
 from devserver import demo
+from devserver.clients import Credentials, RegistrationError, Site, ensure_registered
+from samples.partner_site import SITES as PARTNER_SITES
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +48,8 @@ class Ports:
     portal: int
     mailbox: int
     smtp: int
+    library: int  # the sample partner sites
+    journal: int
 
     def named(self) -> list[tuple[str, str, int]]:
         """(role, environment variable, port) for the messages about busy ports."""
@@ -52,6 +58,8 @@ class Ports:
             ("Portail client", "PORTAL_PORT", self.portal),
             ("boîte mail / mailbox (HTTP)", "MAILBOX_PORT", self.mailbox),
             ("SMTP", "SMTP_PORT", self.smtp),
+            (PARTNER_SITES["bibliotheque"].name, "LIBRARY_PORT", self.library),
+            (PARTNER_SITES["revue"].name, "JOURNAL_PORT", self.journal),
         ]
 
 
@@ -67,6 +75,8 @@ def ports_from_env(env: dict[str, str]) -> Ports:
         portal=port("PORTAL_PORT", 5001),
         mailbox=port("MAILBOX_PORT", 8025),
         smtp=port("SMTP_PORT", 1025),
+        library=port("LIBRARY_PORT", PARTNER_SITES["bibliotheque"].port),
+        journal=port("JOURNAL_PORT", PARTNER_SITES["revue"].port),
     )
     numbers = [p for _, _, p in ports.named()]
     if len(set(numbers)) != len(numbers):
@@ -107,6 +117,7 @@ def child_env(ports: Ports, base: dict[str, str]) -> dict[str, str]:
             "MAIL_PORT": str(ports.smtp),
             "PORTAL_IDP_ISSUER": f"http://{HOST}:{ports.idp}",
             "PORTAL_BASE_URL": f"http://{HOST}:{ports.portal}",
+            "PARTNER_IDP_ISSUER": f"http://{HOST}:{ports.idp}",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -120,6 +131,48 @@ def flask_command(app: str, *args: str) -> list[str]:
 
 IDP_APP = "idp:create_app"
 PORTAL_APP = "client_portal_rp:create_app"
+PARTNER_APP = "samples.partner_site:create_app"
+CLIENTS_FILE = ROOT / "instance" / "oidc-clients.json"
+
+
+def sites(ports: Ports) -> list[Site]:
+    """The relying parties `make run` registers and starts: the portal and the Order's library
+    (first-party: no consent screen), the journal (third-party: Sésame asks for consent). The
+    library authenticates with client_secret_post, the others with client_secret_basic."""
+    return [
+        Site(
+            "portal", "Portail client", f"http://{HOST}:{ports.portal}", "client_secret_basic", True
+        ),
+        Site(
+            "bibliotheque",
+            PARTNER_SITES["bibliotheque"].name,
+            f"http://{HOST}:{ports.library}",
+            "client_secret_post",
+            True,
+        ),
+        Site(
+            "revue",
+            PARTNER_SITES["revue"].name,
+            f"http://{HOST}:{ports.journal}",
+            "client_secret_basic",
+            False,
+        ),
+    ]
+
+
+def site_env(site: Site, credentials: Credentials, all_sites: Sequence[Site]) -> dict[str, str]:
+    """A relying party's own variables (PORTAL_* or PARTNER_*, docs/configuration.md)."""
+    prefix = "PORTAL_" if site.key == "portal" else "PARTNER_"
+    env = {
+        f"{prefix}BASE_URL": site.base_url,
+        f"{prefix}CLIENT_ID": credentials.client_id,
+        f"{prefix}CLIENT_SECRET": credentials.client_secret,
+        f"{prefix}CLIENT_AUTH_METHOD": credentials.auth_method,
+    }
+    if prefix == "PARTNER_":
+        others = [[other.name, other.base_url] for other in all_sites if other.key != site.key]
+        env.update(PARTNER_SITE=site.key, PARTNER_LINKS=json.dumps(others, ensure_ascii=False))
+    return env
 
 
 def _pump(name: str, stream: IO[str], out: Callable[[str], None]) -> None:
@@ -152,10 +205,12 @@ class Supervisor:
         if completed.returncode != 0:
             raise StartupError(f"« {name} » a échoué / failed (code {completed.returncode})")
 
-    def start(self, name: str, args: Sequence[str]) -> Child:
+    def start(
+        self, name: str, args: Sequence[str], extra_env: dict[str, str] | None = None
+    ) -> Child:
         process = subprocess.Popen(
             args,
-            env=self.env,
+            env={**self.env, **(extra_env or {})},
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -170,6 +225,18 @@ class Supervisor:
         child = Child(name, process, pump)
         self.children.append(child)
         return child
+
+    def idp(self, args: Sequence[str]) -> tuple[int, str, str]:
+        """`flask --app idp:create_app <args>`, its output captured (it may hold secrets)."""
+        completed = subprocess.run(
+            flask_command(IDP_APP, *args),
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return completed.returncode, completed.stdout, completed.stderr
 
     def exited(self) -> Child | None:
         return next((c for c in self.children if c.process.poll() is not None), None)
@@ -250,6 +317,8 @@ def banner(ports: Ports, env: dict[str, str]) -> str:
         "=" * 72,
         f"  Sésame (IdP)                  http://{HOST}:{ports.idp}",
         f"  Portail client / portal       http://{HOST}:{ports.portal}",
+        f"  Bibliothèque de l'Ordre       http://{HOST}:{ports.library}   (site partenaire)",
+        f"  Revue Française de Compta.    http://{HOST}:{ports.journal}   (site partenaire)",
         f"  Boîte mail locale / mailbox   http://{HOST}:{ports.mailbox}"
         f"   (SMTP {HOST}:{ports.smtp})",
         f"  Base de données / database    {database}",
@@ -273,6 +342,10 @@ def banner(ports: Ports, env: dict[str, str]) -> str:
         ),
         f"  Conseil régional / council imports: {demo.council_demo_account()}"
         " (même mot de passe / same password)",
+        "",
+        "  Une connexion pour trois sites / single sign-on: connectez-vous sur l'un, ouvrez",
+        "  les deux autres (pas de mot de passe) ; déconnectez-vous de l'un : les trois le sont.",
+        "  Log in on one site, open the others (no password); log out of one: all three are.",
         "",
         "  Les emails (activation, mot de passe oublié) arrivent dans la boîte mail locale.",
         "  Emails (activation, password reset) land in the local mailbox.",
@@ -298,6 +371,14 @@ def run(env: dict[str, str], stop: threading.Event, out: Callable[[str], None] =
         supervisor.run_once("db", flask_command(IDP_APP, "db", "upgrade"))
         out("[devserver] Données de démonstration / demo data…")
         supervisor.run_once("demo", flask_command(IDP_APP, *demo.load_command()))
+        out("[devserver] Sites clients / relying parties (idp clients add)…")
+        relying_parties = sites(ports)
+        try:
+            credentials = ensure_registered(relying_parties, supervisor.idp, CLIENTS_FILE, out)
+        except RegistrationError as error:
+            raise StartupError(
+                f"Enregistrement des sites / registering the sites: {error}"
+            ) from error
         supervisor.start(
             "mailbox",
             [
@@ -309,17 +390,25 @@ def run(env: dict[str, str], stop: threading.Event, out: Callable[[str], None] =
         supervisor.start(
             "idp", flask_command(IDP_APP, "run", "--host", HOST, "--port", str(ports.idp))
         )
-        supervisor.start(
-            "portal", flask_command(PORTAL_APP, "run", "--host", HOST, "--port", str(ports.portal))
-        )
+        for site in relying_parties:
+            app = PORTAL_APP if site.key == "portal" else PARTNER_APP
+            supervisor.start(
+                site.key,
+                flask_command(app, "run", "--host", HOST, "--port", str(site.port)),
+                site_env(site, credentials[site.key], relying_parties),
+            )
         supervisor.start(
             "mail", flask_command(IDP_APP, "mail", "deliver", "--loop", "--interval", "1")
+        )
+        supervisor.start(  # back-channel logouts to the sites (the IdP's outbox)
+            "logouts",
+            flask_command(IDP_APP, "oidc", "deliver-logouts", "--loop", "--interval", "1"),
         )
         wait_until_ready(
             supervisor,
             [
                 ("idp", http_ok(f"http://{HOST}:{ports.idp}/health")),
-                ("portal", http_ok(f"http://{HOST}:{ports.portal}/health")),
+                *((site.key, http_ok(f"{site.base_url}/health")) for site in relying_parties),
                 ("mailbox", http_ok(f"http://{HOST}:{ports.mailbox}/")),
             ],
             stop,

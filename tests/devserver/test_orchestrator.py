@@ -18,7 +18,9 @@ from tests.helpers import free_port
 
 
 def test_orchestrator_ports_come_from_the_environment() -> None:
-    assert ports_from_env({}) == Ports(idp=5000, portal=5001, mailbox=8025, smtp=1025)
+    assert ports_from_env({}) == Ports(
+        idp=5000, portal=5001, mailbox=8025, smtp=1025, library=5002, journal=5003
+    )
     ports = ports_from_env({"IDP_PORT": "6000", "SMTP_PORT": "2525"})
     assert (ports.idp, ports.smtp) == (6000, 2525)
     with pytest.raises(StartupError, match="IDP_PORT"):
@@ -28,12 +30,12 @@ def test_orchestrator_ports_come_from_the_environment() -> None:
 
 
 def test_orchestrator_names_a_taken_port_and_its_variable() -> None:
-    free = [free_port() for _ in range(3)]
+    free = [free_port() for _ in range(5)]
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        ports = Ports(idp=free[0], portal=busy, mailbox=free[1], smtp=free[2])
+        ports = Ports(free[0], busy, free[1], free[2], free[3], free[4])
         with pytest.raises(StartupError) as error:
             check_ports_free(ports)
     message = str(error.value)
@@ -43,12 +45,13 @@ def test_orchestrator_names_a_taken_port_and_its_variable() -> None:
 
 
 def test_orchestrator_children_share_issuer_and_smtp_and_banner_shows_them() -> None:
-    ports = Ports(idp=6000, portal=6001, mailbox=6025, smtp=2525)
+    ports = Ports(idp=6000, portal=6001, mailbox=6025, smtp=2525, library=6002, journal=6003)
     env = child_env(ports, {"FLASK_APP": "other", "DATABASE_URL": "sqlite:////tmp/x.sqlite"})
     assert env["IDP_ISSUER"] == env["PORTAL_IDP_ISSUER"] == "http://127.0.0.1:6000"
     assert (env["MAIL_SERVER"], env["MAIL_PORT"]) == ("127.0.0.1", "2525")
     assert "FLASK_APP" not in env and env["DATABASE_URL"] == "sqlite:////tmp/x.sqlite"
     text = banner(ports, env)
-    for expected in ("http://127.0.0.1:6000", "http://127.0.0.1:6001", "http://127.0.0.1:6025"):
-        assert expected in text
+    for port in (6000, 6001, 6002, 6003, 6025):
+        assert f"http://127.0.0.1:{port}" in text
+    assert env["PARTNER_IDP_ISSUER"] == env["IDP_ISSUER"]
     assert "demo.collaborateur" in text and "lanterne boussole rivage 27" in text

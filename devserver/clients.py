@@ -1,0 +1,143 @@
+"""The relying parties of `make run` (the portal and the two sample partner sites), registered
+in the IdP through its own CLI (`idp clients add ... --json`), as an operator would.
+
+Idempotent: the client ids and secrets are kept in instance/oidc-clients.json (gitignored, mode
+0600) with what was registered; a restart reuses a client that `idp clients list --json` still
+lists as registered the same way, and registers again a site whose ports changed (removing the
+old client) or that the database no longer knows (a new database).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+SCOPES = ("openid", "profile", "email", "ordre")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A relying party `make run` starts: what the IdP registers for it."""
+
+    key: str  # portal, bibliotheque, revue
+    name: str
+    base_url: str
+    auth_method: str  # client_secret_basic or client_secret_post
+    first_party: bool  # no consent screen
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.base_url).port or 80
+
+    def registration(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "redirect_uri": f"{self.base_url}/callback",
+            "post_logout_uri": f"{self.base_url}/logged-out",
+            "backchannel_logout_uri": f"{self.base_url}/backchannel-logout",
+            "auth_method": self.auth_method,
+            "first_party": self.first_party,
+            "scopes": list(SCOPES),
+        }
+
+    def add_arguments(self) -> list[str]:
+        """`idp clients add ...` for this site (after `flask --app idp:create_app`)."""
+        args = [
+            "clients", "add",
+            "--name", self.name,
+            "--redirect-uri", f"{self.base_url}/callback",
+            "--post-logout-uri", f"{self.base_url}/logged-out",
+            "--backchannel-logout-uri", f"{self.base_url}/backchannel-logout",
+            "--auth-method", self.auth_method,
+            "--json",
+        ]  # fmt: skip
+        for scope in SCOPES:
+            args += ["--scope", scope]
+        if self.first_party:
+            args.append("--first-party")
+        return args
+
+
+@dataclass(frozen=True)
+class Credentials:
+    client_id: str
+    client_secret: str
+    auth_method: str
+
+
+class RegistrationError(RuntimeError):
+    """The IdP's CLI refused or failed; the message carries its output."""
+
+
+# Runs `flask --app idp:create_app <args>`: returns (exit status, stdout, stderr).
+IdpCommand = Callable[[Sequence[str]], tuple[int, str, str]]
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def _save(path: Path, saved: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        json.dump(saved, file, indent=2, ensure_ascii=False)
+    temporary.replace(path)
+
+
+def _run(idp: IdpCommand, args: Sequence[str]) -> str:
+    status, stdout, stderr = idp(args)
+    if status != 0:
+        raise RegistrationError(f"idp {' '.join(args[:2])} : {(stderr or stdout).strip()}")
+    return stdout
+
+
+def registered_client_ids(idp: IdpCommand) -> set[str]:
+    """The client ids the IdP lists as registered (removed ones excluded)."""
+    listed = json.loads(_run(idp, ["clients", "list", "--json"]))
+    return {entry["client_id"] for entry in listed if not entry.get("removed_at")}
+
+
+def ensure_registered(
+    sites: Sequence[Site],
+    idp: IdpCommand,
+    path: Path,
+    out: Callable[[str], None] = print,
+) -> dict[str, Credentials]:
+    """Each site's credentials: reused when still registered as wanted, else registered."""
+    saved = _load(path)
+    known = registered_client_ids(idp)
+    result: dict[str, Credentials] = {}
+    for site in sites:
+        entry = saved.get(site.key) or {}
+        client_id = entry.get("client_id")
+        if (
+            client_id in known
+            and entry.get("registration") == site.registration()
+            and entry.get("client_secret")
+        ):
+            out(f"[clients] {site.name} : client {client_id} (déjà enregistré / reused)")
+        else:
+            if client_id in known:  # registered otherwise (ports changed): replace it
+                _run(idp, ["clients", "remove", client_id, "--yes"])
+            answer = json.loads(_run(idp, site.add_arguments()).strip().splitlines()[-1])
+            entry = {
+                "client_id": answer["client_id"],
+                "client_secret": answer["client_secret"],
+                "registration": site.registration(),
+            }
+            saved[site.key] = entry
+            _save(path, saved)
+            out(f"[clients] {site.name} : client {entry['client_id']} (enregistré / registered)")
+        result[site.key] = Credentials(entry["client_id"], entry["client_secret"], site.auth_method)
+    return result
