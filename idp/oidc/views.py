@@ -265,8 +265,9 @@ def _decide(
             raise refused(AccessDeniedError, "The user's profile may not use this client.")
         return _profile_refused_page(params, client, user_session)
     scope = grant.request.scope or ""
-    if not client.row.first_party and (
-        "consent" in prompts or not consent.consent_covers(db.session, user, client.row, scope)
+    if "consent" in prompts or (
+        not client.row.first_party
+        and not consent.consent_covers(db.session, user, client.row, scope)
     ):
         if "none" in prompts:
             raise refused(ConsentRequiredError)
@@ -425,7 +426,8 @@ def consent_answer() -> Page:
         db.session.rollback()
         error = AccessDeniedError(redirect_uri=grant.redirect_uri)
         return _error_response(validated.request, error)
-    consent.record_consent(db.session, user_session.user, client.row, grant.request.scope or "")
+    if not client.row.first_party:  # a first-party client asked with prompt=consent: no record
+        consent.record_consent(db.session, user_session.user, client.row, grant.request.scope or "")
     return _issue_code(grant, user_session, _claims_request(pending.params.get("claims")))
 
 
