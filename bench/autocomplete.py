@@ -174,6 +174,7 @@ def _server(workdir: Path, args: argparse.Namespace, env: dict[str, str]) -> Ser
         workers=args.workers,
         worker_class=args.worker_class,
         threads=args.threads,
+        redis_url=args.redis,
         extra_env={**NO_SEARCH_LIMIT, **env},
     )
 
@@ -481,6 +482,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds not measured")
     parser.add_argument("--rounds", type=int, default=3, help="measured windows")
     parser.add_argument("--round-seconds", type=float, default=6.0, help="window length")
+    parser.add_argument(
+        "--redis", metavar="URL", help="REDIS_URL for throttles, e.g. redis://127.0.0.1:6379/15"
+    )
     parser.add_argument("--postgres", default=POSTGRES_ADMIN, help="admin URL (scratch DB)")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--check", action="store_true", help="exit 2 when p95 misses")
@@ -534,7 +538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"server: gunicorn {args.workers} {args.worker_class} workers x {args.threads} "
-        "thread(s); clients: processes, each with a keep-alive http.client connection"
+        f"thread(s), throttles in {'Redis' if args.redis else 'memory'}; clients: processes, "
+        "each with a keep-alive http.client connection"
     )
     for phase in phases(args):
         print(f"load {phase.describe()}")
