@@ -8,16 +8,15 @@ environment variables (docs/configuration.md), so the two applications can run s
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, render_template
 
-from relying_party import RelyingPartyConfigError, current_login, init_relying_party
+from relying_party import RelyingPartyConfigError, current_login
 from relying_party import rp_config_from_env as rp_config_from_env
-from relying_party.web import install_security_headers
+from relying_party.web import cookie_config, create_site
 
 DEV_SECRET_KEY = "dev-portal-secret-not-for-production"  # noqa: S105 - the known dev value
 PREFIX = "PORTAL_"
@@ -39,36 +38,19 @@ def build_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     rp = rp_config_from_env(
         env, PREFIX, default_base_url="http://127.0.0.1:5001", production=production
     )
-    https = rp["PORTAL_BASE_URL"].startswith("https://")
     return {
         **rp,
+        **cookie_config("portal_session", rp["PORTAL_BASE_URL"], 1024 * 1024),
         "PORTAL_ENV": mode,
         "SECRET_KEY": secret,
-        "SESSION_COOKIE_NAME": "portal_session",
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": https,
-        "PREFERRED_URL_SCHEME": "https" if https else "http",
-        "MAX_CONTENT_LENGTH": 1024 * 1024,
     }
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the portal. `test_config` overrides the environment (tests)."""
-    app = Flask(__name__, instance_relative_config=True)
-    app.config.update(build_config())
-    if test_config:
-        app.config.update(test_config)
-    if not app.debug and not app.testing:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
-    install_security_headers(
-        app,
-        idp_issuer=app.config["PORTAL_IDP_ISSUER"],
-        https=bool(app.config["SESSION_COOKIE_SECURE"]),
+    app = create_site(
+        __name__, build_config(), test_config, prefix=PREFIX, database_file="portal.sqlite"
     )
-    init_relying_party(app, PREFIX, database_file="portal.sqlite")
 
     @app.get("/")
     def index() -> str:

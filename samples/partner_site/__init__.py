@@ -11,7 +11,6 @@ PKCE, userinfo, RP-initiated logout, back-channel logout. It never imports `idp`
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 from collections.abc import Mapping
@@ -20,9 +19,9 @@ from typing import Any
 
 from flask import Flask, Response, render_template
 
-from relying_party import RelyingPartyConfigError, current_login, init_relying_party
+from relying_party import RelyingPartyConfigError, current_login
 from relying_party import rp_config_from_env as rp_config_from_env
-from relying_party.web import install_security_headers
+from relying_party.web import cookie_config, create_site
 
 PREFIX = "PARTNER_"
 DEV_SECRET_KEY = "dev-partner-secret-not-for-production"  # noqa: S105 - the known dev value
@@ -82,43 +81,26 @@ def build_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     rp = rp_config_from_env(
         env, PREFIX, default_base_url=f"http://127.0.0.1:{site.port}", production=production
     )
-    https = rp["PARTNER_BASE_URL"].startswith("https://")
     try:
         links = [(str(name), str(url)) for name, url in json.loads(env.get("PARTNER_LINKS", "[]"))]
     except (ValueError, TypeError) as error:
         raise RelyingPartyConfigError('PARTNER_LINKS: JSON [["name", "url"], ...]') from error
     return {
         **rp,
+        **cookie_config(f"partner_{site.slug}_session", rp["PARTNER_BASE_URL"], 64 * 1024),
         "PARTNER_SITE": site,
         "PARTNER_LINKS": links,
         "SECRET_KEY": secret,
-        # Sites on one host share cookies whatever their port: each its own cookie name.
-        "SESSION_COOKIE_NAME": f"partner_{site.slug}_session",
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": https,
-        "PREFERRED_URL_SCHEME": "https" if https else "http",
-        "MAX_CONTENT_LENGTH": 64 * 1024,
     }
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """A partner site; `test_config` overrides the environment (tests build both sites)."""
-    app = Flask(__name__, instance_relative_config=True)
-    app.config.update(build_config())
-    if test_config:
-        app.config.update(test_config)
-    if not app.debug and not app.testing:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
-    site: Site = app.config["PARTNER_SITE"]
-    install_security_headers(
-        app,
-        idp_issuer=app.config["PARTNER_IDP_ISSUER"],
-        https=bool(app.config["SESSION_COOKIE_SECURE"]),
+    config = build_config()
+    site: Site = {**config, **(test_config or {})}["PARTNER_SITE"]
+    app = create_site(
+        __name__, config, test_config, prefix=PREFIX, database_file=f"partner-{site.slug}.sqlite"
     )
-    init_relying_party(app, PREFIX, database_file=f"partner-{site.slug}.sqlite")
     app.context_processor(lambda: {"site": site, "links": app.config["PARTNER_LINKS"]})
 
     @app.get("/")
