@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
 from client_portal_rp import create_app
-from relying_party.views import SESSION_KEY
+from relying_party.views import SESSION_KEY, _claims
 from tests.client_portal_rp.rp_helpers import (
     BASE_URL,
     CLIENT_ID,
@@ -391,3 +393,51 @@ def test_sso_backchannel_logout_keys_unreachable_asks_the_idp_to_retry(tmp_path:
     response = post_logout_token(app, keys.sign(logout_claims()))
     assert response.status_code == 503
     assert response.get_json()["error"] == "temporarily_unavailable"
+
+
+# --- the claims kept with a login -----------------------------------------------------------
+
+
+class UserinfoEndpoint:
+    """Stands for the Authlib client's `userinfo()` call (the live tests use the real one)."""
+
+    def __init__(self, answer: dict[str, Any] | Exception) -> None:
+        self.answer = answer
+
+    def userinfo(self, token: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+ID_TOKEN_CLAIMS = {
+    "iss": ISSUER,
+    "aud": CLIENT_ID,
+    "sub": "subject-1",
+    "sid": "idp-session-1",
+    "nonce": "n",
+    "at_hash": "h",
+    "exp": 1,
+    "iat": 0,
+    "name": "Marie Curie",
+}
+
+
+def claims_kept(userinfo: dict[str, Any] | Exception) -> dict[str, Any]:
+    rp = SimpleNamespace(oauth=UserinfoEndpoint(userinfo))
+    return _claims(rp, {"userinfo": dict(ID_TOKEN_CLAIMS)})  # type: ignore[arg-type]
+
+
+def test_sso_claims_userinfo_completes_the_id_token_for_the_same_sub() -> None:
+    kept = claims_kept({"sub": "subject-1", "email": "marie@cabinet.example", "name": "Autre"})
+    assert kept["email"] == "marie@cabinet.example"
+    assert kept["name"] == "Marie Curie"  # the signed ID token wins
+    assert not {"nonce", "at_hash", "aud", "iss", "exp", "iat"} & set(kept)
+    assert kept["sid"] == "idp-session-1"
+
+
+def test_sso_claims_userinfo_of_another_sub_or_failing_is_ignored() -> None:
+    other = claims_kept({"sub": "someone-else", "email": "intrus@evil.example"})
+    assert "email" not in other and other["sub"] == "subject-1"
+    failed = claims_kept(requests.ConnectionError("down"))
+    assert failed["name"] == "Marie Curie" and "email" not in failed
