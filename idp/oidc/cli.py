@@ -306,7 +306,9 @@ def list_keys(include_retired: bool) -> None:
 
 def register(app: Flask) -> None:
     from idp.oidc.logout import oidc_cli  # idp oidc deliver-logouts
+    from idp.oidc.tokens import purge_command
 
+    oidc_cli.add_command(purge_command)  # idp oidc purge
     app.cli.add_command(clients_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(oidc_cli)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from idp.database import utcnow
 from idp.extensions import db
 from idp.oidc import tokens
 from idp.oidc.models import AuthorizationCode, Grant, RefreshToken, RevokedAccessToken
+from tests.idp.oidc.helpers import register_client
 from tests.idp.oidc.tokens_support import (
+    client_credentials,
     grant_of,
     issue,
     oauth_row_counts,
@@ -98,3 +101,17 @@ def test_purge_removes_revoked_families_after_a_day(client):
     assert report.grants == 1
     assert db.session.scalars(select(RefreshToken)).all() == []  # with its refresh tokens
     assert refresh(client, issued.rp, issued.refresh_token).status_code == 400
+
+
+def test_purge_command_reports_in_french(app, client):
+    rp = register_client(grant_types=["client_credentials"], scopes=["api"])
+    token = client_credentials(client, rp).get_json()["access_token"]
+    revoke(client, rp, token)
+    db.session.execute(
+        update(RevokedAccessToken).values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["oidc", "purge"])
+    assert result.exit_code == 0, result.output
+    assert "1 jeton(s) d'accès révoqué(s)" in result.output
+    assert db.session.scalars(select(RevokedAccessToken)).all() == []
