@@ -29,6 +29,7 @@ from idp.config import settings
 from idp.database import DbSession, utcnow
 from idp.errors import DomainError
 from idp.oidc.models import Consent, Grant, OAuthClient, RefreshToken, SessionClient
+from idp.oidc.tokens import revoke_grant
 from idp.oidc.web import pages
 
 
@@ -204,7 +205,7 @@ def withdraw_access(
     if consent is not None:
         session.delete(consent)
     for grant in grants:
-        revoke(session, grant, CONSENT_WITHDRAWN)
+        revoke_grant(session, grant, CONSENT_WITHDRAWN)
     record(
         session,
         AuditEventType.OIDC_ACCESS_WITHDRAWN,
@@ -218,14 +219,6 @@ def withdraw_access(
 
 
 CONSENT_WITHDRAWN = "consent_withdrawn"
-
-
-def revoke(session: DbSession, grant: Grant, reason: str) -> None:
-    """Revoke one grant: marking the row is what makes its refresh and access tokens refused
-    (ADR 0021: every check of a token reads its grant)."""
-    if grant.revoked_at is None:
-        grant.revoked_at = utcnow()
-        grant.revoke_reason = reason
 
 
 # --- « Retirer l'accès »: the page --------------------------------------------------------------

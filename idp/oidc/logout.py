@@ -21,13 +21,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import click
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
-from flask import redirect, render_template, request
+from flask import redirect, render_template, request, url_for
 from flask.cli import AppGroup
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
@@ -239,6 +240,7 @@ class _Outcome:
     """What the page shows or where the browser goes."""
 
     redirect_to: str | None = None
+    redirect_code: int = 302
     template: str | None = None
     context: dict[str, Any] | None = None
     status: int = 200
@@ -262,7 +264,7 @@ def end_session() -> Response | tuple[str, int]:
             status=error.status,
         )
     if outcome.redirect_to is not None:
-        return redirect(outcome.redirect_to, code=302)
+        return redirect(outcome.redirect_to, code=outcome.redirect_code)
     assert outcome.template is not None
     locale = _ui_locale(data)
     context = outcome.context or {}
@@ -285,6 +287,11 @@ def _end_session(data: dict[str, str]) -> _Outcome:
     validated = end_session_endpoint.check(data, confirmed_by_user=confirming)
     claims = validated.id_token_claims
     user_session = current_session()
+    if user_session is None and request.method == "POST" and not confirming:
+        # A relying party's cross-site form POST carries no SameSite=Lax cookie: the session
+        # is invisible here. The same request as a top-level GET (our own URL) carries it.
+        again = url_for("oidc_pages.end_session") + "?" + urlencode(data)
+        return _Outcome(redirect_to=again, redirect_code=303)
     client_name = validated.client.name if validated.client is not None else None
     if user_session is not None and not (confirming or _hint_names(claims, user_session)):
         return _Outcome(

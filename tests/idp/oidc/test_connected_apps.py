@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import threading
 from datetime import timedelta
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -298,3 +299,47 @@ def test_connected_apps_withdraw_requires_login(client: FlaskClient) -> None:
     journal = create_oauth_client("Le journal de la profession")
     response = client.get(f"/account/applications/{journal.client_id}/withdraw")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+# --- with the real code flow (security 35) ------------------------------------------------------
+
+
+def _refresh(client: FlaskClient, rp: Any, refresh_token: str | None) -> Any:
+    from tests.idp.oidc.helpers import token_request
+
+    assert refresh_token
+    return token_request(client, rp, grant_type="refresh_token", refresh_token=refresh_token)
+
+
+def _userinfo(client: FlaskClient, access_token: str) -> Any:
+    return client.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def test_connected_apps_withdrawn_consent_stops_tokens_and_asks_again(client: FlaskClient) -> None:
+    """A third-party site the user consented to, with live tokens: « Retirer l'accès » makes
+    its refresh token fail and userinfo refuse its access token at once, and its next
+    authorization shows the consent page again."""
+    from tests.idp.oidc.helpers import authorize, code_flow, register_client, sign_in
+
+    rp = register_client(name="Le journal de la profession", first_party=False)
+    sign_in(client)
+    flow = code_flow(client, rp, scope="openid profile email offline_access")
+    assert _userinfo(client, flow.access_token).status_code == 200
+    page = html.unescape(client.get("/account").get_data(as_text=True))
+    assert "Le journal de la profession" in page and str(SCOPE_LABELS["email"]) in page
+    # A first refresh works (and rotates): the family is alive before the withdrawal.
+    refreshed = _refresh(client, rp, flow.refresh_token)
+    assert refreshed.status_code == 200, refreshed.get_data(as_text=True)
+    tokens = refreshed.get_json()
+
+    path = f"/account/applications/{rp.client_id}/withdraw"
+    token = csrf_in(client.get(path).get_data(as_text=True))
+    assert client.post(path, data={"csrf_token": token}).status_code == 302
+
+    assert _refresh(client, rp, tokens["refresh_token"]).status_code == 400
+    for access_token in (flow.access_token, tokens["access_token"]):
+        refused = _userinfo(client, access_token)
+        assert refused.status_code == 401
+        assert "invalid_token" in refused.headers.get("WWW-Authenticate", "")
+    again = authorize(client, rp)
+    assert again.status_code == 200 and b'name="consent_request"' in again.data

@@ -528,3 +528,93 @@ def test_end_session_hostile_client_name_is_escaped(client: FlaskClient) -> None
     )
     assert "<script>alert(1)" not in page_html and "<img src=x" not in page_html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page_html
+
+
+# --- with the real code flow ------------------------------------------------------------------
+
+
+def test_end_session_after_a_real_code_flow_notifies_every_client_of_the_session(
+    client: FlaskClient,
+) -> None:
+    """Security 36 end to end: two sites log in through /authorize in one IdP session; the
+    first one's RP-initiated logout (its real ID token as hint) redirects to its registered
+    URI with state, and each site receives a logout token naming the session (sid, sub), with
+    its own aud and no nonce."""
+    from idp.oidc.backchannel import LOGOUT_EVENT, deliver_pending_logouts
+    from tests.idp.oidc.helpers import code_flow, decode_id_token, register_client, sign_in
+    from tests.idp.oidc.logout_rows import logout_receiver
+
+    with logout_receiver() as (site_a, uri_a), logout_receiver() as (site_b, uri_b):
+        rp_a = register_client(
+            name="Site A", post_logout_redirect_uris=[LOGOUT_URI], backchannel_logout_uri=uri_a
+        )
+        rp_b = register_client(
+            name="Site B",
+            redirect_uris=["https://b.example/callback"],
+            backchannel_logout_uri=uri_b,
+        )
+        sign_in(client)
+        flow_a = code_flow(client, rp_a)
+        flow_b = code_flow(client, rp_b)
+        id_claims = decode_id_token(flow_a.id_token)
+        assert decode_id_token(flow_b.id_token)["sid"] == id_claims["sid"]
+
+        response = client.get(
+            "/end-session",
+            query_string={
+                "id_token_hint": flow_a.id_token,
+                "post_logout_redirect_uri": LOGOUT_URI,
+                "state": "bye",
+            },
+        )
+
+        assert response.status_code == 302
+        assert response.headers["Location"] == LOGOUT_URI + "?state=bye"
+        assert _session_ended(id_claims["sid"]) and not _still_logged_in(client)
+        report = deliver_pending_logouts(db.session)
+        assert report.delivered == 2
+        for site, rp in ((site_a, rp_a), (site_b, rp_b)):
+            (token,) = site.tokens()
+            header, _, _ = token_parts(token)
+            assert header["typ"] == "logout+jwt"
+            logout_claims = decode_id_token(token)  # our signature, RS256/ES256
+            assert logout_claims["iss"] == id_claims["iss"] and logout_claims["aud"] == rp.client_id
+            assert logout_claims["sid"] == id_claims["sid"]
+            assert logout_claims["sub"] == id_claims["sub"]
+            assert logout_claims["events"] == {LOGOUT_EVENT: {}}
+            assert {"iat", "exp", "jti"} <= set(logout_claims) and "nonce" not in logout_claims
+        grants = list(db.session.scalars(select(Grant)))
+        assert len(grants) == 2 and {g.revoke_reason for g in grants} == {"session_ended"}
+
+
+def test_end_session_cross_site_post_without_cookie_becomes_a_get(
+    app: Flask, rp: OAuthClient
+) -> None:
+    """A relying party's form POST is cross-site: the browser sends no SameSite=Lax cookie
+    with it. The IdP answers 303 to the same request as a GET (a top-level navigation, which
+    carries the cookie) instead of redirecting away with the session still open."""
+    browser = app.test_client()
+    user, sid = _logged_in(browser)
+    params = {
+        "id_token_hint": _hint(rp, user, sid),
+        "post_logout_redirect_uri": LOGOUT_URI,
+        "state": "s",
+    }
+    without_cookie = app.test_client()
+
+    response = without_cookie.post("/end-session", data=params)
+
+    assert response.status_code == 303
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/end-session" and not location.netloc
+    assert {k: v[0] for k, v in parse_qs(location.query).items()} == params
+    assert not _session_ended(sid)
+    followed = browser.get(response.headers["Location"])
+    assert followed.status_code == 302 and followed.headers["Location"] == LOGOUT_URI + "?state=s"
+    assert _session_ended(sid)
+    # A bad request is refused on the POST itself, never bounced.
+    _refused(
+        without_cookie.post(
+            "/end-session", data={**params, "post_logout_redirect_uri": "https://evil.example/"}
+        )
+    )

@@ -214,3 +214,61 @@ def test_session_end_already_ended_session_queues_nothing_twice(app: Flask) -> N
         sessions.end_sessions(db.session, [user_session], reason=sessions.EndReason.LOGOUT)
         db.session.commit()
     assert len(list(db.session.scalars(select(BackchannelLogout)))) == 1
+
+
+# --- with the real code flow --------------------------------------------------------------------
+
+
+def test_session_end_logout_stops_the_sessions_refresh_and_access_tokens(
+    client: FlaskClient,
+) -> None:
+    from tests.idp.oidc.helpers import code_flow, register_client, sign_in, token_request
+
+    rp = register_client(backchannel_logout_uri="https://rp.example/bc")
+    sign_in(client)
+    flow = code_flow(client, rp, scope="openid profile offline_access")
+    bearer = {"Authorization": f"Bearer {flow.access_token}"}
+    assert client.get("/userinfo", headers=bearer).status_code == 200
+
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/logout")})
+
+    refreshed = token_request(
+        client, rp, grant_type="refresh_token", refresh_token=flow.refresh_token
+    )
+    assert refreshed.status_code == 400 and refreshed.get_json()["error"] == "invalid_grant"
+    assert client.get("/userinfo", headers=bearer).status_code == 401
+    assert len(_queued()) == 1
+
+
+def test_session_end_closed_from_another_browser_stops_that_sessions_tokens(
+    app: Flask,
+) -> None:
+    """« Fermer » on « Mon compte » in browser B ends browser A's session: the site A logged
+    into loses its tokens, and is told by a back-channel logout."""
+    from tests.idp.oidc.helpers import code_flow, register_client, sign_in, token_request
+
+    rp = register_client(backchannel_logout_uri="https://rp.example/bc")
+    browser_a, browser_b = app.test_client(), app.test_client()
+    user = sign_in(browser_a)
+    flow = code_flow(browser_a, rp, scope="openid offline_access")
+    assert login(browser_b, user.username).status_code == 302
+    session_a = db.session.scalar(
+        select(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        .order_by(UserSession.id)
+    )
+    assert session_a is not None
+
+    response = browser_b.post(
+        f"/account/sessions/{session_a.public_id}/revoke",
+        data={"csrf_token": csrf_token(browser_b, "/account")},
+    )
+
+    assert response.status_code == 302
+    refreshed = token_request(
+        browser_a, rp, grant_type="refresh_token", refresh_token=flow.refresh_token
+    )
+    assert refreshed.status_code == 400
+    bearer = {"Authorization": f"Bearer {flow.access_token}"}
+    assert browser_a.get("/userinfo", headers=bearer).status_code == 401
+    assert _queued() == {(session_a.public_id, rp.id, user.id)}
