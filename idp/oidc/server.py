@@ -70,6 +70,7 @@ TOKEN_ENDPOINT_AUTH_METHODS = [method.value for method in ClientAuthMethod]
 # Algorithms accepted in a client's private_key_jwt assertion (never none, never HMAC).
 ASSERTION_ALGORITHMS = ["RS256", "PS256", "ES256"]
 CLIENT_JWKS_CACHE_SECONDS = 300
+NONCE_MAX_LENGTH = 255  # oauth_authorization_codes.nonce
 
 
 def digest(value: str) -> str:
@@ -123,7 +124,9 @@ class Client(ClientMixin):
         return method == self.row.token_endpoint_auth_method
 
     def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code"
+        """Code flow only, for clients registered for it (client_credentials-only clients
+        get unauthorized_client)."""
+        return response_type == "code" and "authorization_code" in self.row.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.row.grant_types
@@ -416,6 +419,9 @@ class OpenIDCodeExtension(OpenIDCode):
         return False
 
     def validate_openid_authorization_request(self, grant: Any, redirect_uri: Any) -> None:
+        nonce = grant.request.payload.data.get("nonce")
+        if nonce and len(nonce) > NONCE_MAX_LENGTH:
+            raise InvalidRequestError(f"'nonce' longer than {NONCE_MAX_LENGTH} characters.")
         validate_nonce(grant.request, self.exists_nonce, self.require_nonce)
 
     def encode_id_token(self, token: dict[str, Any], request: Request) -> str:

@@ -72,6 +72,13 @@ def _resume_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key or "", salt=RESUME_SALT)
 
 
+def _resume_token(params: list[tuple[str, str]], started_at: float, hint_sub: str | None) -> str:
+    """The request, when it began, and the verified `sub` of its hint (the hint itself is
+    left out: it is long, and already verified), signed and timestamped."""
+    data = {"p": [[k, v] for k, v in params if k != "resume"], "t": started_at, "h": hint_sub}
+    return str(_resume_serializer().dumps(data))
+
+
 def _load_resume(token: str) -> Resume | None:
     try:
         data = _resume_serializer().loads(token, max_age=RESUME_MAX_AGE)
@@ -191,6 +198,12 @@ def _authorize(params: MultiDict[str, str], resume: Resume | None) -> Page:
     validated = _validated_grant(params, user)
     if not isinstance(validated, Validated):
         return validated
+    if request.method == "POST" and user_session is None:
+        # A cross-site form POST carries no SameSite=Lax cookie: the browser may well have a
+        # session. Ask again as a top-level GET, which carries it.
+        db.session.rollback()
+        token = _resume_token(list(params.items(multi=True)), time.time(), None)
+        return redirect(url_for("oidc_pages.authorize", resume=token), code=303)
     try:
         return _decide(validated.grant, params, resume, user_session)
     except OAuth2Error as error:
@@ -227,7 +240,7 @@ def _decide(
     except ValueError:
         raise refused(InvalidRequestError, "Invalid 'claims'.") from None
     hint_sub = resume.hint_sub if resume is not None else None
-    if resume is None and params.get("id_token_hint"):
+    if params.get("id_token_hint"):
         try:
             hint_sub = claims.verify_id_token_hint(
                 params["id_token_hint"], audience=client.client_id
@@ -318,9 +331,9 @@ def _to_login(
     hint_sub: str | None,
     user_session: UserSession | None,
 ) -> Page:
-    kept = [[k, v] for k, v in params.items(multi=True) if k not in ("id_token_hint", "resume")]
+    kept = [(k, v) for k, v in params.items(multi=True) if k not in ("id_token_hint", "resume")]
     started_at = resume.started_at if resume is not None else time.time()
-    token = _resume_serializer().dumps({"p": kept, "t": started_at, "h": hint_sub})
+    token = _resume_token(kept, started_at, hint_sub)
     next_url = url_for("oidc_pages.authorize", resume=token)
     if len(next_url) > MAX_NEXT_LENGTH:
         return error_page(_("La demande de connexion est trop longue pour être traitée."))

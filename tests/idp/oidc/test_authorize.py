@@ -244,9 +244,34 @@ def test_authorize_post_request_works_and_survives_the_login(app, client):
         client, rp, method="POST", state="st-p", code_challenge=challenge,
         code_challenge_method="S256",
     )  # fmt: skip
-    assert urlsplit(response.headers["Location"]).path == "/login"
-    params = callback_params(log_in_and_return(client, response, user))
+    assert response.status_code == 303  # asked again as a GET (see the next test)
+    assert urlsplit(response.headers["Location"]).path == "/authorize"
+    to_login = client.get(response.headers["Location"])
+    assert urlsplit(to_login.headers["Location"]).path == "/login"
+    params = callback_params(log_in_and_return(client, to_login, user))
     assert params["state"] == "st-p" and params["code"]
+
+
+def test_authorize_cross_site_post_without_the_cookie_finds_the_session_on_the_get(app, client):
+    """A relying party's auto-submitted form POST is cross-site: the SameSite=Lax session
+    cookie is not sent, so the IdP sees no session. It answers 303 to the same request as a
+    GET, a top-level navigation that carries the cookie: no needless login (nor a wrong
+    login_required for prompt=none)."""
+    rp = register_client()
+    sign_in(client)
+    cookieless = app.test_client()  # the same browser, as the cross-site POST reaches us
+    _verifier, challenge = pkce_pair()
+    response = authorize(
+        cookieless, rp, method="POST", prompt="none", state="st-x",
+        code_challenge=challenge, code_challenge_method="S256",
+    )  # fmt: skip
+    assert response.status_code == 303
+    params = callback_params(client.get(response.headers["Location"]))
+    assert params["code"] and params["state"] == "st-x"
+    # a browser without any session still gets login_required for prompt=none
+    again = authorize(cookieless, rp, method="POST", prompt="none", state="st-y")
+    params = callback_params(cookieless.get(again.headers["Location"]))
+    assert params["error"] == "login_required" and params["state"] == "st-y"
 
 
 def test_authorize_post_request_of_a_logged_in_user_needs_no_csrf_token(app, client):
@@ -353,3 +378,49 @@ def test_authorize_records_the_session_client(app, client):
     code_flow(client, rp)
     rows = db.session.scalars(select(SessionClient)).all()
     assert [r.client_id for r in rows] == [rp.id]
+
+
+def test_authorize_nonce_too_long_is_invalid_request_not_a_crash(app, client):
+    rp = register_client()
+    sign_in(client)
+    params = callback_params(authorize(client, rp, nonce="n" * 256, state="s"))
+    assert params["error"] == "invalid_request" and params["state"] == "s"
+    assert _codes() == 0
+    assert "code" in callback_params(
+        authorize(client, rp, nonce="n" * 255, code_challenge=pkce_pair()[1],
+                  code_challenge_method="S256")
+    )  # fmt: skip
+
+
+def test_authorize_client_without_the_code_grant_is_unauthorized_client(app, client):
+    rp = register_client(grant_types=["client_credentials"])
+    sign_in(client)
+    params = callback_params(authorize(client, rp, state="s"))
+    assert params["error"] == "unauthorized_client"
+    assert params["state"] == "s" and params["iss"] == settings().issuer
+    assert _codes() == 0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"scope": "openid " * 2000},
+        {"state": "s" * 3000},
+        {"login_hint": "x" * 3000},
+        {"ui_locales": "zz-ZZ " * 500},
+        {"claims": "[1, 2]"},
+        {"claims": '{"id_token": {"acr": null}}'},
+        {"max_age": "1e9"},
+        {"prompt": "none none"},
+        {"code_challenge_method": "S256"},
+        {"id_token_hint": "x" * 10000},
+        {"response_mode": "form_post"},
+        {"client_id": ["a", "b"]},
+    ],
+    ids=lambda p: next(iter(p)),
+)
+def test_authorize_odd_input_never_crashes(app, client, params):
+    rp = register_client()
+    sign_in(client)
+    response = authorize(client, rp, **params)
+    assert response.status_code in (200, 302, 400), response.status_code

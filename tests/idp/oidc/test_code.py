@@ -251,3 +251,18 @@ def test_code_claim_is_one_conditional_update_whatever_was_read_before(app, clie
     db.session.expire_all()
     assert db.session.get(Grant, first.id).revoked_at is not None
     assert len(_grants()) == 1
+
+
+def test_code_token_endpoint_odd_requests_are_oauth_errors(app, client):
+    rp = register_client()
+    auth = {"Authorization": f"Basic {'x' * 10}"}
+    for response in (
+        client.post("/token", json={"grant_type": "authorization_code", "code": "x"}),
+        client.post("/token", data={}),
+        client.post("/token", data={"grant_type": "password", "username": "a", "password": "b"}),
+        client.post("/token", data={"grant_type": "authorization_code"}, headers=auth),
+        token_request(client, rp, grant_type="authorization_code"),  # no code
+        token_request(client, rp, grant_type=["authorization_code", "refresh_token"], code="x"),
+    ):
+        assert response.status_code in (400, 401), response.status_code
+        assert response.is_json and response.get_json()["error"]
