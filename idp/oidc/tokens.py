@@ -52,7 +52,7 @@ from flask.cli import with_appcontext
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jws import JWSRegistry
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import bindparam, delete, exists, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.accounts.models import User, UserSession, UserStatus
@@ -364,6 +364,20 @@ def decode_access_token(token: str, *, verify_claims: bool = True) -> dict[str, 
     return claims
 
 
+# The storage checks of a token, built once (SQLAlchemy then reuses their compiled form).
+_JTI_REVOKED = exists().where(RevokedAccessToken.jti == bindparam("jti")).label("jti_revoked")
+_CLIENT_TOKEN_STATE = select(OAuthClient.disabled_at, _JTI_REVOKED).where(
+    OAuthClient.client_id == bindparam("client_id")
+)
+_USER_TOKEN_STATE = (
+    select(User, Grant.revoked_at, OAuthClient.client_id, OAuthClient.disabled_at, _JTI_REVOKED)
+    .select_from(Grant)
+    .join(OAuthClient, OAuthClient.id == Grant.client_id)
+    .outerjoin(User, User.id == Grant.user_id)
+    .where(Grant.public_id == bindparam("gid"))
+)
+
+
 def validate_access_token(token: str) -> AccessTokenClaims:
     """Accept one of our access tokens, or raise InvalidAccessToken (the reason in English).
 
@@ -372,16 +386,13 @@ def validate_access_token(token: str) -> AccessTokenClaims:
     user's token, the user still active (the user is loaded by the same query: userinfo needs
     nothing more)."""
     claims = decode_access_token(token)
-    jti_revoked = exists().where(RevokedAccessToken.jti == claims["jti"]).label("jti_revoked")
     gid = claims.get("gid")
     user: User | None = None
     if gid is None:  # a client's own token (client_credentials): sub is the client
         if claims["sub"] != claims["client_id"]:
             raise InvalidAccessToken("invalid claims")
         own = db.session.execute(
-            select(OAuthClient.disabled_at, jti_revoked).where(
-                OAuthClient.client_id == claims["client_id"]
-            )
+            _CLIENT_TOKEN_STATE, {"client_id": claims["client_id"], "jti": claims["jti"]}
         ).first()
         if own is None or own.disabled_at is not None:
             raise InvalidAccessToken("unknown or disabled client")
@@ -389,17 +400,7 @@ def validate_access_token(token: str) -> AccessTokenClaims:
             raise InvalidAccessToken("revoked")
     else:
         found = db.session.execute(
-            select(
-                User,
-                Grant.revoked_at,
-                OAuthClient.client_id,
-                OAuthClient.disabled_at,
-                jti_revoked,
-            )
-            .select_from(Grant)
-            .join(OAuthClient, OAuthClient.id == Grant.client_id)
-            .outerjoin(User, User.id == Grant.user_id)
-            .where(Grant.public_id == str(gid))
+            _USER_TOKEN_STATE, {"gid": str(gid), "jti": claims["jti"]}
         ).first()
         if found is None or found.revoked_at is not None or found.jti_revoked:
             raise InvalidAccessToken("revoked")
@@ -461,20 +462,21 @@ class RefreshCredential:
         return self.session_expires_at <= (now or utcnow())
 
 
+_REFRESH_TOKEN_STATE = (
+    select(RefreshToken, Grant, OAuthClient, User, UserSession.expires_at, UserSession.revoked_at)
+    .join(Grant, Grant.id == RefreshToken.grant_id)
+    .join(OAuthClient, OAuthClient.id == Grant.client_id)
+    .outerjoin(User, User.id == Grant.user_id)
+    .outerjoin(UserSession, UserSession.public_id == Grant.session_public_id)
+    .where(RefreshToken.token_digest == bindparam("digest"))
+)
+
+
 def find_refresh_token(session: DbSession, value: str) -> RefreshCredential | None:
     """The refresh token handed out as `value`, whatever its state, in one query."""
     if not value or len(value) > 512:
         return None
-    found = session.execute(
-        select(
-            RefreshToken, Grant, OAuthClient, User, UserSession.expires_at, UserSession.revoked_at
-        )
-        .join(Grant, Grant.id == RefreshToken.grant_id)
-        .join(OAuthClient, OAuthClient.id == Grant.client_id)
-        .outerjoin(User, User.id == Grant.user_id)
-        .outerjoin(UserSession, UserSession.public_id == Grant.session_public_id)
-        .where(RefreshToken.token_digest == token_digest(value))
-    ).first()
+    found = session.execute(_REFRESH_TOKEN_STATE, {"digest": token_digest(value)}).first()
     if found is None:
         return None
     token, grant, client, user, session_expires_at, session_revoked_at = found
@@ -483,24 +485,29 @@ def find_refresh_token(session: DbSession, value: str) -> RefreshCredential | No
     )
 
 
+_CLAIM_REFRESH_TOKEN = (
+    update(RefreshToken)
+    .where(
+        RefreshToken.id == bindparam("token_id"),
+        RefreshToken.used_at.is_(None),
+        RefreshToken.revoked_at.is_(None),
+        select(Grant.id)
+        .where(Grant.id == bindparam("family_id"), Grant.revoked_at.is_(None))
+        .exists(),
+    )
+    .values(used_at=bindparam("now", type_=RefreshToken.__table__.c.used_at.type))
+    .execution_options(synchronize_session=False)
+)
+
+
 def claim_refresh_token(session: DbSession, credential: RefreshCredential) -> bool:
     """Mark the refresh token used, if and only if it is still unused, unrevoked, and its
     grant unrevoked: one conditional UPDATE, whose row count says whether this request won
     (two concurrent refreshes with one token: exactly one does)."""
     now = utcnow()
-    live_grant = (
-        select(Grant.id).where(Grant.id == credential.grant.id, Grant.revoked_at.is_(None))
-    ).exists()
     result = session.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.id == credential.token.id,
-            RefreshToken.used_at.is_(None),
-            RefreshToken.revoked_at.is_(None),
-            live_grant,
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
+        _CLAIM_REFRESH_TOKEN,
+        {"token_id": credential.token.id, "family_id": credential.grant.id, "now": now},
     )
     claimed = bool(result.rowcount)  # type: ignore[attr-defined]
     if claimed:
