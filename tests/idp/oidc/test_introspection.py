@@ -83,14 +83,26 @@ def test_introspection_another_clients_tokens_are_inactive_to_it(client):
     assert introspect(client, issued.rp, issued.access_token).get_json()["active"] is True
 
 
-@pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "x" * 5000])
+@pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "x" * 5000, "é.é.é"])
 def test_introspection_unknown_tokens_are_inactive(client, token):
     rp = register_client()
     response = introspect(client, rp, token)
-    if token == "":
-        assert response.status_code in (200, 400)
-    else:
-        assert response.status_code == 200 and response.get_json() == {"active": False}
+    assert response.status_code == 200 and response.get_json() == {"active": False}
+
+
+def test_introspection_needs_the_token_parameter(client):
+    rp = register_client()
+    response = introspect(client, rp, None)
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+
+
+def test_introspection_refresh_token_of_an_ended_session_is_inactive(client):
+    from idp.accounts.models import UserSession
+
+    issued = issue(client)
+    db.session.execute(update(UserSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert introspect(client, issued.rp, issued.refresh_token).get_json() == {"active": False}
 
 
 def test_introspection_forged_tokens_are_inactive(client):

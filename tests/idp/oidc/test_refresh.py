@@ -259,3 +259,28 @@ def test_refresh_concurrent_uses_of_one_token_one_wins_and_the_family_is_revoked
         assert after.status_code == 400 and after.get_json()["error"] == "invalid_grant"
         assert userinfo(web, winner["access_token"]).status_code == 401
         db.session.remove()
+
+
+def test_refresh_by_a_public_client_rotates_too(client):
+    issued = issue(client, public=True)
+    first = refresh(client, issued.rp, issued.refresh_token)
+    assert first.status_code == 200, first.get_data(as_text=True)
+    replay = refresh(client, issued.rp, issued.refresh_token)
+    assert replay.status_code == 400 and replay.get_json()["error"] == "invalid_grant"
+    assert grant_of(issued.access_token).revoked_at is not None
+
+
+def test_refresh_token_of_a_confidential_client_is_useless_without_its_secret(client):
+    """A stolen refresh token alone: the client's id without its secret is not enough."""
+    issued = issue(client)
+    response = client.post(
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": issued.refresh_token,
+            "client_id": issued.rp.client_id,
+        },
+    )
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+    assert _row(issued.refresh_token).used_at is None
+    assert grant_of(issued.access_token).revoked_at is None
