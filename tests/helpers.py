@@ -435,6 +435,20 @@ RESULTS_DIR = Path(
 )
 
 
+def console_errors(page: Any) -> list[str]:
+    """The console errors of a Playwright page from now on (Chromium reports a CSP violation
+    as one), the browser's own favicon.ico request aside; the list fills as the page runs."""
+    errors: list[str] = []
+
+    def record(message: Any) -> None:
+        url = message.location.get("url", "")
+        if message.type == "error" and not url.endswith("/favicon.ico"):
+            errors.append(f"{message.text} ({url})")
+
+    page.on("console", record)
+    return errors
+
+
 def chromium_path() -> Path:
     return Path("/usr/bin/chromium")
 

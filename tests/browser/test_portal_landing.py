@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, expect
+from playwright.sync_api import Browser, expect
 
 from client_portal_rp import create_app
-from tests.helpers import RESULTS_DIR, serving
+from tests.helpers import RESULTS_DIR, console_errors, serving
 
 pytestmark = pytest.mark.browser
 
@@ -26,15 +26,9 @@ def test_browser_portal_landing_is_french_and_fits(
     portal_url: str, browser: Browser, name: str, width: int
 ) -> None:
     context = browser.new_context(viewport={"width": width, "height": 740}, locale="fr-FR")
-    errors: list[str] = []
-
-    def record(message: ConsoleMessage) -> None:
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-            errors.append(message.text)
-
     try:
         page = context.new_page()
-        page.on("console", record)
+        errors = console_errors(page)
         page.goto(portal_url + "/")
         expect(page.get_by_role("heading", level=1)).to_have_text("Portail client")
         expect(page.get_by_role("heading", name="Connexion avec Sésame")).to_be_visible()

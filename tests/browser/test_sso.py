@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from client_portal_rp import create_app as create_portal
 from samples.partner_site import build_config as partner_config
@@ -30,7 +30,7 @@ from tests.client_portal_rp.rp_helpers import (
     idp_lacks,
     register_site,
 )
-from tests.helpers import RESULTS_DIR, TEST_PASSWORD, LiveIdP, free_port, serving
+from tests.helpers import RESULTS_DIR, TEST_PASSWORD, LiveIdP, console_errors, free_port, serving
 
 MISSING = (
     idp_lacks("oidc.discovery", "oidc_pages.authorize", "oidc.token", "oidc_pages.end_session")
@@ -117,16 +117,10 @@ def test_sso_one_login_three_sites_one_logout_ends_all(
     sites: Sites, browser: Browser, name: str, width: int
 ) -> None:
     context = browser.new_context(viewport={"width": width, "height": 740}, locale="fr-FR")
-    errors: list[str] = []
-
-    def record(message: ConsoleMessage) -> None:
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-            errors.append(f"{message.location.get('url')}: {message.text}")
-
     logins: list[str] = []
     try:
         page = context.new_page()
-        page.on("console", record)
+        errors = console_errors(page)
         page.on(
             "request",
             lambda request: (
