@@ -234,8 +234,7 @@ def callback() -> Response | tuple[str, int]:
     if "error" in request.args:
         code = request.args.get("error", "")
         log.info("callback: the IdP answered %s (%s)", code, request.args.get("error_description"))
-        if code == "access_denied":
-            _forget_state(rp)
+        _forget_state(rp)  # this attempt is over
         return error_page(*IDP_ERRORS.get(code, GENERIC_ERROR), 400)
     try:
         token = rp.oauth.authorize_access_token()

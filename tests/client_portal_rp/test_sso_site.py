@@ -173,6 +173,7 @@ def test_sso_callback_unknown_error_and_hostile_description_are_not_echoed(
     page = response.get_data(as_text=True)
     assert response.status_code == 400 and "Connexion impossible" in page
     assert "<script>alert" not in page and "onerror" not in page
+    assert not any(key.startswith("_state_") for key in session_of(browser))
 
 
 def test_sso_callback_token_endpoint_unreachable_is_a_french_page(
