@@ -200,3 +200,14 @@ def test_consent_unknown_request_key_is_an_error_page(app, client):
     response = give_consent(client, Page(), allow=True)
     assert response.status_code == 400 and "Location" not in response.headers
     assert _codes() == 0
+
+
+def test_consent_hostile_client_name_is_escaped(app, client):
+    """docs/security.md 18: a client's name is registered text, shown as text."""
+    rp = register_client(
+        name='<script>alert(1)</script>"><img src=x onerror=alert(2)>', first_party=False
+    )
+    sign_in(client)
+    page = _consent_page(client, rp, scope="openid profile").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
