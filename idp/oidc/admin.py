@@ -27,6 +27,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 from wtforms import (
     BooleanField,
@@ -58,6 +59,22 @@ bp = Blueprint("oidc_admin", __name__, url_prefix="/admin/clients")
 
 Page = str | Response | tuple[str, int]
 View = TypeVar("View", bound=Callable[..., Any])
+
+
+@bp.app_context_processor
+def _order_admin_link() -> dict[str, Any]:
+    """`order_administrator()`: whether the logged-in account sees the « Sites partenaires »
+    link in the navigation (national administrators of the Order only)."""
+
+    def order_administrator() -> bool:
+        try:
+            user = current_user()
+            return bool(user and is_order_administrator(db.session, user.id))
+        except SQLAlchemyError:  # error pages render even with the database down
+            db.session.rollback()
+            return False
+
+    return {"order_administrator": order_administrator}
 
 
 def is_order_administrator(session: DbSession, user_id: int) -> bool:

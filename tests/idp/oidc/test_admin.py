@@ -328,3 +328,18 @@ def test_admin_browser_registers_a_client_at_phone_and_desktop_sizes(
         fits("5-removed")
         assert errors == []
         browser.close()
+
+
+def test_admin_navigation_link_only_for_national_administrators(app, client):
+    council_member = create_user("claire.conseil")
+    registry.grant_council_role(
+        db.session, council_member.id, registry.council_by_code(db.session, "IDF"), actor=CLI
+    )
+    db.session.commit()
+    _national_admin()
+    login(client, "claire.conseil")
+    assert 'href="/admin/clients/"' not in client.get("/account").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
+    login(client, "paul.national")
+    page = client.get("/account").get_data(as_text=True)
+    assert 'href="/admin/clients/">Sites partenaires</a>' in page
