@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from idp.accounts.models import User, UserSession
 from idp.audit.models import AuditEventType
@@ -179,6 +179,31 @@ def end_sessions(
 
         on_sessions_ended(session, ended)
     return ended
+
+
+def end_timed_out_sessions(
+    session: DbSession, *, now: datetime | None = None, limit: int = 500
+) -> list[EndedSession]:
+    """End the sessions whose absolute or idle timeout passed without a request noticing it
+    (the browser never came back): their grants are revoked and their partner sites told by
+    back-channel logout, as for any other end. Run periodically by the logout worker; at most
+    `limit` sessions per call. The caller commits."""
+    now = now or utcnow()
+    idle = SessionTimeouts.current().idle
+    rows = list(
+        session.scalars(
+            select(UserSession)
+            .where(UserSession.revoked_at.is_(None))
+            .where(or_(UserSession.expires_at <= now, UserSession.last_seen_at <= now - idle))
+            .order_by(UserSession.id)
+            .limit(limit)
+        )
+    )
+    expired = [row for row in rows if now >= row.expires_at]
+    idle_rows = [row for row in rows if now < row.expires_at]
+    return end_sessions(session, expired, reason=EndReason.EXPIRED) + end_sessions(
+        session, idle_rows, reason=EndReason.IDLE
+    )
 
 
 def live_sessions_of(session: DbSession, user: User) -> list[UserSession]:

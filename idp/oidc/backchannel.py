@@ -334,6 +334,7 @@ def run_logout_delivery_loop(
         with app.app_context():
             report: LogoutDeliveryReport | None = None
             try:
+                _end_timed_out_sessions(db.session, echo)
                 report = deliver_pending_logouts(
                     db.session, batch_size=batch_size, should_stop=stop.is_set
                 )
@@ -352,6 +353,17 @@ def run_logout_delivery_loop(
                     echo(summary(report))
         if report is None or report.claimed < batch_size:
             stop.wait(interval)
+
+
+def _end_timed_out_sessions(session: Any, echo: Callable[[str], None]) -> None:
+    """Sessions that timed out while their browser stayed away end here, so their partner
+    sites hear of it (their logouts are queued and delivered by the same pass)."""
+    from idp.accounts.sessions import end_timed_out_sessions
+
+    ended = end_timed_out_sessions(session)
+    session.commit()
+    if ended:
+        echo(f"{len(ended)} session(s) expirée(s) terminée(s).")
 
 
 def summary(report: LogoutDeliveryReport) -> str:

@@ -272,3 +272,30 @@ def test_session_end_closed_from_another_browser_stops_that_sessions_tokens(
     bearer = {"Authorization": f"Bearer {flow.access_token}"}
     assert browser_a.get("/userinfo", headers=bearer).status_code == 401
     assert _queued() == {(session_a.public_id, rp.id, user.id)}
+
+
+def test_session_end_timed_out_sessions_swept_without_a_request(app: Flask) -> None:
+    """A browser that never comes back: the worker's sweep ends its idle or expired session,
+    revokes its grants and queues its back-channel logouts; live sessions are left alone."""
+    user = create_user("camille.martin")
+    idle, _ = create_session(user)
+    expired, _ = create_session(user)
+    live, _ = create_session(user)
+    site = create_oauth_client(backchannel_logout_uri="https://a.example/bc")
+    grants = []
+    for user_session in (idle, expired, live):
+        use_session_for(user_session, site)
+        grants.append(create_grant(user, site, user_session))
+    idle.last_seen_at = utcnow() - timedelta(hours=2)
+    expired.expires_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+
+    ended = sessions.end_timed_out_sessions(db.session)
+    db.session.commit()
+
+    assert sorted((e.public_id, e.reason) for e in ended) == sorted(
+        [(idle.public_id, sessions.EndReason.IDLE), (expired.public_id, sessions.EndReason.EXPIRED)]
+    )
+    assert _revoked(*grants) == ["session_ended", "session_ended", None]
+    assert {sid for sid, _, _ in _queued()} == {idle.public_id, expired.public_id}
+    assert sessions.end_timed_out_sessions(db.session) == []  # nothing twice
