@@ -86,6 +86,7 @@ bench: install
 	$(BIN)/python bench/login.py
 	$(BIN)/python bench/registry_import.py
 	$(BIN)/python bench/autocomplete.py
+	$(BIN)/python bench/token.py
 
 clean:
 	rm -rf $(VENV) instance .mypy_cache .ruff_cache .pytest_cache $(E2E_DIR)/node_modules
