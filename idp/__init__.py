@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -46,6 +47,7 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     csrf.init_app(app)
     mailer.init_app(app)
     limiter.init_app(app)
+    _drop_limiter_request_hooks(app)
 
     from idp.accounts.auth import init_session_housekeeping
     from idp.accounts.services import init_password_hasher
@@ -94,6 +96,24 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
         return {"current_user": user, "confirm_form": ConfirmForm(formdata=None)}
 
     return app
+
+
+def _drop_limiter_request_hooks(app: Flask) -> None:
+    """Flask-Limiter is used for its storage only (idp/throttling.py): no route declares one of
+    its limits, yet it checks every request before the view and touches every response. Its
+    per-request hooks cost 25 % of a JWKS request and 11 % of a token request
+    (bench/README.md, `bench/token.py --profile`); its teardown hook stays."""
+
+    def ours(hook: Any) -> bool:
+        owner = getattr(hook, "__self__", None)
+        if owner is None and isinstance(hook, functools.partial):
+            owner = hook.args[0] if hook.args else None
+        return owner is not limiter
+
+    before: Any = app.before_request_funcs.get(None, [])
+    after: Any = app.after_request_funcs.get(None, [])
+    app.before_request_funcs[None] = [hook for hook in before if ours(hook)]
+    app.after_request_funcs[None] = [hook for hook in after if ours(hook)]
 
 
 def _settings(test_config: Settings | Mapping[str, Any] | None, instance_path: str) -> Settings:

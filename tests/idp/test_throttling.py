@@ -94,3 +94,17 @@ def test_throttle_locked_account_message_says_a_reset_unlocks_it(client, configu
     response = login(client, "jean.dupont", "mauvais")
     assert response.status_code == 429
     assert "Mot de passe oublié" in response.get_data(as_text=True)
+
+
+def test_throttle_flask_limiter_runs_no_per_request_hook(app: Flask, client) -> None:
+    """Flask-Limiter is kept for its storage only: its before/after request hooks, which check
+    limits no route declares, are dropped (bench/README.md: a quarter of a JWKS request)."""
+    from idp.extensions import limiter
+
+    def owned(hook: object) -> bool:
+        return getattr(hook, "__self__", None) is limiter or limiter in getattr(hook, "args", ())
+
+    assert not any(owned(h) for h in app.before_request_funcs.get(None, []))
+    assert not any(owned(h) for h in app.after_request_funcs.get(None, []))
+    assert limiter.storage.incr("hook-test", 60) == 1  # the storage itself still works
+    assert client.get("/jwks").status_code == 200
