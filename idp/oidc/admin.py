@@ -38,6 +38,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -164,9 +165,15 @@ class CheckboxesField(SelectMultipleField):
 
 
 CONFIDENTIAL_METHODS = [
-    ("client_secret_basic", _l("client_secret_basic : secret dans l'en-tête Authorization")),
-    ("client_secret_post", _l("client_secret_post : secret dans le corps de la requête")),
-    ("private_key_jwt", _l("private_key_jwt : assertion signée par les clés du client")),
+    SelectChoice(
+        "client_secret_basic", _l("client_secret_basic : secret dans l'en-tête Authorization")
+    ),
+    SelectChoice(
+        "client_secret_post", _l("client_secret_post : secret dans le corps de la requête")
+    ),
+    SelectChoice(
+        "private_key_jwt", _l("private_key_jwt : assertion signée par les clés du client")
+    ),
 ]
 
 
@@ -183,8 +190,10 @@ class ClientForm(SesameForm):
     client_type = RadioField(
         _l("Type de client"),
         choices=[
-            ("confidential", _l("Confidentiel : un serveur qui garde un secret")),
-            ("public", _l("Public : application mobile ou dans le navigateur (pas de secret)")),
+            SelectChoice("confidential", _l("Confidentiel : un serveur qui garde un secret")),
+            SelectChoice(
+                "public", _l("Public : application mobile ou dans le navigateur (pas de secret)")
+            ),
         ],
         default="confidential",
         validators=[DataRequired(REQUIRED)],
@@ -203,21 +212,21 @@ class ClientForm(SesameForm):
     first_party = BooleanField(_l("Site de l'Ordre (pas d'écran de consentement)"))
     allowed_profiles = CheckboxesField(
         _l("Profils autorisés (aucun coché : tout le monde)"),
-        choices=[(p.value, label) for p, label in PROFILE_LABELS.items()],
+        choices=[SelectChoice(p.value, label) for p, label in PROFILE_LABELS.items()],
     )
     grant_types = CheckboxesField(
         _l("Types d'autorisation"),
-        choices=[(grant, grant) for grant in clients.GRANT_TYPES],
+        choices=[SelectChoice(grant, grant) for grant in clients.GRANT_TYPES],
         default=list(clients.DEFAULT_GRANT_TYPES),
     )
     scopes = CheckboxesField(
         _l("Portées autorisées"),
-        choices=[(scope, scope) for scope in clients.SUPPORTED_SCOPES],
+        choices=[SelectChoice(scope, scope) for scope in clients.SUPPORTED_SCOPES],
         default=list(clients.DEFAULT_SCOPES),
     )
     id_token_alg = SelectField(
         _l("Signature des ID tokens"),
-        choices=[(alg, alg) for alg in clients.ID_TOKEN_ALGORITHMS],
+        choices=[SelectChoice(alg, alg) for alg in clients.ID_TOKEN_ALGORITHMS],
         default="RS256",
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from wtforms import Field, HiddenField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from idp.accounts.forms import REQUIRED, NewPasswordMixin, SesameForm, SignupForm
@@ -106,8 +107,8 @@ class AgcForm(SesameForm):
     also_expert = RadioField(
         _l("Êtes-vous aussi expert-comptable inscrit au tableau de l'Ordre ?"),
         choices=[
-            ("oui", _l("Oui : je suis aussi expert-comptable")),
-            ("non", _l("Non")),
+            SelectChoice("oui", _l("Oui : je suis aussi expert-comptable")),
+            SelectChoice("non", _l("Non")),
         ],
         validators=[DataRequired(_l("Répondez oui ou non."))],
     )

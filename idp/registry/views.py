@@ -26,6 +26,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from idp.accounts.auth import current_user
 from idp.accounts.forms import ConfirmForm
@@ -128,7 +129,7 @@ def _too_large(error: RequestEntityTooLarge) -> Page:
 
 
 def _council_choices(form: ImportUploadForm, councils: list[RegionalCouncil]) -> None:
-    form.council.choices = [(c.code, f"{c.name} ({c.code})") for c in councils]
+    form.council.choices = [SelectChoice(c.code, f"{c.name} ({c.code})") for c in councils]
     if len(councils) == 1 and not form.council.data:
         form.council.data = councils[0].code
 
