@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from idp.mail.delivery import DEFAULT_BATCH_SIZE, DeliveryReport, deliver_pending
 from idp.mail.models import OutboxMessage, OutboxStatus
+from idp.workers import discard_session, poll_until_stopped
 
 log = logging.getLogger("idp.mail")
 
@@ -58,7 +59,7 @@ def deliver(loop: bool, interval: float, batch_size: int) -> None:
         _process_email_requests()
         report = deliver_pending(db.session, batch_size=batch_size)
     except Exception as exc:  # database unreachable: say it, in one line
-        _discard_session()
+        discard_session()
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise click.ClickException(f"Échec de la distribution : {reason}") from exc
     click.echo(summary(report))
@@ -74,36 +75,26 @@ def run_delivery_loop(
     stop: threading.Event,
     echo: Callable[[str], None] = click.echo,
 ) -> None:
-    """Poll the outbox until `stop` is set; survive SMTP and database outages.
-
-    Each poll runs in a fresh app context (hence a fresh session): a connection broken by a
-    database restart is discarded, and `pool_pre_ping` gives the next poll a working one. A
-    full batch means more is due: poll again at once.
-    """
+    """Poll the outbox until `stop` is set; survive SMTP and database outages
+    (idp.workers.poll_until_stopped)."""
     from idp.extensions import db
 
-    failing = False
-    while not stop.is_set():
-        with app.app_context():
-            report: DeliveryReport | None = None
-            try:
-                _process_email_requests()
-                report = deliver_pending(db.session, batch_size=batch_size, should_stop=stop.is_set)
-            except Exception as exc:
-                _discard_session()
-                if not failing:  # one line per outage, not one per poll
-                    log.exception("mail delivery failed")
-                    reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-                    echo(f"Échec de la distribution (nouvel essai dans {interval:g} s) : {reason}")
-                failing = True
-            else:
-                if failing:
-                    echo("Distribution rétablie.")
-                failing = False
-                if report.claimed:
-                    echo(summary(report))
-        if report is None or report.claimed < batch_size:
-            stop.wait(interval)
+    def poll() -> DeliveryReport:
+        _process_email_requests()
+        return deliver_pending(db.session, batch_size=batch_size, should_stop=stop.is_set)
+
+    poll_until_stopped(
+        app,
+        poll,
+        interval=interval,
+        batch_size=batch_size,
+        stop=stop,
+        echo=echo,
+        summary=summary,
+        failure="de la distribution",
+        recovered="Distribution rétablie.",
+        logger=log,
+    )
 
 
 def _process_email_requests() -> None:
@@ -112,16 +103,6 @@ def _process_email_requests() -> None:
     from idp.extensions import db
 
     process_pending(db.session)
-
-
-def _discard_session() -> None:
-    from idp.extensions import db
-
-    try:
-        db.session.rollback()
-    except Exception:  # the connection is gone: there is nothing to roll back
-        log.debug("rollback failed", exc_info=True)
-    db.session.remove()
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -31,6 +31,7 @@ from idp.config import settings
 from idp.database import DbSession, utcnow
 from idp.extensions import mailer
 from idp.mail.models import OutboxMessage, OutboxStatus
+from idp.workers import exponential_backoff
 
 log = logging.getLogger("idp.mail")
 
@@ -44,8 +45,8 @@ MIN_LEASE_SECONDS = 300
 
 def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min ... capped at one hour: 12 attempts span about half a day."""
-    return timedelta(
-        seconds=min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return exponential_backoff(
+        attempts, base_seconds=BACKOFF_BASE_SECONDS, max_seconds=BACKOFF_MAX_SECONDS
     )
 
 

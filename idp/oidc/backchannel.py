@@ -44,6 +44,7 @@ from idp.accounts.models import User
 from idp.config import settings
 from idp.database import DbSession, utcnow
 from idp.oidc.models import BackchannelLogout, OAuthClient
+from idp.workers import exponential_backoff, poll_until_stopped
 
 log = logging.getLogger("idp.oidc.backchannel")
 
@@ -59,8 +60,8 @@ MIN_LEASE_SECONDS = 120
 
 def backoff(attempts: int) -> timedelta:
     """10 s, 20 s, 40 s ... capped at one hour: 8 attempts span about 20 minutes."""
-    return timedelta(
-        seconds=min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return exponential_backoff(
+        attempts, base_seconds=BACKOFF_BASE_SECONDS, max_seconds=BACKOFF_MAX_SECONDS
     )
 
 
@@ -322,37 +323,26 @@ def run_logout_delivery_loop(
     stop: threading.Event,
     echo: Callable[[str], None] = print,
 ) -> None:
-    """Poll the back-channel outbox until `stop` is set; survive site and database outages.
-
-    Each poll runs in a fresh app context (hence a fresh session), as the email worker's
-    does; a full batch means more is due: poll again at once.
-    """
+    """Poll the back-channel outbox until `stop` is set; survive site and database outages
+    (idp.workers.poll_until_stopped, as the email worker does)."""
     from idp.extensions import db
 
-    failing = False
-    while not stop.is_set():
-        with app.app_context():
-            report: LogoutDeliveryReport | None = None
-            try:
-                _end_timed_out_sessions(db.session, echo)
-                report = deliver_pending_logouts(
-                    db.session, batch_size=batch_size, should_stop=stop.is_set
-                )
-            except Exception as exc:
-                _discard_session()
-                if not failing:  # one line per outage, not one per poll
-                    log.exception("back-channel logout delivery failed")
-                    reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-                    echo(f"Échec des déconnexions (nouvel essai dans {interval:g} s) : {reason}")
-                failing = True
-            else:
-                if failing:
-                    echo("Déconnexions rétablies.")
-                failing = False
-                if report.claimed:
-                    echo(summary(report))
-        if report is None or report.claimed < batch_size:
-            stop.wait(interval)
+    def poll() -> LogoutDeliveryReport:
+        _end_timed_out_sessions(db.session, echo)
+        return deliver_pending_logouts(db.session, batch_size=batch_size, should_stop=stop.is_set)
+
+    poll_until_stopped(
+        app,
+        poll,
+        interval=interval,
+        batch_size=batch_size,
+        stop=stop,
+        echo=echo,
+        summary=summary,
+        failure="des déconnexions",
+        recovered="Déconnexions rétablies.",
+        logger=log,
+    )
 
 
 def _end_timed_out_sessions(session: Any, echo: Callable[[str], None]) -> None:
@@ -371,13 +361,3 @@ def summary(report: LogoutDeliveryReport) -> str:
         f"{report.delivered} déconnexion(s) transmise(s), {report.failed} en attente d'un "
         f"nouvel essai, {report.gave_up} abandonnée(s)"
     )
-
-
-def _discard_session() -> None:
-    from idp.extensions import db
-
-    try:
-        db.session.rollback()
-    except Exception:  # the connection is gone: there is nothing to roll back
-        log.debug("rollback failed", exc_info=True)
-    db.session.remove()
