@@ -11,6 +11,7 @@ See docs/adr/0021-oidc-provider.md.
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,12 @@ from idp.database import UTCDateTime, new_public_id, sql_in_list, utcnow
 from idp.extensions import db
 
 DIGEST_LENGTH = 64  # hex SHA-256
+
+
+def new_client_id() -> str:
+    """128 random bits in hex: never starts with `-`, so a command line never reads a client_id
+    as an option (`idp clients remove <client_id>`)."""
+    return secrets.token_hex(16)
 
 
 class ClientAuthMethod(enum.StrEnum):
@@ -42,7 +49,7 @@ class OAuthClient(db.Model):  # type: ignore[name-defined]
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(64), unique=True, default=new_public_id)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True, default=new_client_id)
     name: Mapped[str] = mapped_column(String(120))
     secret_digest: Mapped[str | None] = mapped_column(String(DIGEST_LENGTH))  # None: public
     token_endpoint_auth_method: Mapped[str] = mapped_column(

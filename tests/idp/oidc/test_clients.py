@@ -321,3 +321,13 @@ def test_clients_profile_allowed_by_signup_profile_or_live_registry_claim(app):
     entry.status = RegistryStatus.RADIE.value
     db.session.commit()
     assert not clients.profile_allowed(client, member)
+
+
+def test_clients_client_ids_never_look_like_a_command_line_option(app):
+    """A client_id is typed after `idp clients show|remove|rotate-secret`: a leading `-` made
+    the command read it as an option (seen as a random CI failure)."""
+    from idp.oidc.models import new_client_id
+
+    ids = [new_client_id() for _ in range(2000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 32 and set(i) <= set("0123456789abcdef") for i in ids)
