@@ -67,8 +67,10 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     app.register_blueprint(pages_bp)
     app.register_blueprint(registry_admin_bp)
     app.register_blueprint(profiles_bp)
+    from idp.mfa.web import init_mfa
     from idp.oidc.web import init_oidc
 
+    init_mfa(app)
     init_oidc(app)
     init_web(app)
     init_session_housekeeping(app)
@@ -132,6 +134,7 @@ def _import_models() -> None:
     import idp.accounts.models
     import idp.audit.models
     import idp.mail.models
+    import idp.mfa.models
     import idp.oidc.models
     import idp.profiles.models
     import idp.registry.models  # noqa: F401

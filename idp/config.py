@@ -20,6 +20,7 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app
 
@@ -90,6 +91,9 @@ class Throttles:
     registry_match_failures_per_entry: str = "5 per hour;10 per day"
     registry_match_failures_per_ip: str = "5 per hour;20 per day"
     registry_searches_per_ip: str = "120 per minute;2000 per day"
+    # Second factors (ADR 0022): wrong TOTP or recovery codes, per account and per IP.
+    otp_failures_per_account: str = "5 per 15 minutes;10 per hour;20 per day"
+    otp_failures_per_ip: str = "50 per 15 minutes;200 per day"
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,19 @@ class OidcSettings:
 
 
 @dataclass(frozen=True)
+class MfaSettings:
+    """Second factors and step-up (docs/adr/0022-second-factors-and-step-up.md). Seconds."""
+
+    # Changing a factor needs an authentication (password or factor) at most this old.
+    recent_auth: int = 10 * 60
+    # Between a correct password and the second factor of a login that needs one.
+    pending_login: int = 5 * 60
+    totp_issuer: str = "Sésame"
+    # WebAuthn relying party id; defaults to the issuer's host name.
+    webauthn_rp_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: Environment
     secret_key: str
@@ -136,6 +153,7 @@ class Settings:
     throttles: Throttles = field(default_factory=Throttles)
     mail: MailSettings = field(default_factory=MailSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)
+    mfa: MfaSettings = field(default_factory=MfaSettings)
     session_idle: timedelta = timedelta(minutes=30)
     session_absolute: timedelta = timedelta(hours=12)
     activation_token_max_age: int = 48 * 3600
@@ -166,6 +184,17 @@ class Settings:
     @property
     def throttle_storage_url(self) -> str:
         return self.ratelimit_storage_url or self.redis_url or "memory://"
+
+    @property
+    def webauthn_rp_id(self) -> str:
+        """The passkeys' relying party id: the issuer's host unless set (WEBAUTHN_RP_ID)."""
+        return self.mfa.webauthn_rp_id or urlsplit(self.issuer).hostname or "localhost"
+
+    @property
+    def issuer_origin(self) -> str:
+        """The origin of the IdP's pages (the WebAuthn `origin` a browser reports)."""
+        parts = urlsplit(self.issuer)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def is_sqlite(self) -> bool:
@@ -248,6 +277,14 @@ class Settings:
                 backchannel_max_attempts=reader.integer(
                     "OIDC_BACKCHANNEL_MAX_ATTEMPTS", OidcSettings.backchannel_max_attempts
                 ),
+            ),
+            mfa=MfaSettings(
+                recent_auth=reader.integer("MFA_RECENT_AUTH_SECONDS", MfaSettings.recent_auth),
+                pending_login=reader.integer(
+                    "MFA_PENDING_LOGIN_SECONDS", MfaSettings.pending_login
+                ),
+                totp_issuer=reader.text("MFA_TOTP_ISSUER") or MfaSettings.totp_issuer,
+                webauthn_rp_id=reader.text("WEBAUTHN_RP_ID"),
             ),
             session_idle=timedelta(minutes=reader.integer("SESSION_IDLE_MINUTES", 30)),
             session_absolute=timedelta(hours=reader.integer("SESSION_ABSOLUTE_HOURS", 12)),
@@ -381,6 +418,10 @@ ENVIRONMENT_VARIABLES = frozenset(
         "PROXY_FIX_HOPS",
         "SQLITE_BUSY_TIMEOUT_MS",
         "SUPPORT_EMAIL",
+        "MFA_RECENT_AUTH_SECONDS",
+        "MFA_PENDING_LOGIN_SECONDS",
+        "MFA_TOTP_ISSUER",
+        "WEBAUTHN_RP_ID",
         "LEGAL_PUBLISHER",
         "LEGAL_HOST",
     }

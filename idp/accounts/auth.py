@@ -58,7 +58,9 @@ def _clear_cookie_session() -> None:
         session["locale"] = locale
 
 
-def login_user(user: User, *, credential_epoch: int, amr: str = "pwd") -> UserSession:
+def login_user(
+    user: User, *, credential_epoch: int, amr: str = "pwd", acr: str = ""
+) -> UserSession:
     """Start a new server-side session for `user` in a fresh cookie session; the session this
     browser had (if any) ends, so one browser holds one session."""
     previous = current_session()
@@ -70,6 +72,7 @@ def login_user(user: User, *, credential_epoch: int, amr: str = "pwd") -> UserSe
         user,
         credential_epoch=credential_epoch,
         amr=amr,
+        acr=acr,
         ip=client_ip(),
         user_agent=user_agent(),
     )
@@ -77,6 +80,16 @@ def login_user(user: User, *, credential_epoch: int, amr: str = "pwd") -> UserSe
     session.permanent = True
     g.session_lookup = sessions.Lookup(live=user_session)
     return user_session
+
+
+def rotate_session(user_session: UserSession) -> None:
+    """A privilege change on this browser's session (a step-up): new cookie token and new CSRF
+    token, same session (docs/security.md 14). The old cookie no longer designates it."""
+    token = sessions.rotate_session_token(user_session)
+    _clear_cookie_session()
+    session[SESSION_TOKEN_KEY] = token
+    session.permanent = True
+    g.session_lookup = sessions.Lookup(live=user_session)
 
 
 def logout_user() -> list[sessions.EndedSession]:

@@ -71,6 +71,20 @@ class LoginForm(SesameForm):
         validators=[DataRequired(REQUIRED), Length(max=1024)],
         render_kw={"autocomplete": "current-password"},
     )
+    # Stable contract: a client may send the second factor with the password (ADR 0022).
+    otp = StringField(
+        _l("Code de vérification"),
+        description=_l(
+            "Le code à 6 chiffres de votre application d'authentification, ou un code de secours."
+        ),
+        validators=[Length(max=40)],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "inputmode": "numeric",
+            "autocapitalize": "none",
+            "spellcheck": "false",
+        },
+    )
 
 
 class NewPasswordMixin:

@@ -62,6 +62,8 @@ class User(db.Model):  # type: ignore[name-defined]
     # Bumped whenever the password changes: a session records the epoch of the credential it
     # verified, and dies when they differ (a login racing a reset cannot outlive it).
     credential_epoch: Mapped[int] = mapped_column(default=0)
+    # "Toujours demander mon second facteur": every login asks for it (idp.mfa, ADR 0022).
+    mfa_always: Mapped[bool] = mapped_column(default=False)
 
     sessions: Mapped[list[UserSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

@@ -70,6 +70,7 @@ def start_session(
     *,
     credential_epoch: int,
     amr: str = "pwd",
+    acr: str = "",
     ip: str | None = None,
     user_agent: str | None = None,
 ) -> tuple[UserSession, str]:
@@ -87,6 +88,7 @@ def start_session(
         auth_time=now,
         expires_at=now + SessionTimeouts.current().absolute,
         amr=amr,
+        acr=acr,
         ip_address=ip,
         user_agent=(user_agent or "")[:300] or None,
         credential_epoch=credential_epoch,

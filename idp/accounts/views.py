@@ -102,10 +102,37 @@ def login() -> Page:
         except DomainError as error:
             db.session.commit()  # keep the audit event of the failure
             return _refused(form, error, "accounts/login.html", next=next_url)
-        login_user(authenticated.user, credential_epoch=authenticated.credential_epoch)
-        db.session.commit()
-        return redirect(next_url)
+        return _after_password(form, authenticated, next_url)
     return render_template("accounts/login.html", form=form, next=next_url)
+
+
+def _after_password(form: LoginForm, authenticated: services.Authenticated, next_url: str) -> Page:
+    """The second factor, when the form carries one (`otp`) or the account always asks for
+    it (then on the second-factor page); else a password session (ADR 0022)."""
+    from idp.mfa import factors, flow
+
+    user = authenticated.user
+    amr = ["pwd"]
+    if form.otp.data:
+        try:
+            amr = factors.combine_amr(
+                amr, factors.verify_code(db.session, user, form.otp.data, ip=client_ip())
+            )
+        except DomainError as error:
+            db.session.commit()  # the password was right: its audit row, and the failure
+            form.otp.data = ""
+            return _refused(form, error, "accounts/login.html", next=next_url)
+    elif factors.login_needs_second_factor(db.session, user):
+        db.session.commit()
+        return flow.begin_pending_login(authenticated, next_url)
+    login_user(
+        user,
+        credential_epoch=authenticated.credential_epoch,
+        amr=" ".join(amr),
+        acr=factors.acr_for(amr),
+    )
+    db.session.commit()
+    return redirect(next_url)
 
 
 @bp.route("/logout", methods=["GET", "POST"])

@@ -29,6 +29,22 @@ EVENT_LABELS: dict[str, LazyString] = {
     AuditEventType.OIDC_CLIENT_REMOVED: _l("Site partenaire supprimé"),
     AuditEventType.OIDC_SIGNING_KEYS_ROTATED: _l("Clés de signature renouvelées"),
     AuditEventType.OIDC_ACCESS_WITHDRAWN: _l("Accès d'un site partenaire retiré"),
+    AuditEventType.OIDC_CLIENT_UPDATED: _l("Site partenaire modifié"),
+    AuditEventType.TOTP_ADDED: _l("Application d'authentification ajoutée"),
+    AuditEventType.TOTP_REMOVED: _l("Application d'authentification retirée"),
+    AuditEventType.RECOVERY_CODES_GENERATED: _l("Nouveaux codes de secours générés"),
+    AuditEventType.RECOVERY_CODE_USED: _l("Code de secours utilisé"),
+    AuditEventType.PASSKEY_ADDED: _l("Clé d'accès ajoutée"),
+    AuditEventType.PASSKEY_REMOVED: _l("Clé d'accès supprimée"),
+    AuditEventType.PASSKEY_RENAMED: _l("Clé d'accès renommée"),
+    AuditEventType.PASSKEY_LOGIN: _l("Connexion avec une clé d'accès"),
+    AuditEventType.SECOND_FACTOR_PASSED: _l("Second facteur vérifié"),
+    AuditEventType.SECOND_FACTOR_FAILED: _l("Second facteur refusé"),
+    AuditEventType.SECOND_FACTOR_THROTTLED: _l("Second facteur bloqué (trop de tentatives)"),
+    AuditEventType.MFA_ALWAYS_CHANGED: _l(
+        "Réglage « toujours demander le second facteur » modifié"
+    ),
+    AuditEventType.MFA_RESET: _l("Seconds facteurs réinitialisés par l'Ordre"),
 }
 
 

@@ -46,6 +46,23 @@ class AuditEventType(enum.StrEnum):
     OIDC_CLIENT_REMOVED = "oidc_client_removed"
     OIDC_SIGNING_KEYS_ROTATED = "oidc_signing_keys_rotated"
     OIDC_ACCESS_WITHDRAWN = "oidc_access_withdrawn"  # « Retirer l'accès » on « Mon compte »
+    OIDC_CLIENT_UPDATED = "oidc_client_updated"
+    # Second factors (ADR 0022)
+    TOTP_ADDED = "totp_added"
+    TOTP_REMOVED = "totp_removed"
+    RECOVERY_CODES_GENERATED = "recovery_codes_generated"
+    RECOVERY_CODE_USED = "recovery_code_used"
+    PASSKEY_ADDED = "passkey_added"
+    PASSKEY_REMOVED = "passkey_removed"
+    PASSKEY_RENAMED = "passkey_renamed"
+    PASSKEY_LOGIN = "passkey_login"  # a passkey as the only factor of a login
+    SECOND_FACTOR_PASSED = "second_factor_passed"  # a login or step-up with a second factor
+    SECOND_FACTOR_FAILED = "second_factor_failed"
+    SECOND_FACTOR_THROTTLED = "second_factor_throttled"
+    REAUTHENTICATED = "reauthenticated"  # "Confirmez votre identité" before a factor change
+    MFA_ALWAYS_CHANGED = "mfa_always_changed"
+    MFA_RESET = "mfa_reset"  # every factor removed by the Order's administrators
+    MFA_PROFILE_POLICY_CHANGED = "mfa_profile_policy_changed"
 
 
 class ActorKind(enum.StrEnum):

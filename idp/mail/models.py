@@ -28,31 +28,37 @@ log = logging.getLogger("idp.mail")
 _SEALED_PREFIX = "sealed:"
 
 
-def _fernet() -> Fernet:
+def _fernet(purpose: str) -> Fernet:
     secret = current_app.extensions["sesame.settings"].secret_key
-    digest = hashlib.sha256(b"sesame.outbox-bodies\x00" + secret.encode()).digest()
+    digest = hashlib.sha256(purpose.encode() + b"\x00" + secret.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
 class SealedText(TypeDecorator[str]):
-    """Text encrypted at rest (Fernet: AES-128-CBC + HMAC-SHA256); the empty string stays
-    empty (a sent message's blanked body)."""
+    """Text encrypted at rest (Fernet: AES-128-CBC + HMAC-SHA256) under a key derived from
+    SECRET_KEY for one `purpose`; the empty string stays empty (a sent message's blanked
+    body). Also seals the TOTP secrets (idp.mfa.models)."""
 
     impl = Text
     cache_ok = True
 
+    def __init__(self, purpose: str = "sesame.outbox-bodies") -> None:
+        super().__init__()
+        self.purpose = purpose
+
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         if not value:
             return value
-        return _SEALED_PREFIX + _fernet().encrypt(value.encode()).decode()
+        return _SEALED_PREFIX + _fernet(self.purpose).encrypt(value.encode()).decode()
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
         if not value or not str(value).startswith(_SEALED_PREFIX):
             return value
         try:
-            return _fernet().decrypt(str(value)[len(_SEALED_PREFIX) :].encode()).decode()
+            sealed = str(value)[len(_SEALED_PREFIX) :].encode()
+            return _fernet(self.purpose).decrypt(sealed).decode()
         except InvalidToken:
-            log.warning("an outbox body was sealed under another SECRET_KEY")
+            log.warning("a value sealed (%s) under another SECRET_KEY", self.purpose)
             return ""
 
 

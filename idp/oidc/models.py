@@ -69,6 +69,8 @@ class OAuthClient(db.Model):  # type: ignore[name-defined]
     first_party: Mapped[bool] = mapped_column(default=False)  # skips consent
     # Profiles (idp.profiles.catalog values) allowed to use the client; empty: everyone.
     allowed_profiles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # "MFA always": every login at this client needs a second factor (ADR 0022).
+    require_mfa: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
