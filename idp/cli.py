@@ -270,9 +270,13 @@ def council_update(
 def register_commands(app: Flask) -> None:
     from idp.demo import demo_cli
     from idp.mail.cli import mail_cli
+    from idp.mfa.cli import reset_mfa
+    from idp.mfa.policy_cli import mfa_cli
     from idp.oidc.cli import register as register_oidc_commands
 
+    users_cli.add_command(reset_mfa)
     app.cli.add_command(users_cli)
+    app.cli.add_command(mfa_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(registry_cli)
