@@ -109,7 +109,7 @@ def only_link(live: LiveIdP, to: str, path: str) -> str:
 def log_in(page: Page, username: str, password: str) -> None:
     page.get_by_label("Identifiant").fill(username)
     page.get_by_label("Mot de passe", exact=True).fill(password)
-    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("button", name="Se connecter", exact=True).click()
 
 
 def test_browser_account_lifecycle_signup_activation_login_reset(

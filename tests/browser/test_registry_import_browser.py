@@ -85,7 +85,7 @@ def test_browser_council_admin_imports_a_file_and_sees_its_diff(
     page.goto(live_idp.url + "/login")
     page.get_by_label("Identifiant").fill(council_admin)
     page.get_by_label("Mot de passe", exact=True).fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("button", name="Se connecter", exact=True).click()
     page.get_by_role("link", name="Imports du tableau").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Imports du tableau")
     page.get_by_role("link", name="Importer un fichier").click()

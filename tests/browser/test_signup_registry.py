@@ -128,7 +128,7 @@ def test_browser_signup_registry_autocomplete_to_account_page(
     page.get_by_label("Le mot de passe choisi à l'inscription").fill(PASSWORD)
     page.get_by_role("button", name="Activer mon compte").click()
     page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("button", name="Se connecter", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Mon compte")
     profile = page.locator("section", has=page.get_by_role("heading", name="Mon profil"))
     expect(profile).to_contain_text("IDF-1001")

@@ -297,7 +297,7 @@ def test_admin_browser_registers_a_client_at_phone_and_desktop_sizes(
         page.goto(idp.url + "/login")
         page.get_by_label("Identifiant").fill("paul.national")
         page.get_by_label("Mot de passe", exact=True).fill(TEST_PASSWORD)
-        page.get_by_role("button", name="Se connecter").click()
+        page.get_by_role("button", name="Se connecter", exact=True).click()
         page.goto(idp.url + "/admin/clients/")
         expect(page.get_by_role("heading", level=1)).to_have_text("Sites partenaires")
         fits("1-list")
