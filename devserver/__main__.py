@@ -33,6 +33,9 @@ from devserver.clients import Credentials, RegistrationError, Site, ensure_regis
 from samples.partner_site import SITES as PARTNER_SITES
 
 HOST = "127.0.0.1"
+# The IdP's public name: passkeys (WebAuthn) refuse an IP address as relying party id, and
+# browsers treat http://localhost as a secure context (ADR 0022). It listens on HOST.
+IDP_HOST = "localhost"
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_GRACE_SECONDS = 8.0
@@ -112,12 +115,12 @@ def child_env(ports: Ports, base: dict[str, str]) -> dict[str, str]:
     env.setdefault("DATABASE_URL", "sqlite:///" + str(ROOT / "instance" / "idp.sqlite"))
     env.update(
         {
-            "IDP_ISSUER": f"http://{HOST}:{ports.idp}",
+            "IDP_ISSUER": f"http://{IDP_HOST}:{ports.idp}",
             "MAIL_SERVER": HOST,
             "MAIL_PORT": str(ports.smtp),
-            "PORTAL_IDP_ISSUER": f"http://{HOST}:{ports.idp}",
+            "PORTAL_IDP_ISSUER": f"http://{IDP_HOST}:{ports.idp}",
             "PORTAL_BASE_URL": f"http://{HOST}:{ports.portal}",
-            "PARTNER_IDP_ISSUER": f"http://{HOST}:{ports.idp}",
+            "PARTNER_IDP_ISSUER": f"http://{IDP_HOST}:{ports.idp}",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -315,7 +318,7 @@ def banner(ports: Ports, env: dict[str, str]) -> str:
         "=" * 72,
         "  Sésame — serveur de développement / development server",
         "=" * 72,
-        f"  Sésame (IdP)                  http://{HOST}:{ports.idp}",
+        f"  Sésame (IdP)                  http://{IDP_HOST}:{ports.idp}",
         f"  Portail client / portal       http://{HOST}:{ports.portal}",
         f"  Bibliothèque de l'Ordre       http://{HOST}:{ports.library}   (site partenaire)",
         f"  Revue Française de Compta.    http://{HOST}:{ports.journal}   (site partenaire)",

@@ -47,11 +47,13 @@ def test_orchestrator_names_a_taken_port_and_its_variable() -> None:
 def test_orchestrator_children_share_issuer_and_smtp_and_banner_shows_them() -> None:
     ports = Ports(idp=6000, portal=6001, mailbox=6025, smtp=2525, library=6002, journal=6003)
     env = child_env(ports, {"FLASK_APP": "other", "DATABASE_URL": "sqlite:////tmp/x.sqlite"})
-    assert env["IDP_ISSUER"] == env["PORTAL_IDP_ISSUER"] == "http://127.0.0.1:6000"
+    # a host name, not an IP: passkeys refuse an IP address as relying party id (ADR 0022)
+    assert env["IDP_ISSUER"] == env["PORTAL_IDP_ISSUER"] == "http://localhost:6000"
     assert (env["MAIL_SERVER"], env["MAIL_PORT"]) == ("127.0.0.1", "2525")
     assert "FLASK_APP" not in env and env["DATABASE_URL"] == "sqlite:////tmp/x.sqlite"
     text = banner(ports, env)
-    for port in (6000, 6001, 6002, 6003, 6025):
+    assert "http://localhost:6000" in text
+    for port in (6001, 6002, 6003, 6025):
         assert f"http://127.0.0.1:{port}" in text
     assert env["PARTNER_IDP_ISSUER"] == env["IDP_ISSUER"]
     assert "demo.collaborateur" in text and "lanterne boussole rivage 27" in text
