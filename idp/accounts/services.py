@@ -495,6 +495,16 @@ def change_password(
     _queue_password_changed_email(session, user, reset=False)
 
 
+def verify_current_password(session: DbSession, user: User, password: str, *, ip: str) -> None:
+    """The password of a logged-in account, proved again before a sensitive change
+    (« Confirmez votre identité », ADR 0022): under the login throttles, a wrong one counted
+    and audited like a failed login (a stolen session is no unthrottled password oracle)."""
+    try:
+        _verify_password(session, user.username, user, password, ip=ip)
+    except InvalidCredentials as error:
+        raise InvalidCredentials(gettext("Le mot de passe est incorrect.")) from error
+
+
 def _set_password(session: DbSession, user: User, new_password: str) -> None:
     if has_forbidden_characters(new_password, password=True):
         raise InvalidText()
