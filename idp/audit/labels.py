@@ -41,6 +41,7 @@ EVENT_LABELS: dict[str, LazyString] = {
     AuditEventType.SECOND_FACTOR_PASSED: _l("Second facteur vérifié"),
     AuditEventType.SECOND_FACTOR_FAILED: _l("Second facteur refusé"),
     AuditEventType.SECOND_FACTOR_THROTTLED: _l("Second facteur bloqué (trop de tentatives)"),
+    AuditEventType.REAUTHENTICATED: _l("Identité confirmée avant un changement de sécurité"),
     AuditEventType.MFA_ALWAYS_CHANGED: _l(
         "Réglage « toujours demander le second facteur » modifié"
     ),

@@ -7,7 +7,7 @@ from flask import redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from idp import throttling
-from idp.accounts.auth import safe_next_url
+from idp.accounts.auth import current_session, safe_next_url
 from idp.config import settings
 from idp.errors import DomainError
 from idp.extensions import db
@@ -26,6 +26,10 @@ def verify() -> ResponseReturnValue:
         return redirect(url_for("accounts.login"))
     user, pending = who
     next_url = pending.next_url if pending else safe_next_url(request.args.get("next"), "")
+    user_session = current_session()
+    if pending is None and user_session is not None and factors.is_stepped_up(user_session):
+        # Already "sécurité avancée" (a factor just enrolled, or another tab stepped up).
+        return redirect(next_url or url_for("accounts.account"))
     cancel_url = safe_next_url(request.args.get("cancel"), "")
     form = SecondFactorForm()
     available = factors.factors_of(db.session, user)

@@ -143,3 +143,11 @@ def test_pending_login_dies_with_a_password_change(client, app):
     response = client.post("/login/verify", data={"otp": code_at(secret)})
     assert response.status_code in (302, 400)
     assert _sessions() == []
+
+
+def test_second_factor_page_lets_an_already_stepped_up_session_through(client):
+    user = create_user("camille.martin")
+    secret = enrol_totp(user)
+    login_with_otp(client, "camille.martin", code_at(secret))
+    response = client.get("/login/verify?next=/account/security")
+    assert response.status_code == 302 and response.location.endswith("/account/security")

@@ -15,6 +15,7 @@ from idp.mfa import manage, recovery, totp
 from idp.mfa.models import Passkey, RecoveryCode, TotpCredential
 from idp.oidc.acr import ACR_ADVANCED
 from tests.factories import create_user
+from tests.helpers import csrf_token, login
 from tests.idp.mfa.security_support import (
     enrolment_secret,
     logged_in,
@@ -103,7 +104,9 @@ def test_enrolment_code_cannot_be_used_again(client):
     page = post(client, ENROL, ENROL, otp=code).get_data(as_text=True)
     assert "déjà une application d'authentification" in page
     assert _credential(user).secret == secret
-    # At the second-factor page, the enrolment's code is spent.
+    # At the second-factor page of a new password login, the enrolment's code is spent.
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/logout")})
+    login(client, user.username)
     response = submit_second_factor(client, code, "/login/verify?next=/account")
     assert response.status_code == 200
     assert "Code incorrect, expiré ou déjà utilisé." in response.get_data(as_text=True)
