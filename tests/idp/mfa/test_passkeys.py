@@ -769,3 +769,13 @@ def test_confirm_identity_refuses_another_account_passkey(client):
     response = post_json(client, "/account/confirm/passkey", {"credential": credential}, token)
     assert response.status_code == 400
     assert events("reauthenticated") == []
+
+
+def test_confirm_identity_page_offers_the_passkey_with_the_way_back(client):
+    user = create_user("camille.martin")
+    enrol(user)
+    login(client, "camille.martin")
+    age_session()
+    page = client.get("/account/confirm?next=/account/security").get_data(as_text=True)
+    assert 'data-passkey="confirm" hidden' in page
+    assert 'data-next="/account/security"' in page and "/account/confirm/passkey/options" in page
