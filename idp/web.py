@@ -119,7 +119,10 @@ def init_web(app: Flask) -> None:
         headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         headers["X-Content-Type-Options"] = "nosniff"
         headers["X-Frame-Options"] = "DENY"
-        headers["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: under https Flask-WTF (WTF_CSRF_SSL_STRICT) refuses a
+        # form POST without a same-origin Referer, and no-referrer made browsers send none:
+        # every form of an https deployment was refused. Other sites still get no Referer.
+        headers["Referrer-Policy"] = "same-origin"
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
         if request.is_secure or settings().https:

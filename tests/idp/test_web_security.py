@@ -19,7 +19,14 @@ from idp.extensions import db
 from idp.mail.delivery import deliver_pending
 from idp.mail.models import OutboxMessage
 from tests.factories import create_user
-from tests.helpers import HOSTILE_NEXT_TARGETS, TEST_PASSWORD, activate, csrf_token, login
+from tests.helpers import (
+    HOSTILE_NEXT_TARGETS,
+    TEST_PASSWORD,
+    activate,
+    csrf_in,
+    csrf_token,
+    login,
+)
 
 NEW_PASSWORD = "radium polonium nobel 1903"
 EXPIRED_FORM = "Formulaire expiré"
@@ -479,3 +486,23 @@ def test_escaping_hostile_user_agents_in_sessions_and_audit_list(app, client):
     assert page.count(str(escape(IMG)[:40])) == 1  # the failed login line (label cut at 40)
     failed = db.session.query(AuditEvent).filter_by(subject_id=user.id, event_type="login_failed")
     assert failed.one().user_agent == IMG
+
+
+def test_headers_referrer_policy_lets_https_forms_through(https_app):
+    """Under https, Flask-WTF refuses a POST without a same-origin Referer: the policy must
+    let browsers send one to the IdP itself (never to other sites). A browser honouring
+    `no-referrer` sent none, and every form of an https deployment answered 400."""
+    client = https_app.test_client()
+    page = client.get("/login", base_url="https://idp.test")
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    token = csrf_in(page.get_data(as_text=True))
+    form = {"csrf_token": token, "username": "jean.dupont", "password": TEST_PASSWORD}
+    without = client.post("/login", data=form, base_url="https://idp.test")
+    assert without.status_code == 400  # what a browser obeying no-referrer would get
+    with_referer = client.post(
+        "/login",
+        data=form,
+        base_url="https://idp.test",
+        headers={"Referer": "https://idp.test/login"},
+    )
+    assert with_referer.status_code == 302
