@@ -1,6 +1,8 @@
 """Client administration pages for the Order's national administrators (an account with a
 `CouncilAdministrator` row whose council is NULL): list, register (the secret shown once, on
-the page that answers the form), show, renew the secret, remove.
+the page that answers the form), show, renew the secret, remove, « Sécurité avancée
+obligatoire » per client; and « Politique de sécurité » (/admin/security), the profiles whose
+holders need a second factor at every partner site (ADR 0022).
 
 For anyone else every URL answers 404, before CSRF or method checks could tell that the pages
 exist (the approach of idp/registry/views.py). Every form carries a CSRF token; the pages that
@@ -50,13 +52,15 @@ from idp.audit.services import Actor
 from idp.database import DbSession
 from idp.errors import DomainError
 from idp.extensions import db
+from idp.mfa import policy as mfa_policy
 from idp.oidc import clients
 from idp.oidc.models import OAuthClient
 from idp.profiles.catalog import PROFILE_LABELS
 from idp.registry.models import CouncilAdministrator
 from idp.text import has_forbidden_characters
 
-bp = Blueprint("oidc_admin", __name__, url_prefix="/admin/clients")
+bp = Blueprint("oidc_admin", __name__, url_prefix="/admin")
+CLIENTS = "/clients"  # the client pages' prefix; /admin/security is the policy page
 
 Page = str | Response | tuple[str, int]
 View = TypeVar("View", bound=Callable[..., Any])
@@ -109,7 +113,9 @@ def _administrator() -> User:
     return user
 
 
-def _route(rule: str, methods: tuple[str, ...] = ("GET",)) -> Callable[[View], View]:
+def _route(
+    rule: str, methods: tuple[str, ...] = ("GET",), *, prefix: str = CLIENTS
+) -> Callable[[View], View]:
     """A route that takes GET and POST, so that routing answers no 405 to anyone (that would
     tell the URL exists): `_guard` answers 404 first, then a wrong method gets its 405."""
 
@@ -120,7 +126,7 @@ def _route(rule: str, methods: tuple[str, ...] = ("GET",)) -> Callable[[View], V
                 abort(405)
             return view(**kwargs)
 
-        bp.add_url_rule(rule, view.__name__, guarded, methods=["GET", "POST"])
+        bp.add_url_rule(prefix + rule, view.__name__, guarded, methods=["GET", "POST"])
         return view
 
     return register
@@ -229,6 +235,13 @@ class ClientForm(SesameForm):
         choices=[SelectChoice(alg, alg) for alg in clients.ID_TOKEN_ALGORITHMS],
         default="RS256",
     )
+    require_mfa = BooleanField(
+        _l("Sécurité avancée obligatoire"),
+        description=_l(
+            "Chaque connexion à ce site demande un second facteur (application "
+            "d'authentification, code de secours ou clé d'accès)."
+        ),
+    )
 
     def new_client(self) -> clients.NewClient:
         public = self.client_type.data == "public"
@@ -245,6 +258,7 @@ class ClientForm(SesameForm):
             id_token_signed_response_alg=self.id_token_alg.data or "RS256",
             grant_types=list(self.grant_types.data or []),
             scopes=list(self.scopes.data or []),
+            require_mfa=bool(self.require_mfa.data),
         )
 
     def show_refusal(self, errors: dict[str, list[str]]) -> None:
@@ -254,6 +268,21 @@ class ClientForm(SesameForm):
                 self.form_errors.extend(messages)
             else:
                 field.errors = [*field.errors, *messages]
+
+
+class RequireMfaForm(SesameForm):
+    """« Sécurité avancée obligatoire » on a registered client's page."""
+
+    require_mfa = BooleanField(_l("Sécurité avancée obligatoire"))
+
+
+class ProfilePolicyForm(SesameForm):
+    """« Politique de sécurité »: the profiles whose holders always need a second factor."""
+
+    profiles = CheckboxesField(
+        _l("Profils dont les titulaires doivent toujours utiliser un second facteur"),
+        choices=[SelectChoice(p.value, label) for p, label in PROFILE_LABELS.items()],
+    )
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -293,12 +322,79 @@ def new() -> Page:
 @_route("/<client_id>")
 def show(client_id: str) -> str:
     _administrator()
+    client = _client(client_id)
     return render_template(
         "oidc/admin/show.html",
-        client=_client(client_id),
+        client=client,
         form=ConfirmForm(),
+        mfa_form=RequireMfaForm(formdata=None, require_mfa=client.require_mfa),
         profile_labels={p.value: label for p, label in PROFILE_LABELS.items()},
     )
+
+
+@_route("/<client_id>/securite", methods=("POST",))
+def require_mfa(client_id: str) -> Page:
+    """« Sécurité avancée obligatoire » on or off (audited `oidc_client_updated`)."""
+    user = _administrator()
+    client = _client(client_id)
+    form = RequireMfaForm()
+    if not form.validate_on_submit():
+        abort(400)
+    required = bool(form.require_mfa.data)
+    try:
+        changed = clients.set_require_mfa(db.session, client, required, Actor.user(user))
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("oidc_admin.show", client_id=client_id))
+    db.session.commit()
+    if not changed:
+        flash(_("Aucun changement."), "success")
+    elif required:
+        flash(
+            _(
+                "Chaque connexion à « %(name)s » demande désormais un second facteur.",
+                name=client.name,
+            ),
+            "success",
+        )
+    else:
+        flash(
+            _("« %(name)s » n'exige plus de second facteur à chaque connexion.", name=client.name),
+            "success",
+        )
+    return redirect(url_for("oidc_admin.show", client_id=client_id))
+
+
+@_route("/security", methods=("GET", "POST"), prefix="")
+def security_policy() -> Page:
+    """« Politique de sécurité »: the profiles whose holders need a second factor at every
+    partner site (each change audited `mfa_profile_policy_changed`)."""
+    user = _administrator()
+    current = mfa_policy.profiles_requiring_mfa(db.session)
+    form = ProfilePolicyForm(formdata=None, profiles=sorted(current))
+    if request.method == "POST":
+        form = ProfilePolicyForm()
+        if not form.validate_on_submit():
+            if form.csrf_token.errors:
+                abort(400)
+            return render_template("oidc/admin/security.html", form=form), 400
+        wanted = set(form.profiles.data or [])
+        changed = [
+            profile
+            for profile in (p.value for p in PROFILE_LABELS)
+            if (profile in wanted) != (profile in current)
+            and mfa_policy.set_profile_policy(
+                db.session, profile, profile in wanted, actor=Actor.user(user)
+            )
+        ]
+        db.session.commit()
+        if changed:
+            flash(_("La politique de sécurité est enregistrée."), "success")
+        else:
+            flash(_("Aucun changement."), "success")
+        return redirect(url_for("oidc_admin.security_policy"))
+    return render_template("oidc/admin/security.html", form=form)
 
 
 @_route("/<client_id>/secret", methods=("POST",))

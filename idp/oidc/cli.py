@@ -73,6 +73,7 @@ def _describe(client: Any) -> dict[str, Any]:
         "scopes": list(client.scopes),
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "allowed_profiles": list(client.allowed_profiles),
+        "require_mfa": client.require_mfa,
         "created_at": client.created_at.isoformat(),
         "secret_rotated_at": client.secret_rotated_at.isoformat()
         if client.secret_rotated_at
@@ -119,6 +120,11 @@ clients_cli = AppGroup("clients", help="Relying parties (partner sites) of the O
     help="authorization_code, refresh_token, client_credentials (default: the first two).",
 )
 @click.option("--scope", "scopes", multiple=True, help="Allowed scopes (default: openid...).")
+@click.option(
+    "--require-mfa",
+    is_flag=True,
+    help="« Sécurité avancée obligatoire »: every login here needs a second factor.",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id", "client_secret"}.')
 def add_client(
     name: str,
@@ -133,6 +139,7 @@ def add_client(
     id_token_alg: str,
     grant_types: tuple[str, ...],
     scopes: tuple[str, ...],
+    require_mfa: bool,
     as_json: bool,
 ) -> None:
     """Register a client; its secret is printed once."""
@@ -151,6 +158,7 @@ def add_client(
         auth_method=auth_method,
         jwks_uri=jwks_uri,
         id_token_signed_response_alg=id_token_alg,
+        require_mfa=require_mfa,
     )
     if grant_types:
         new.grant_types = list(grant_types)
@@ -169,7 +177,8 @@ def add_client(
 @click.option("--all", "include_removed", is_flag=True, help="Removed clients too.")
 @click.option("--json", "as_json", is_flag=True)
 def list_clients(include_removed: bool, as_json: bool) -> None:
-    """client_id, name, method, first-party or not, removed or not."""
+    """client_id, name, method, first-party or not, removed or not, second factor required or
+    not ("mfa" / "-")."""
     from idp.extensions import db
     from idp.oidc import clients
 
@@ -180,9 +189,10 @@ def list_clients(include_removed: bool, as_json: bool) -> None:
     for client in found:
         party = "first-party" if client.first_party else "third-party"
         state = "supprimé" if client.disabled_at else "actif"
+        mfa = "mfa" if client.require_mfa else "-"
         click.echo(
             f"{client.client_id}\t{client.name}\t{client.token_endpoint_auth_method}\t"
-            f"{party}\t{state}"
+            f"{party}\t{state}\t{mfa}"
         )
 
 
@@ -230,6 +240,34 @@ def remove_client(client_id: str, yes: bool) -> None:
         raise _refusal(error) from error
     db.session.commit()
     click.echo(f"{client.client_id}\tsupprimé\t{revoked} autorisation(s) révoquée(s)")
+
+
+@clients_cli.command("update")
+@click.argument("client_id")
+@click.option(
+    "--require-mfa/--no-require-mfa",
+    "require_mfa",
+    default=None,
+    help="« Sécurité avancée obligatoire »: every login here needs a second factor (or not).",
+)
+def update_client(client_id: str, require_mfa: bool | None) -> None:
+    """Change a client's settings (audited when something changes)."""
+    from idp.audit.services import CLI
+    from idp.extensions import db
+    from idp.oidc import clients
+
+    if require_mfa is None:
+        raise Refused("Rien à modifier : indiquez --require-mfa ou --no-require-mfa.")
+    client = _find(client_id)
+    try:
+        changed = clients.set_require_mfa(db.session, client, require_mfa, CLI)
+    except DomainError as error:
+        db.session.rollback()
+        raise _refusal(error) from error
+    db.session.commit()
+    state = "exigée" if require_mfa else "non exigée"
+    note = "" if changed else " (inchangé)"
+    click.echo(f"{client.client_id}\tsécurité avancée {state}{note}")
 
 
 @clients_cli.command("rotate-secret")

@@ -105,6 +105,7 @@ class NewClient:
     allowed_profiles: list[str] = field(default_factory=list)
     backchannel_logout_uri: str | None = None
     auth_method: str | None = None
+    require_mfa: bool = False  # "MFA always": every login here needs a second factor
     jwks_uri: str | None = None
     id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
     grant_types: list[str] = field(default_factory=lambda: list(DEFAULT_GRANT_TYPES))
@@ -321,6 +322,7 @@ def create_client(
         id_token_signed_response_alg=new.id_token_signed_response_alg,
         grant_types=_unique(new.grant_types),
         scopes=_unique(new.scopes),
+        require_mfa=new.require_mfa,
     )
     errors = check_new_client(new)
     if errors:
@@ -340,6 +342,7 @@ def create_client(
         id_token_signed_response_alg=new.id_token_signed_response_alg,
         first_party=new.first_party,
         allowed_profiles=new.allowed_profiles,
+        require_mfa=new.require_mfa,
     )
     session.add(client)
     flush_or_raise(session)
@@ -351,6 +354,7 @@ def create_client(
         client_id=client.client_id,
         name=client.name,
         auth_method=method,
+        require_mfa=new.require_mfa,
     )
     forget_client(client.client_id)
     return client, secret
@@ -397,6 +401,29 @@ def rotate_secret(session: DbSession, client: OAuthClient, actor: Actor) -> str:
     )
     forget_client(client.client_id)
     return secret
+
+
+def set_require_mfa(session: DbSession, client: OAuthClient, required: bool, actor: Actor) -> bool:
+    """ "Sécurité avancée obligatoire" (ADR 0022): every login at the client needs a second
+    factor, or no longer does. Returns whether it changed (a change is audited). The caller
+    commits."""
+    if client.disabled_at is not None:
+        raise ClientAlreadyRemoved()
+    if client.require_mfa == required:
+        return False
+    client.require_mfa = required
+    session.flush()
+    record(
+        session,
+        AuditEventType.OIDC_CLIENT_UPDATED,
+        subject=None,
+        actor=actor,
+        client_id=client.client_id,
+        name=client.name,
+        changes={"require_mfa": required},
+    )
+    forget_client(client.client_id)
+    return True
 
 
 def remove_client(session: DbSession, client: OAuthClient, actor: Actor) -> int:

@@ -12,9 +12,15 @@ An authorization request goes through, in this order:
    with the request signed in a `resume` token that remembers when the request began (a
    login at or after that time satisfies it: no loop); `prompt=none` answers
    `login_required` instead (security 26);
-5. the client's profile policy (security 34), then consent for third-party clients
+5. the level of authentication (ADR 0022, `idp.mfa.policy`): a request that needs
+   "sécurité avancée" (`acr_values`, an `acr` claim, the client's or the user's profile's
+   policy) and a password session → the second-factor page (`mfa.verify`), which steps the
+   session up and comes back here with a `resume` token (its « Annuler » link comes back with
+   `step_up=cancel`: `unmet_authentication_requirements` for an essential `acr` claim, else
+   `access_denied`); `prompt=none` answers `interaction_required` (security 27);
+6. the client's profile policy (security 34), then consent for third-party clients
    (security 35): pages of the IdP;
-6. the code, at the redirect URI, with `state` and `iss`.
+7. the code, at the redirect URI, with `state` and `iss`.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError, OAuth
 from authlib.oidc.core.errors import (
     AccountSelectionRequiredError,
     ConsentRequiredError,
+    InteractionRequiredError,
     LoginRequiredError,
     RequestNotSupportedError,
     RequestURINotSupportedError,
@@ -46,6 +53,7 @@ from idp.accounts.usernames import MAX_LENGTH as USERNAME_MAX
 from idp.accounts.views import LOGIN_USERNAME_KEY
 from idp.config import settings
 from idp.extensions import csrf, db
+from idp.mfa import policy
 from idp.oidc import claims, consent, keys
 from idp.oidc.server import Client, Request, authorization_server
 from idp.oidc.web import pages, protocol
@@ -55,8 +63,17 @@ RESUME_SALT = "sesame.oidc.authorize.resume"
 RESUME_MAX_AGE = 30 * 60  # seconds: a login page left open longer starts over at the client
 MAX_NEXT_LENGTH = 2000  # what the login page follows (idp.accounts.auth.safe_next_url)
 KNOWN_PROMPTS = {"none", "login", "consent", "select_account"}
+# `step_up=cancel` next to `resume`: « Annuler » on the second-factor page.
+STEP_UP_MARKER = "step_up"
 
 Page = ResponseReturnValue
+
+
+class UnmetAuthenticationRequirementsError(OAuth2Error):
+    """The essential `acr` the client asked for cannot be met (OpenID Connect Core 1.0 errata
+    set 2, 5.5.1.1; ADR 0022)."""
+
+    error = "unmet_authentication_requirements"
 
 
 @dataclass(frozen=True)
@@ -189,15 +206,20 @@ def authorize() -> Page:
         params = resume.params
     else:
         params = request.form if request.method == "POST" else request.args
-    return _authorize(MultiDict(params), resume)
+    cancelled = resume is not None and request.args.get(STEP_UP_MARKER) == "cancel"
+    return _authorize(MultiDict(params), resume, step_up_cancelled=cancelled)
 
 
-def _authorize(params: MultiDict[str, str], resume: Resume | None) -> Page:
+def _authorize(
+    params: MultiDict[str, str], resume: Resume | None, *, step_up_cancelled: bool = False
+) -> Page:
     user_session = _live_session()
     user = user_session.user if user_session is not None else None
     validated = _validated_grant(params, user)
     if not isinstance(validated, Validated):
         return validated
+    if step_up_cancelled:
+        return _step_up_cancelled(validated, params)
     if request.method == "POST" and user_session is None:
         # A cross-site form POST carries no SameSite=Lax cookie: the browser may well have a
         # session. Ask again as a top-level GET, which carries it.
@@ -239,6 +261,13 @@ def _decide(
         claims_request = _claims_request(params.get("claims"))
     except ValueError:
         raise refused(InvalidRequestError, "Invalid 'claims'.") from None
+    try:  # before any login: an essential acr we cannot assert fails at once
+        policy.requested_acr(params.get("acr_values"), claims_request)
+    except policy.UnsupportedEssentialAcr:
+        raise refused(
+            UnmetAuthenticationRequirementsError,
+            "None of the requested essential 'acr' values can be met.",
+        ) from None
     hint_sub = resume.hint_sub if resume is not None else None
     if params.get("id_token_hint"):
         try:
@@ -272,7 +301,13 @@ def _decide(
     assert user_session is not None
     user = user_session.user
 
-    # 5. profile policy, consent
+    # 5. the level of authentication: step-up
+    if not _level_met(client, user_session, params, claims_request):
+        if "none" in prompts:
+            raise refused(InteractionRequiredError, "A second factor is required.")
+        return _to_step_up(params, resume, hint_sub)
+
+    # 6. profile policy, consent
     if not _profile_allowed(client, user):
         if "none" in prompts:
             raise refused(AccessDeniedError, "The user's profile may not use this client.")
@@ -344,6 +379,64 @@ def _to_login(
         session[LOGIN_USERNAME_KEY] = username[:USERNAME_MAX]
     db.session.rollback()
     return redirect(url_for("accounts.login", next=next_url))
+
+
+def _level_met(
+    client: Client,
+    user_session: UserSession,
+    params: MultiDict[str, str],
+    claims_request: dict[str, Any] | None,
+) -> bool:
+    """Whether the session's level satisfies what this request needs (idp.mfa.policy).
+    Raises UnsupportedEssentialAcr (checked earlier in _decide)."""
+    requirement = policy.required_acr(
+        db.session,
+        client.row,
+        user_session.user,
+        acr_values=params.get("acr_values"),
+        claims_request=claims_request,
+    )
+    return requirement.satisfied_by(user_session.acr)
+
+
+def _to_step_up(params: MultiDict[str, str], resume: Resume | None, hint_sub: str | None) -> Page:
+    """The second-factor page, coming back here (the request signed in a `resume` token, as
+    for the login page) once the session is stepped up, or with `step_up=cancel`."""
+    kept = [(k, v) for k, v in params.items(multi=True) if k not in ("id_token_hint", "resume")]
+    started_at = resume.started_at if resume is not None else time.time()
+    token = _resume_token(kept, started_at, hint_sub)
+    next_url = url_for("oidc_pages.authorize", resume=token)
+    cancel_url = f"{next_url}&{STEP_UP_MARKER}=cancel"
+    if len(cancel_url) > MAX_NEXT_LENGTH:
+        return error_page(_("La demande de connexion est trop longue pour être traitée."))
+    db.session.rollback()
+    return redirect(url_for("mfa.verify", next=next_url, cancel=cancel_url))
+
+
+def _step_up_cancelled(validated: Validated, params: MultiDict[str, str]) -> Page:
+    """« Annuler » on the second-factor page: the client learns that the level it needed was
+    not reached: `unmet_authentication_requirements` when it was an essential `acr` claim,
+    `access_denied` otherwise (the person declined)."""
+    try:
+        essential = policy.requested_acr(
+            params.get("acr_values"), _claims_request(params.get("claims"))
+        ).essential
+    except policy.UnsupportedEssentialAcr:
+        essential = True
+    except ValueError:  # a malformed claims parameter (refused before the step-up anyway)
+        essential = False
+    redirect_uri = validated.grant.redirect_uri
+    error: OAuth2Error
+    if essential:
+        error = UnmetAuthenticationRequirementsError(
+            description="The user did not pass the second factor the request requires.",
+            redirect_uri=redirect_uri,
+        )
+    else:
+        error = AccessDeniedError(
+            description="The user did not pass the second factor.", redirect_uri=redirect_uri
+        )
+    return _error_response(validated.request, error)
 
 
 def _profile_allowed(client: Client, user: User) -> bool:
@@ -439,9 +532,13 @@ def consent_answer() -> Page:
         db.session.rollback()
         error = AccessDeniedError(redirect_uri=grant.redirect_uri)
         return _error_response(validated.request, error)
+    claims_request = _claims_request(pending.params.get("claims"))
+    if not _level_met(client, user_session, pending.params, claims_request):
+        # The policy changed while the consent page was open: step up first, then ask again.
+        return _to_step_up(pending.params, None, None)
     if not client.row.first_party:  # a first-party client asked with prompt=consent: no record
         consent.record_consent(db.session, user_session.user, client.row, grant.request.scope or "")
-    return _issue_code(grant, user_session, _claims_request(pending.params.get("claims")))
+    return _issue_code(grant, user_session, claims_request)
 
 
 # --- /token -------------------------------------------------------------------------------------

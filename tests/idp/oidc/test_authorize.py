@@ -14,7 +14,6 @@ from idp.accounts.models import UserStatus
 from idp.config import settings
 from idp.database import utcnow
 from idp.extensions import db
-from idp.oidc.acr import ACR_BASIC
 from idp.oidc.models import AuthorizationCode, OAuthClient
 from tests.factories import create_user
 from tests.idp.oidc.helpers import (
@@ -363,14 +362,17 @@ def test_authorize_invalid_claims_parameter_is_refused(app, client):
 
 
 def test_authorize_claims_with_essential_acr_is_accepted(app, client):
+    from tests.idp.mfa.support import code_at, enrol_totp, login_with_otp
+
     rp = register_client()
-    sign_in(client)
+    user = create_user("camille.martin")
+    login_with_otp(client, user.username, code_at(enrol_totp(user)))  # an MFA session
     claims = '{"id_token": {"acr": {"essential": true, "values": ["urn:sesame:acr:mfa"]}}}'
     flow = code_flow(client, rp, claims=claims, acr_values="urn:sesame:acr:mfa")
     row = db.session.scalar(select(AuthorizationCode))
     assert row.claims_request["id_token"]["acr"]["essential"] is True
-    # Until the MFA work adds step-up, the answer says what the session really is.
-    assert decode_id_token(flow.id_token)["acr"] == ACR_BASIC
+    # Step-up itself: tests/idp/oidc/test_step_up.py.
+    assert decode_id_token(flow.id_token)["acr"] == "urn:sesame:acr:mfa"
 
 
 def test_authorize_records_the_session_client(app, client):
