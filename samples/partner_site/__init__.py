@@ -6,6 +6,10 @@ One factory, parameterised by `PARTNER_SITE` (which site: its name and colour) a
 `PARTNER_*` variables of the relying party (relying_party/settings.py, docs/configuration.md).
 It logs in exactly as the client portal does (the same `relying_party` package): code flow +
 PKCE, userinfo, RP-initiated logout, back-channel logout. It never imports `idp`.
+
+« Espace sécurisé » (`/espace-securise`) shows what a site asking for "sécurité avancée"
+receives: its login link sends `acr_values=urn:sesame:acr:mfa` (ADR 0022), and the page shows
+the ID token's `acr` and `amr` once the login carries the MFA level.
 """
 
 from __future__ import annotations
@@ -17,16 +21,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from flask import Flask, Response, render_template
 
 from relying_party import RelyingPartyConfigError, current_login
 from relying_party import rp_config_from_env as rp_config_from_env
+from relying_party.views import UNREACHABLE, IssuerMismatch, error_page, relying_party
 from relying_party.web import cookie_config, create_site
 
 PREFIX = "PARTNER_"
 DEV_SECRET_KEY = "dev-partner-secret-not-for-production"  # noqa: S105 - the known dev value
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+# Sésame's "sécurité avancée" level (its discovery's acr_values_supported, ADR 0022).
+ACR_ADVANCED = "urn:sesame:acr:mfa"
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,40 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     @app.get("/")
     def index() -> str:
         return render_template("index.html", login=current_login())
+
+    @app.get("/espace-securise")
+    def secure_area() -> str:
+        """What the ID token says of the login: its level (`acr`) and methods (`amr`)."""
+        login = current_login()
+        claims = login.claims if login is not None else {}
+        amr = claims.get("amr")
+        return render_template(
+            "secure.html",
+            login=login,
+            acr=str(claims.get("acr") or ""),
+            amr=[str(m) for m in amr] if isinstance(amr, list) else [],
+            advanced=claims.get("acr") == ACR_ADVANCED,
+            acr_advanced=ACR_ADVANCED,
+        )
+
+    @app.get("/espace-securise/connexion")
+    def secure_login() -> Response | tuple[str, int]:
+        """Log in through Sésame asking for "sécurité avancée" (`acr_values`)."""
+        rp = relying_party()
+        if not rp.settings.configured:
+            return error_page(
+                "Connexion indisponible",
+                "Ce site n'est pas encore enregistré auprès de Sésame.",
+                503,
+            )
+        try:
+            rp.metadata()
+            response: Response = rp.oauth.authorize_redirect(
+                rp.settings.redirect_uri, acr_values=ACR_ADVANCED
+            )
+        except (requests.RequestException, ValueError, IssuerMismatch):
+            return error_page(*UNREACHABLE, 503)
+        return response
 
     @app.get("/theme.css")
     def theme() -> Response:

@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
+import pyotp
 import pytest
 import requests
 
 from tests.client_portal_rp.rp_helpers import (
     backchannel_delivery_lacking,
     browse,
+    consent_if_asked,
     create_idp_user,
     deliver_backchannel_logouts,
     idp_lacks,
@@ -36,7 +38,7 @@ from tests.client_portal_rp.rp_helpers import (
     sign_in_at_idp,
     submit,
 )
-from tests.helpers import Inbox, LiveIdP, running_idp, service_missing
+from tests.helpers import TEST_PASSWORD, Inbox, LiveIdP, running_idp, service_missing
 
 DRIVER_DIR = Path(__file__).parent / "openid_client"
 ENDPOINTS = (
@@ -52,6 +54,7 @@ ENDPOINTS = (
 MISSING = idp_lacks(*ENDPOINTS) or backchannel_delivery_lacking()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=str(MISSING))]
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+ACR_MFA = "urn:sesame:acr:mfa"  # "sécurité avancée" (idp/oidc/acr.py)
 
 
 class LibraryError(Exception):
@@ -244,3 +247,69 @@ def test_openid_client_second_login_uses_the_idp_session_and_refuses_a_forged_st
     with pytest.raises(LibraryError) as refused:
         rp("callback", url=forged)
     assert '"state"' in refused.value.details["cause"], refused.value.details
+
+
+def enrol_totp_at_idp(idp: LiveIdP, username: str) -> str:
+    """A confirmed TOTP for the IdP's account `username`; returns its secret."""
+    from sqlalchemy import select
+
+    from idp.accounts.models import User
+    from idp.extensions import db
+    from tests.idp.mfa.support import enrol_totp
+
+    with idp.app.app_context():
+        user = db.session.scalars(select(User).where(User.username == username)).one()
+        secret = enrol_totp(user)
+        db.session.remove()
+    return secret
+
+
+def test_openid_client_acr_values_steps_up_with_totp(idp: LiveIdP, rp: CertifiedRP) -> None:
+    """Security 27 with a certified RP: acr_values=urn:sesame:acr:mfa; the person types the
+    password, then the TOTP code on the second-factor page; the ID token the library validated
+    says acr urn:sesame:acr:mfa and amr with otp and mfa."""
+    registered(idp, rp, "client_secret_basic")
+    secret = enrol_totp_at_idp(idp, "marie.curie")
+    http = requests.Session()
+    redirect_uri = f"{rp.origin}/callback"
+    request = rp(
+        "authorization_url",
+        redirect_uri=redirect_uri,
+        scope="openid profile",
+        extra={"acr_values": ACR_MFA},
+    )
+    assert parse_qs(urlsplit(request["url"]).query)["acr_values"] == [ACR_MFA]
+    page = browse(http, request["url"])
+    verify = submit(http, page, "/login", {"username": "marie.curie", "password": TEST_PASSWORD})
+    assert urlsplit(verify.url).path == "/login/verify", verify.url
+    back = submit(http, verify, "/login/verify", {"otp": pyotp.TOTP(secret).now()},
+                  stop_at=redirect_uri)  # fmt: skip
+    back = consent_if_asked(http, back, stop_at=redirect_uri)
+    callback = urljoin(back.url, back.headers["Location"])
+    assert parse_qs(urlsplit(callback).query)["iss"] == [idp.url]
+    tokens = rp("callback", url=callback)
+    claims = tokens["claims"]
+    assert claims["acr"] == ACR_MFA
+    assert {"pwd", "otp", "mfa"} <= set(claims["amr"])
+
+    # The session is MFA now: the next request for the level gets its code at once.
+    again = rp("authorization_url", redirect_uri=redirect_uri, scope="openid",
+               extra={"acr_values": ACR_MFA})  # fmt: skip
+    back = browse(http, again["url"], stop_at=redirect_uri)
+    second = rp("callback", url=urljoin(back.url, back.headers["Location"]))
+    assert second["claims"]["acr"] == ACR_MFA and second["claims"]["sid"] == claims["sid"]
+
+
+def test_openid_client_essential_acr_that_cannot_be_met_is_an_error_for_the_library(
+    idp: LiveIdP, rp: CertifiedRP
+) -> None:
+    registered(idp, rp, "client_secret_post")
+    redirect_uri = f"{rp.origin}/callback"
+    claims = json.dumps({"id_token": {"acr": {"essential": True, "values": ["urn:other:loa:4"]}}})
+    request = rp("authorization_url", redirect_uri=redirect_uri, scope="openid",
+                 extra={"claims": claims})  # fmt: skip
+    back = browse(requests.Session(), request["url"], stop_at=redirect_uri)
+    callback = urljoin(back.url, back.headers["Location"])
+    with pytest.raises(LibraryError) as refused:
+        rp("callback", url=callback)
+    assert refused.value.details["error"] == "unmet_authentication_requirements"

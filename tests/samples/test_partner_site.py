@@ -1,12 +1,18 @@
 """The sample partner sites `make run` starts: one factory, two sites (name, colour, cookie),
-logging in exactly as the portal does (the shared relying_party package)."""
+logging in exactly as the portal does (the shared relying_party package); « Espace sécurisé »
+asks Sésame for "sécurité avancée" (acr_values) and shows the ID token's acr and amr, checked
+against the real IdP over HTTP with a TOTP step-up (ADR 0022)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import pyotp
 import pytest
+import requests
 from flask import Flask
 
 from relying_party import RelyingPartyConfigError
@@ -16,11 +22,20 @@ from tests.client_portal_rp.rp_helpers import (
     CLIENT_SECRET,
     ISSUER,
     IdPKeys,
+    browse,
+    create_idp_user,
+    idp_lacks,
     log_in_directly,
     logout_claims,
+    register_site,
     relying_party,
     seed_discovery,
+    sign_in_at_idp,
+    submit,
 )
+from tests.helpers import Inbox, LiveIdP, free_port, running_idp, serving
+
+ACR_MFA = "urn:sesame:acr:mfa"
 
 
 def partner(tmp_path: Path, slug: str, **overrides: Any) -> Flask:
@@ -109,3 +124,106 @@ def test_partner_site_unknown_page_and_health(tmp_path: Path) -> None:
     missing = client.get("/nope")
     assert missing.status_code == 404 and "Page introuvable" in missing.get_data(as_text=True)
     assert client.get("/health").get_json() == {"status": "ok", "site": "revue"}
+
+
+# --- « Espace sécurisé » (sécurité avancée) -----------------------------------------------------
+
+
+def test_partner_site_secure_area_login_asks_sesame_for_advanced_security(
+    tmp_path: Path, keys: IdPKeys
+) -> None:
+    library = partner(tmp_path, "bibliotheque")
+    seed_discovery(library, keys)
+    browser = library.test_client()
+    home = browser.get("/").get_data(as_text=True)
+    assert '<a href="/espace-securise">Espace sécurisé (sécurité avancée)</a>' in home
+    page = browser.get("/espace-securise").get_data(as_text=True)
+    assert "Sécurité avancée nécessaire" in page
+    assert 'href="/espace-securise/connexion"' in page
+    response = browser.get("/espace-securise/connexion")
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == f"{ISSUER}/authorize"
+    query = parse_qs(location.query)
+    assert query["acr_values"] == [ACR_MFA]
+    assert query["code_challenge_method"] == ["S256"] and "nonce" in query and "state" in query
+
+
+def test_partner_site_secure_area_shows_the_id_tokens_acr_and_amr(
+    tmp_path: Path, keys: IdPKeys
+) -> None:
+    library = partner(tmp_path, "bibliotheque")
+    seed_discovery(library, keys)
+    password_only = library.test_client()
+    log_in_directly(library, password_only, acr="urn:sesame:acr:pwd", amr=["pwd"])
+    page = password_only.get("/espace-securise").get_data(as_text=True)
+    assert "Sécurité avancée nécessaire" in page
+    assert '<code data-claim="acr">urn:sesame:acr:pwd</code>' in page
+    stepped_up = library.test_client()
+    log_in_directly(library, stepped_up, acr=ACR_MFA, amr=["pwd", "otp", "mfa"])
+    page = stepped_up.get("/espace-securise").get_data(as_text=True)
+    assert "Connexion en sécurité avancée" in page
+    assert f'<code data-claim="acr">{ACR_MFA}</code>' in page
+    assert '<code data-claim="amr">pwd otp mfa</code>' in page
+
+
+def test_partner_site_secure_area_unregistered_site_says_so(tmp_path: Path) -> None:
+    site = create_app(
+        {**build_config({"PARTNER_SITE": "revue"}), "TESTING": True, "PARTNER_CLIENT_ID": ""}
+    )
+    response = site.test_client().get("/espace-securise/connexion")
+    assert response.status_code == 503
+    assert "Connexion indisponible" in response.get_data(as_text=True)
+
+
+@pytest.fixture
+def live_idp(own_database_url: str, smtp_server: Inbox) -> Iterator[LiveIdP]:
+    missing = idp_lacks("oidc.discovery", "oidc_pages.authorize", "oidc.token")
+    if missing:
+        pytest.skip(missing)
+    with running_idp(own_database_url, smtp_server) as idp:
+        yield idp
+
+
+def test_partner_site_secure_area_gets_an_mfa_id_token_from_the_real_idp(
+    live_idp: LiveIdP, tmp_path: Path
+) -> None:
+    """The issue's proof: a sample partner site asking for MFA gets an ID token with acr at
+    the MFA level and amr listing the factors (password, then TOTP at the IdP)."""
+    from sqlalchemy import select
+
+    from idp.accounts.models import User
+    from idp.extensions import db
+    from tests.idp.mfa.support import enrol_totp
+
+    create_idp_user(live_idp, "marie.curie", given_name="Marie", family_name="Curie")
+    with live_idp.app.app_context():
+        user = db.session.scalars(select(User).where(User.username == "marie.curie")).one()
+        secret = enrol_totp(user)
+        db.session.remove()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    client_id, client_secret = register_site(
+        live_idp, "Bibliothèque de l'Ordre", url, auth_method="client_secret_basic"
+    )
+    site = partner(
+        tmp_path,
+        "bibliotheque",
+        PARTNER_IDP_ISSUER=live_idp.url,
+        PARTNER_BASE_URL=url,
+        PARTNER_CLIENT_ID=client_id,
+        PARTNER_CLIENT_SECRET=client_secret,
+    )
+    http = requests.Session()
+    with serving(site, port):
+        login_page = browse(http, f"{url}/espace-securise/connexion")
+        assert login_page.url.startswith(f"{live_idp.url}/login"), login_page.url
+        verify = sign_in_at_idp(http, login_page, "marie.curie")
+        assert urlsplit(verify.url).path == "/login/verify", verify.url
+        home = submit(http, verify, "/login/verify", {"otp": pyotp.TOTP(secret).now()})
+        assert home.url.rstrip("/") == url, home.url
+        page = browse(http, f"{url}/espace-securise").text
+    relying_party(site).store.dispose()
+    assert "Connexion en sécurité avancée" in page
+    assert f'<code data-claim="acr">{ACR_MFA}</code>' in page
+    assert '<code data-claim="amr">pwd otp mfa</code>' in page
