@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from idp.accounts.models import User
 from idp.audit.models import AuditEventType
@@ -73,6 +74,13 @@ class UnsupportedEssentialAcr(Exception):
 
 class UnknownProfile(DomainError):
     default_message = _l("Profil inconnu.")
+
+
+class PolicyChangedMeanwhile(DomainError):
+    default_message = _l(
+        "La politique vient d'être modifiée par un autre administrateur. Vérifiez-la et "
+        "recommencez si besoin."
+    )
 
 
 # --- the request -------------------------------------------------------------------------------
@@ -192,9 +200,12 @@ def set_profile_policy(session: DbSession, profile: str, required: bool, *, acto
     if required:
         session.add(MfaProfilePolicy(profile=code, set_by_id=actor.user_id))
     else:
-        assert current is not None
-        session.delete(current)
-    session.flush()
+        session.execute(delete(MfaProfilePolicy).where(MfaProfilePolicy.profile == code))
+    try:
+        session.flush()
+    except IntegrityError as error:  # another administrator turned it on at the same instant
+        session.rollback()
+        raise PolicyChangedMeanwhile() from error
     record(
         session,
         AuditEventType.MFA_PROFILE_POLICY_CHANGED,

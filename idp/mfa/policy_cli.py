@@ -41,7 +41,7 @@ def policy(profile: str | None, required: bool | None) -> None:
     if profile is not None and required is not None:
         try:
             changed = mfa_policy.set_profile_policy(db.session, profile, required, actor=CLI)
-        except mfa_policy.UnknownProfile as error:
+        except (mfa_policy.UnknownProfile, mfa_policy.PolicyChangedMeanwhile) as error:
             db.session.rollback()
             raise Refused(error.message) from error
         db.session.commit()

@@ -380,14 +380,19 @@ def security_policy() -> Page:
                 abort(400)
             return render_template("oidc/admin/security.html", form=form), 400
         wanted = set(form.profiles.data or [])
-        changed = [
-            profile
-            for profile in (p.value for p in PROFILE_LABELS)
-            if (profile in wanted) != (profile in current)
-            and mfa_policy.set_profile_policy(
-                db.session, profile, profile in wanted, actor=Actor.user(user)
-            )
-        ]
+        try:
+            changed = [
+                profile
+                for profile in (p.value for p in PROFILE_LABELS)
+                if (profile in wanted) != (profile in current)
+                and mfa_policy.set_profile_policy(
+                    db.session, profile, profile in wanted, actor=Actor.user(user)
+                )
+            ]
+        except DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return redirect(url_for("oidc_admin.security_policy"))
         db.session.commit()
         if changed:
             flash(_("La politique de sécurité est enregistrée."), "success")

@@ -221,3 +221,23 @@ def test_policy_cli_unknown_profile_exits_1_with_a_french_message(app):
 def test_policy_cli_profile_and_switch_go_together(app, args):
     result = _run(app, *args)
     assert result.exit_code == 2 and "vont ensemble" in result.stderr
+
+
+def test_policy_turned_on_twice_at_the_same_instant_is_a_clear_error(app):
+    """Two administrators: both read "not required", both insert; the second gets a domain
+    error (its page a message), never a 500."""
+
+    class StaleRead:
+        """The session of the second administrator, who read before the first one wrote."""
+
+        def get(self, *args, **kwargs):
+            return None
+
+        def __getattr__(self, name):
+            return getattr(db.session, name)
+
+    db.session.add(MfaProfilePolicy(profile="expert-comptable"))
+    db.session.commit()
+    with pytest.raises(policy.PolicyChangedMeanwhile):
+        policy.set_profile_policy(StaleRead(), "expert-comptable", True, actor=CLI)
+    assert policy.profiles_requiring_mfa(db.session) == {"expert-comptable"}
