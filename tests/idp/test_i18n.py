@@ -402,3 +402,21 @@ def test_i18n_information_pages_are_english(
     for noun in PROPER_NOUNS:
         page = page.replace(noun, "")
     assert french_left(page) == []
+
+
+def test_i18n_second_factor_pages_are_english(client: FlaskClient) -> None:
+    """« Sécurité avancée », TOTP enrolment, the second-factor page and the login page with
+    its passkey section, in English (ADR 0022)."""
+    from tests.idp.mfa.support import enrol_totp
+
+    user = create_user("jean.dupont")
+    switch_language(client, "en")
+    assert french_left(client.get("/login").get_data(as_text=True)) == []
+    login(client, "jean.dupont")
+    for path in ("/account/security", "/account/security/totp", "/login/verify?next=/account"):
+        page = client.get(path).get_data(as_text=True)
+        assert french_left(page) == [], path
+    enrol_totp(db.session.merge(user))
+    page = client.get("/login/verify?next=/account").get_data(as_text=True)
+    assert "Two-step verification" in page and french_left(page) == []
+    assert french_left(client.get("/account/security").get_data(as_text=True)) == []
