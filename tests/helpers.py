@@ -484,12 +484,15 @@ class LiveIdP:
 
 
 @contextmanager
-def running_idp(database_url: str, inbox: Inbox, **overrides: Any) -> Iterator[LiveIdP]:
+def running_idp(
+    database_url: str, inbox: Inbox, *, host: str = "127.0.0.1", **overrides: Any
+) -> Iterator[LiveIdP]:
     """The IdP with its schema on `database_url` (a database of its own: its commits are real),
-    served over real HTTP on a free loopback port, which is its issuer; its mail goes to
-    `inbox`. `overrides` are settings (`base_config`)."""
+    served over real HTTP on a free loopback port, which is its issuer (`host`: `localhost`
+    for passkeys, which refuse an IP address as relying party id); its mail goes to `inbox`.
+    `overrides` are settings (`base_config`)."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     app = build_app(database_url, schema=True, IDP_ISSUER=url, MAIL_PORT=inbox.port, **overrides)
     inbox.clear()
     try:

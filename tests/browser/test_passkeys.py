@@ -27,10 +27,8 @@ from tests.helpers import (
     RESULTS_DIR,
     Inbox,
     LiveIdP,
-    build_app,
     console_errors,
-    free_port,
-    serving,
+    running_idp,
 )
 
 pytestmark = pytest.mark.browser
@@ -38,20 +36,9 @@ pytestmark = pytest.mark.browser
 PASSWORD_FIELD = "#password"
 
 
-@contextmanager
-def idp_on_localhost(database_url: str, inbox: Inbox) -> Iterator[LiveIdP]:
+def idp_on_localhost(database_url: str, inbox: Inbox) -> Any:
     """tests.helpers.running_idp, with `localhost` as the issuer's host (the passkeys' RP id)."""
-    port = free_port()
-    url = f"http://localhost:{port}"
-    app = build_app(database_url, schema=True, IDP_ISSUER=url, MAIL_PORT=inbox.port)
-    inbox.clear()
-    try:
-        with serving(app, port):
-            yield LiveIdP(app=app, url=url, inbox=inbox)
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    return running_idp(database_url, inbox, host="localhost")
 
 
 @pytest.fixture
