@@ -194,3 +194,21 @@ def test_cancelled_ceremony_says_so_in_french(browser: Browser, idp: LiveIdP) ->
         expect(status).to_have_text("Opération annulée ou délai dépassé.", timeout=15000)
         expect(page).to_have_url(f"{idp.url}/login")
         assert errors == []
+
+
+def test_passkeys_not_offered_on_an_ip_address_host(
+    browser: Browser, own_database_url: str, smtp_server: Inbox
+) -> None:
+    """WebAuthn refuses an IP address as relying party id: on such a host the login page
+    neither shows the passkey button nor starts the autofill request (no error out of the
+    blue, no request behind the person's back)."""
+    with running_idp(own_database_url, smtp_server) as live, authenticator_tab(browser) as tab:
+        _context, page, _cdp, _authenticator_id = tab
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        errors = console_errors(page)
+        page.goto(f"{live.url}/login")
+        page.wait_for_load_state("networkidle")
+        expect(page.get_by_role("button", name="Se connecter avec une clé d'accès")).to_be_hidden()
+        assert not [url for url in requests if "/login/passkey" in url]
+        assert errors == []

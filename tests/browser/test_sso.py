@@ -125,7 +125,8 @@ def test_sso_one_login_three_sites_one_logout_ends_all(
             "request",
             lambda request: (
                 logins.append(request.url)
-                if request.method == "POST" and request.url.startswith(f"{sites.idp.url}/login")
+                if request.method == "POST"
+                and request.url.split("?")[0] == f"{sites.idp.url}/login"
                 else None
             ),
         )

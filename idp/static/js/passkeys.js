@@ -10,11 +10,16 @@
   if (window.sesamePasskeysLoaded) return; // several partials may load this file
   window.sesamePasskeysLoaded = true;
 
+  // WebAuthn refuses an IP address as relying party id: on such a host (a test server, an
+  // internal address) passkeys cannot work, so they are not offered at all.
+  const host = window.location.hostname;
+  const ipHost = /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.indexOf(":") !== -1;
   const supported =
     typeof window.PublicKeyCredential === "function" &&
     !!navigator.credentials &&
     typeof navigator.credentials.create === "function" &&
-    window.isSecureContext;
+    window.isSecureContext &&
+    !ipHost;
 
   // --- base64url <-> ArrayBuffer, for browsers without the JSON helpers ---------------------
 
@@ -230,7 +235,9 @@
       } catch (error) {
         if (autofill !== controller) return; // replaced by the button's request
         autofill = null;
-        explain(section, error);
+        // Autofill runs without being asked: only a refusal of the passkey the person chose
+        // is worth a message (a dismissed suggestion or an unusable browser is not).
+        if (error instanceof Refused) explain(section, error);
         // A refused answer (an expired challenge): offer the autofill again, a few times.
         autofillFailures += 1;
         if (error instanceof Refused && !error.redirect && autofillFailures < 3) {
