@@ -87,6 +87,7 @@ bench: install
 	$(BIN)/python bench/registry_import.py
 	$(BIN)/python bench/autocomplete.py
 	$(BIN)/python bench/token.py
+	$(BIN)/python bench/mfa.py
 
 clean:
 	rm -rf $(VENV) instance .mypy_cache .ruff_cache .pytest_cache $(E2E_DIR)/node_modules

@@ -21,21 +21,27 @@ The software authenticator is the tests' (tests/idp/mfa/soft_authenticator.py).
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import statistics
 import sys
-import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+
+# bench/token.py would shadow the standard library's `token` (tokenize, inspect): this script
+# needs the repository on the path, not its own folder.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 PASSWORD = "cheval agrafe batterie correcte"
+ISSUER = "http://idp.test"  # the software authenticator's origin (its default)
 
 
 def build(workdir: Path) -> Any:
@@ -43,7 +49,7 @@ def build(workdir: Path) -> Any:
         {
             "SESAME_ENV": "development",
             "DATABASE_URL": f"sqlite:///{workdir}/idp.sqlite",
-            "IDP_ISSUER": "http://localhost:5000",
+            "IDP_ISSUER": ISSUER,
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": "9",
         }
@@ -62,6 +68,46 @@ def timed(action: Callable[[], Any]) -> float:
     start = time.perf_counter()
     action()
     return (time.perf_counter() - start) * 1000
+
+
+def login(client: Any, username: str, **extra: str) -> Any:
+    return client.post("/login", data={"username": username, "password": PASSWORD} | extra)
+
+
+def measure(app: Any, account: tuple[Any, ...], times: dict[str, list[float]]) -> None:
+    """One sample of each kind for one account. TOTP steps in increasing order (each code is
+    single use per step): the previous step (drift), the current one, the next one."""
+    from idp.accounts.models import User
+    from idp.extensions import db
+
+    username, code, authenticator, user_id = account
+    with app.test_client() as client:
+        times["password"].append(timed(lambda: login(client, username)))
+    with app.test_client() as client:
+        previous = code.at(time.time() - 30)
+        times["password+otp"].append(timed(lambda: login(client, username, otp=previous)))
+    with app.test_client() as client:
+        login(client, username)
+        current = code.now()
+        times["step-up"].append(timed(lambda: client.post("/login/verify", data={"otp": current})))
+    with app.app_context():
+        db.session.get(User, user_id).mfa_always = True
+        db.session.commit()
+        db.session.remove()
+    with app.test_client() as client:
+        login(client, username)
+        following = code.at(time.time() + 30)
+        times["second factor page"].append(
+            timed(lambda: client.post("/login/verify", data={"otp": following}))
+        )
+    with app.test_client() as client:
+
+        def passkey_login() -> None:
+            options = client.post("/login/passkey/options", json={}).get_json()
+            answer = client.post("/login/passkey", json={"credential": authenticator.get(options)})
+            assert answer.status_code == 200, answer.get_data(as_text=True)
+
+        times["passkey alone"].append(timed(passkey_login))
 
 
 def main() -> None:
@@ -106,54 +152,20 @@ def main() -> None:
                 options = json.loads(passkeys.registration_options(db.session, user))
                 passkeys.register(db.session, user, authenticator.create(options), "Banc")
                 db.session.commit()
-                accounts.append((user.username, pyotp.TOTP(credential.secret), authenticator, user))
+                accounts.append(
+                    (user.username, pyotp.TOTP(credential.secret), authenticator, user.id)
+                )
             db.session.remove()
 
-        def login(client: Any, username: str, **extra: str) -> Any:
-            return client.post("/login", data={"username": username, "password": PASSWORD} | extra)
-
-        for username, code, authenticator, user in accounts:
-            # One TOTP step per use: now, next step (drift), and the one before.
-            with app.test_client() as client:
-                times["password"].append(timed(lambda: login(client, username)))
-            with app.test_client() as client:
-                times["password+otp"].append(
-                    timed(lambda: login(client, username, otp=code.at(time.time() - 30)))
-                )
-            with app.test_client() as client:
-                login(client, username)
-                times["step-up"].append(
-                    timed(lambda: client.post("/login/verify", data={"otp": code.now()}))
-                )
-            with app.app_context():
-                db.session.get(type(user), user.id).mfa_always = True
-                db.session.commit()
-                db.session.remove()
-            with app.test_client() as client:
-                login(client, username)
-                times["second factor page"].append(
-                    timed(
-                        lambda: client.post(
-                            "/login/verify", data={"otp": code.at(time.time() + 30)}
-                        )
-                    )
-                )
-            with app.test_client() as client:
-
-                def passkey_login() -> None:
-                    options = client.post("/login/passkey/options", json={}).get_json()
-                    answer = client.post(
-                        "/login/passkey", json={"credential": authenticator.get(options)}
-                    )
-                    assert answer.status_code == 200, answer.get_data(as_text=True)
-
-                times["passkey alone"].append(timed(passkey_login))
+        for account in accounts:
+            measure(app, account, times)
 
         base = statistics.median(times["password"])
         print(f"{args.samples} accounts, production argon2, SQLite, in process (no HTTP)")
         for name, values in times.items():
             median = statistics.median(values)
-            print(f"  {name:20} median {median:7.1f} ms   x{median / base:4.2f} of a password login")
+            ratio = median / base
+            print(f"  {name:20} median {median:7.1f} ms   x{ratio:4.2f} of a password login")
 
 
 if __name__ == "__main__":
