@@ -6,6 +6,7 @@ import threading
 
 from sqlalchemy import text
 
+from idp.accounts.models import User
 from idp.extensions import db
 from idp.mfa import recovery
 from tests.factories import create_user
@@ -44,18 +45,23 @@ def test_regenerating_recovery_codes_invalidates_the_old_ones(app):
     assert recovery.remaining(db.session, user) == 10
 
 
-def test_recovery_code_concurrent_uses_let_one_through(app):
-    user = create_user("camille.martin")
-    code = recovery_codes(user)[0]
+def test_recovery_code_concurrent_uses_let_one_through(committed_app):
+    """Threads need commits other connections see: an app on its own database."""
+    with committed_app.app_context():
+        user = create_user("camille.martin")
+        code = recovery_codes(user)[0]
+        user_id = user.id
+        db.session.remove()
     results: list[bool] = []
     barrier = threading.Barrier(6)
 
     def attempt() -> None:
-        with app.app_context():
+        with committed_app.app_context():
             barrier.wait()
-            ok = recovery.use(db.session, db.session.merge(user), code)
+            ok = recovery.use(db.session, db.session.get(User, user_id), code)
             db.session.commit()
             results.append(ok)
+            db.session.remove()
 
     threads = [threading.Thread(target=attempt) for _ in range(6)]
     for thread in threads:

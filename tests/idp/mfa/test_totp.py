@@ -7,6 +7,7 @@ import threading
 
 from sqlalchemy import text
 
+from idp.accounts.models import User
 from idp.extensions import db
 from idp.mfa import totp
 from tests.factories import create_user
@@ -55,19 +56,24 @@ def test_totp_unconfirmed_secret_does_not_verify(app):
     assert totp.confirmed_credential(db.session, user) is not None
 
 
-def test_totp_concurrent_uses_of_one_code_let_one_through(app):
-    user = create_user("camille.martin")
-    secret = enrol_totp(user)
+def test_totp_concurrent_uses_of_one_code_let_one_through(committed_app):
+    """Threads need commits other connections see: an app on its own database."""
+    with committed_app.app_context():
+        user = create_user("camille.martin")
+        secret = enrol_totp(user)
+        user_id = user.id
+        db.session.remove()
     code = code_at(secret)
     results: list[bool] = []
     barrier = threading.Barrier(8)
 
     def attempt() -> None:
-        with app.app_context():
+        with committed_app.app_context():
             barrier.wait()
-            ok = totp.verify(db.session, db.session.merge(user), code)
+            ok = totp.verify(db.session, db.session.get(User, user_id), code)
             db.session.commit()
             results.append(ok)
+            db.session.remove()
 
     threads = [threading.Thread(target=attempt) for _ in range(8)]
     for thread in threads:

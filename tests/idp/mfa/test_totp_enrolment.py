@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from urllib.parse import quote
 
-from idp.accounts.models import UserSession
+from idp.accounts.models import User, UserSession
 from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.mfa import manage, recovery, totp
@@ -112,24 +112,31 @@ def test_enrolment_code_cannot_be_used_again(client):
     assert "Code incorrect, expiré ou déjà utilisé." in response.get_data(as_text=True)
 
 
-def test_concurrent_confirmations_of_one_code_enrol_once(app):
-    user = create_user("camille.martin")
-    secret = totp.start_enrolment(db.session, user).secret
-    db.session.commit()
+def test_concurrent_confirmations_of_one_code_enrol_once(committed_app):
+    """Threads need commits other connections see: an app on its own database."""
+    with committed_app.app_context():
+        user = create_user("camille.martin")
+        secret = totp.start_enrolment(db.session, user).secret
+        db.session.commit()
+        user_id = user.id
+        db.session.remove()
     code = code_at(secret)
     results: list[bool] = []
     barrier = threading.Barrier(4)
 
     def attempt() -> None:
-        with app.test_request_context():
+        with committed_app.test_request_context():
             barrier.wait()
             try:
-                manage.confirm_totp(db.session, db.session.merge(user), code, ip="192.0.2.1")
+                account = db.session.get(User, user_id)
+                manage.confirm_totp(db.session, account, code, ip="192.0.2.1")
                 db.session.commit()
                 results.append(True)
             except manage.WrongEnrolmentCode:
-                db.session.commit()
+                db.session.rollback()
                 results.append(False)
+            finally:
+                db.session.remove()
 
     threads = [threading.Thread(target=attempt) for _ in range(4)]
     for thread in threads:
@@ -137,8 +144,10 @@ def test_concurrent_confirmations_of_one_code_enrol_once(app):
     for thread in threads:
         thread.join()
     assert sorted(results) == [False, False, False, True]
-    assert len(_events("totp_added")) == 1
-    assert db.session.query(RecoveryCode).filter_by(user_id=user.id).count() == 10
+    with committed_app.app_context():
+        assert len(_events("totp_added")) == 1
+        assert db.session.query(RecoveryCode).filter_by(user_id=user_id).count() == 10
+        db.session.remove()
 
 
 def test_enrolment_with_a_wrong_code_is_refused_precisely_and_audited(client):
