@@ -72,6 +72,17 @@ IDP_ERRORS = {
         "Accord nécessaire",
         "Sésame demande votre accord avant de partager vos informations avec ce site.",
     ),
+    "unmet_authentication_requirements": (
+        "Sécurité avancée non atteinte",
+        "Ce site demande la sécurité avancée de Sésame (votre mot de passe et un second "
+        "facteur), et la connexion s'est arrêtée avant. Recommencez, et confirmez-la avec "
+        "votre application d'authentification ou votre clé d'accès.",
+    ),
+    "interaction_required": (
+        "Confirmation nécessaire",
+        "Sésame doit vous demander une confirmation (votre second facteur) avant d'ouvrir ce "
+        "site. Connectez-vous pour continuer.",
+    ),
     "temporarily_unavailable": (
         "Sésame momentanément indisponible",
         "Sésame ne peut pas répondre pour l'instant. Réessayez dans quelques minutes.",

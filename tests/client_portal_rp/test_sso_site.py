@@ -156,6 +156,26 @@ def test_sso_callback_error_access_denied_is_explained(portal: Flask) -> None:
     assert not any(key.startswith("_state_") for key in session_of(browser))
 
 
+@pytest.mark.parametrize(
+    ("error", "title"),
+    [
+        ("unmet_authentication_requirements", "Sécurité avancée non atteinte"),
+        ("interaction_required", "Confirmation nécessaire"),
+    ],
+)
+def test_sso_callback_step_up_errors_are_explained(portal: Flask, error: str, title: str) -> None:
+    """The IdP's answers to a site asking for "sécurité avancée" (ADR 0022), in words."""
+    browser = portal.test_client()
+    state = start_login(browser)["state"]
+    response = browser.get(
+        "/callback", query_string={"error": error, "state": state, "iss": ISSUER}
+    )
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert title in page and "second facteur" in page
+    assert "Connexion impossible" not in page
+
+
 def test_sso_callback_unknown_error_and_hostile_description_are_not_echoed(
     portal: Flask,
 ) -> None:
