@@ -54,3 +54,29 @@ def login_with_otp(client: FlaskClient, username: str, otp: str, **data: Any) ->
 def submit_second_factor(client: FlaskClient, otp: str, path: str = "/login/verify") -> Any:
     token = csrf_token(client, path)
     return client.post(path, data={"csrf_token": token, "otp": otp})
+
+
+def race(app: Any, attempt: Any, threads: int) -> list[Any]:
+    """Run `attempt()` in `threads` threads at once, each in its own app context and database
+    session (commits after it); what each returned. `app` must have its own database
+    (`committed_app`): threads cannot see a per-test transaction."""
+    import threading
+
+    results: list[Any] = []
+    barrier = threading.Barrier(threads)
+
+    def run() -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                results.append(attempt())
+                db.session.commit()
+            finally:
+                db.session.remove()
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return results

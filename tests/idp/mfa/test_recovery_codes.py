@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import text
 
 from idp.accounts.models import User
 from idp.extensions import db
 from idp.mfa import recovery
 from tests.factories import create_user
-from tests.idp.mfa.support import recovery_codes
+from tests.idp.mfa.support import race, recovery_codes
 
 
 def test_recovery_codes_are_ten_distinct_and_stored_hashed(app):
@@ -52,20 +50,7 @@ def test_recovery_code_concurrent_uses_let_one_through(committed_app):
         code = recovery_codes(user)[0]
         user_id = user.id
         db.session.remove()
-    results: list[bool] = []
-    barrier = threading.Barrier(6)
-
-    def attempt() -> None:
-        with committed_app.app_context():
-            barrier.wait()
-            ok = recovery.use(db.session, db.session.get(User, user_id), code)
-            db.session.commit()
-            results.append(ok)
-            db.session.remove()
-
-    threads = [threading.Thread(target=attempt) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(
+        committed_app, lambda: recovery.use(db.session, db.session.get(User, user_id), code), 6
+    )
     assert results.count(True) == 1

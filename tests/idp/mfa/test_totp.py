@@ -3,15 +3,13 @@ concurrent use, secrets sealed at rest."""
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import text
 
 from idp.accounts.models import User
 from idp.extensions import db
 from idp.mfa import totp
 from tests.factories import create_user
-from tests.idp.mfa.support import code_at, enrol_totp, last_used_step
+from tests.idp.mfa.support import code_at, enrol_totp, last_used_step, race
 
 
 def test_totp_accepts_one_step_of_drift_either_side_and_no_more(app):
@@ -64,22 +62,9 @@ def test_totp_concurrent_uses_of_one_code_let_one_through(committed_app):
         user_id = user.id
         db.session.remove()
     code = code_at(secret)
-    results: list[bool] = []
-    barrier = threading.Barrier(8)
-
-    def attempt() -> None:
-        with committed_app.app_context():
-            barrier.wait()
-            ok = totp.verify(db.session, db.session.get(User, user_id), code)
-            db.session.commit()
-            results.append(ok)
-            db.session.remove()
-
-    threads = [threading.Thread(target=attempt) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(
+        committed_app, lambda: totp.verify(db.session, db.session.get(User, user_id), code), 8
+    )
     assert results.count(True) == 1
 
 
