@@ -54,6 +54,7 @@ from idp.audit.services import recent_events
 from idp.errors import DomainError
 from idp.extensions import db
 from idp.profiles.catalog import PROFILE_LABELS, REGISTRY_MATCHED_PROFILES, Profile
+from idp.text import has_forbidden_characters
 from idp.web_context import client_ip
 
 bp = Blueprint("accounts", __name__)
@@ -61,6 +62,11 @@ bp = Blueprint("accounts", __name__)
 Page = str | Response | tuple[str, int]
 # The username to show in the login form after activation or reset (never in the URL).
 LOGIN_USERNAME_KEY = "login_username"
+# The email to show in the "Autre" signup form (an authorization's `login_hint`, ADR 0023).
+SIGNUP_EMAIL_KEY = "signup_email_hint"
+# Where a signup started from (a pending authorization): the login after activation in this
+# browser goes on there (ADR 0023). A local path only (`safe_next_url`).
+SIGNUP_NEXT_KEY = "signup_next"
 
 
 def _password_rules() -> dict[str, int]:
@@ -154,7 +160,18 @@ def logout() -> Page:
 @bp.get("/signup")
 def signup() -> str:
     """The "Créer votre compte" page: choose the profile (docs/adr/0019-signup-by-profile.md)."""
-    return render_template("accounts/signup.html", **signup_profiles())
+    return render_template("accounts/signup.html", next=keep_signup_next(), **signup_profiles())
+
+
+def keep_signup_next() -> str | None:
+    """A signup page opened with a local `next` (a pending authorization, ADR 0023) keeps it in
+    the cookie session, for every profile's flow: activation in this browser leads to the
+    login, which goes on there. A login clears it with the rest of the cookie session."""
+    target = safe_next_url(request.args.get("next"), "")
+    if target:
+        session[SIGNUP_NEXT_KEY] = target
+    kept = session.get(SIGNUP_NEXT_KEY)
+    return kept if isinstance(kept, str) else None
 
 
 def signup_profiles() -> dict[str, object]:
@@ -167,6 +184,8 @@ def signup_autre() -> Page:
     """The "Autre" profile: email, names, username, password; activation to that email."""
     form = SignupForm()
     if request.method == "GET":
+        if not form.email.data:
+            form.email.data = session.pop(SIGNUP_EMAIL_KEY, None)
         return _render_signup(form)
     account = services.NewAccount(
         username=form.username.data or "",
@@ -222,6 +241,7 @@ def _signup_context() -> dict[str, object]:
     return {
         "rules": _password_rules(),
         "username_rules": {"min": USERNAME_MIN, "max": USERNAME_MAX},
+        "next": keep_signup_next(),
     }
 
 
@@ -255,6 +275,10 @@ def activate(token: str) -> Page:
             return _refused(form, error, "accounts/activate.html", username=user.username)
         db.session.commit()
         session[LOGIN_USERNAME_KEY] = user.username
+        pending = safe_next_url(session.pop(SIGNUP_NEXT_KEY, None), "")
+        if pending:  # the signup began in this browser from a site's authorization (ADR 0023)
+            flash(_("Votre compte est activé. Connectez-vous pour revenir sur le site."), "success")
+            return redirect(url_for("accounts.login", next=pending))
         flash(_("Votre compte est activé. Vous pouvez vous connecter."), "success")
         return redirect(url_for("accounts.login"))
     return render_template("accounts/activate.html", form=form, username=user.username)
@@ -328,6 +352,8 @@ def _email_request(name: str) -> Page:
     form = page.form()
     template = "accounts/email_request.html"
     if not form.validate_on_submit():
+        if request.method == "GET" and not form.identifier.data:
+            form.identifier.data = _identifier_hint()
         return render_template(template, form=form, page=page, endpoint=f"accounts.{name}")
     identifier = str(form.data.get("identifier") or "")
     try:
@@ -338,6 +364,15 @@ def _email_request(name: str) -> Page:
     response = make_response(render_template("accounts/email_sent.html", message=page.sent_message))
     email_requests.process_after_response(response, row.id)
     return response
+
+
+def _identifier_hint() -> str | None:
+    """`?login_hint=` prefills the field (a site's « réinitialiser le mot de passe » link). It
+    is only echoed back, never looked up: the page tells nothing more than before."""
+    hint = (request.args.get("login_hint") or "").strip()
+    if not hint or len(hint) > 254 or has_forbidden_characters(hint):
+        return None
+    return hint
 
 
 @bp.route("/activate/resend", methods=["GET", "POST"])

@@ -106,7 +106,7 @@ def provider_metadata(issuer: str) -> dict[str, Any]:
         "claims_locales_supported": list(settings().languages),
         "display_values_supported": ["page"],
         "acr_values_supported": list(ACR_VALUES),
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": ["none", "login", "consent", "create"],
     }
 
 

@@ -11,7 +11,10 @@ An authorization request goes through, in this order:
    `auth_time`, or an `id_token_hint` naming someone else → the login page, coming back here
    with the request signed in a `resume` token that remembers when the request began (a
    login at or after that time satisfies it: no loop); `prompt=none` answers
-   `login_required` instead (security 26);
+   `login_required` instead (security 26); with `prompt=create` (OpenID Connect Prompt Create
+   1.0, ADR 0023) and no session, the "Autre" signup page instead, its email prefilled from
+   an email `login_hint`, the signup and the activation in this browser coming back here
+   through the login page;
 5. the level of authentication (ADR 0022, `idp.mfa.policy`): a request that needs
    "sécurité avancée" (`acr_values`, an `acr` claim, the client's or the user's profile's
    policy) and a password session → the second-factor page (`mfa.verify`), which steps the
@@ -39,6 +42,7 @@ from authlib.oidc.core.errors import (
     RequestNotSupportedError,
     RequestURINotSupportedError,
 )
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -50,7 +54,7 @@ from idp.accounts.auth import current_session
 from idp.accounts.forms import ConfirmForm
 from idp.accounts.models import User, UserSession
 from idp.accounts.usernames import MAX_LENGTH as USERNAME_MAX
-from idp.accounts.views import LOGIN_USERNAME_KEY
+from idp.accounts.views import LOGIN_USERNAME_KEY, SIGNUP_EMAIL_KEY
 from idp.config import settings
 from idp.extensions import csrf, db
 from idp.mfa import policy
@@ -62,8 +66,10 @@ from idp.profiles.catalog import profile_label
 
 RESUME_SALT = "sesame.oidc.authorize.resume"
 RESUME_MAX_AGE = 30 * 60  # seconds: a login page left open longer starts over at the client
+# prompt=create: signup, the activation email and activation take longer than a login.
+SIGNUP_RESUME_MAX_AGE = 2 * 60 * 60
 MAX_NEXT_LENGTH = 2000  # what the login page follows (idp.accounts.auth.safe_next_url)
-KNOWN_PROMPTS = {"none", "login", "consent", "select_account"}
+KNOWN_PROMPTS = {"none", "login", "consent", "select_account", "create"}
 # `step_up=cancel` next to `resume`: « Annuler » on the second-factor page.
 STEP_UP_MARKER = "step_up"
 
@@ -90,20 +96,37 @@ def _resume_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key or "", salt=RESUME_SALT)
 
 
-def _resume_token(params: list[tuple[str, str]], started_at: float, hint_sub: str | None) -> str:
+def _resume_token(
+    params: list[tuple[str, str]],
+    started_at: float,
+    hint_sub: str | None,
+    *,
+    for_signup: bool = False,
+) -> str:
     """The request, when it began, and the verified `sub` of its hint (the hint itself is
-    left out: it is long, and already verified), signed and timestamped."""
-    data = {"p": [[k, v] for k, v in params if k != "resume"], "t": started_at, "h": hint_sub}
+    left out: it is long, and already verified), signed and timestamped. A token made for a
+    signup (`prompt=create`) lives SIGNUP_RESUME_MAX_AGE instead of RESUME_MAX_AGE."""
+    data: dict[str, Any] = {
+        "p": [[k, v] for k, v in params if k != "resume"],
+        "t": started_at,
+        "h": hint_sub,
+    }
+    if for_signup:
+        data["s"] = 1
     return str(_resume_serializer().dumps(data))
 
 
 def _load_resume(token: str) -> Resume | None:
     try:
-        data = _resume_serializer().loads(token, max_age=RESUME_MAX_AGE)
+        data, signed_at = _resume_serializer().loads(
+            token, max_age=SIGNUP_RESUME_MAX_AGE, return_timestamp=True
+        )
+        if not data.get("s") and time.time() - signed_at.timestamp() > RESUME_MAX_AGE:
+            return None
         params = MultiDict([(str(k), str(v)) for k, v in data["p"]])
         hint_sub = data.get("h")
         return Resume(params, float(data["t"]), str(hint_sub) if hint_sub else None)
-    except (BadData, KeyError, TypeError, ValueError):
+    except (AttributeError, BadData, KeyError, TypeError, ValueError):
         return None
 
 
@@ -298,6 +321,8 @@ def _decide(
     if login_reason is not None:
         if "none" in prompts or (login_reason == "other_user" and logged_in_for_this_request):
             raise refused(LoginRequiredError)
+        if login_reason == "login" and "create" in prompts:
+            return _to_signup(params, resume, hint_sub)
         return _to_login(params, resume, hint_sub, user_session)
     assert user_session is not None
     user = user_session.user
@@ -373,13 +398,45 @@ def _to_login(
     next_url = url_for("oidc_pages.authorize", resume=token)
     if len(next_url) > MAX_NEXT_LENGTH:
         return error_page(_("La demande de connexion est trop longue pour être traitée."))
-    username = params.get("login_hint") or (
-        user_session.user.username if user_session is not None else None
-    )
+    hint = params.get("login_hint")
+    if hint and "@" in hint:  # an email is no username (and is never looked up: enumeration)
+        hint = None
+    username = hint or (user_session.user.username if user_session is not None else None)
     if username:
         session[LOGIN_USERNAME_KEY] = username[:USERNAME_MAX]
     db.session.rollback()
     return redirect(url_for("accounts.login", next=next_url))
+
+
+def _to_signup(params: MultiDict[str, str], resume: Resume | None, hint_sub: str | None) -> Page:
+    """`prompt=create` without a session (ADR 0023): the "Autre" signup page, its email
+    prefilled from `login_hint` when that is an email, with this request as its `next` (kept
+    in the cookie session by the signup pages). Activation in this browser leads to the login
+    page, which comes back here; the request still says `prompt=create`, but the session it
+    then finds makes it a plain authorization."""
+    kept = [(k, v) for k, v in params.items(multi=True) if k not in ("id_token_hint", "resume")]
+    started_at = resume.started_at if resume is not None else time.time()
+    token = _resume_token(kept, started_at, hint_sub, for_signup=True)
+    next_url = url_for("oidc_pages.authorize", resume=token)
+    if len(next_url) > MAX_NEXT_LENGTH:
+        return error_page(_("La demande de connexion est trop longue pour être traitée."))
+    email = _email_hint(params.get("login_hint"))
+    if email is not None:
+        session[SIGNUP_EMAIL_KEY] = email
+    else:
+        session.pop(SIGNUP_EMAIL_KEY, None)
+    db.session.rollback()
+    return redirect(url_for("accounts.signup_autre", next=next_url))
+
+
+def _email_hint(login_hint: str | None) -> str | None:
+    """The `login_hint` when it is an email address (normalised), else None."""
+    if not login_hint or len(login_hint) > 254:
+        return None
+    try:
+        return str(validate_email(login_hint, check_deliverability=False).normalized).lower()
+    except EmailNotValidError:
+        return None
 
 
 def _level_met(

@@ -75,7 +75,7 @@ def test_discovery_metadata_advertises_what_the_provider_does(client):
     assert m["claims_parameter_supported"] is True
     assert m["ui_locales_supported"] == ["fr", "en"]
     assert m["acr_values_supported"] == [ACR_BASIC, ACR_ADVANCED]
-    assert m["prompt_values_supported"] == ["none", "login", "consent"]
+    assert m["prompt_values_supported"] == ["none", "login", "consent", "create"]
 
 
 def test_discovery_is_cacheable_public_json_with_etag(client):
