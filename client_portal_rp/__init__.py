@@ -2,71 +2,76 @@
 
 People log in only through Sésame, with OpenID Connect (code flow + PKCE, relying_party/); the
 portal meets the identity provider only over HTTP and never imports `idp`
-(tests/client_portal_rp/test_boundaries.py checks it). Configuration comes from PORTAL_*
-environment variables (docs/configuration.md), so the two applications can run side by side.
+(tests/client_portal_rp/test_boundaries.py checks it). Its own database and migrations hold the
+firms, client companies, accesses, deposits and archives (docs/adr/0024-client-portal.md).
+Configuration comes from PORTAL_* environment variables (client_portal_rp/config.py).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask
 
-from relying_party import RelyingPartyConfigError, current_login
-from relying_party import rp_config_from_env as rp_config_from_env
-from relying_party.web import cookie_config, create_site
+from client_portal_rp.config import DEV_SECRET_KEY as DEV_SECRET_KEY
+from client_portal_rp.config import PREFIX
+from client_portal_rp.config import ConfigurationError as ConfigurationError
+from client_portal_rp.config import build_config as build_config
+from relying_party.web import create_site
 
-DEV_SECRET_KEY = "dev-portal-secret-not-for-production"  # noqa: S105 - the known dev value
-PREFIX = "PORTAL_"
-ConfigurationError = RelyingPartyConfigError  # the name the portal's callers know
-
-
-def build_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The portal's Flask config from the environment (PORTAL_* names, SECRET_KEY fallback)."""
-    env = dict(os.environ if env is None else env)
-    mode = env.get("PORTAL_ENV") or env.get("SESAME_ENV") or "development"
-    if mode not in {"development", "production", "testing"}:
-        raise ConfigurationError("PORTAL_ENV must be development, production or testing")
-    secret = env.get("PORTAL_SECRET_KEY") or env.get("SECRET_KEY") or DEV_SECRET_KEY
-    production = mode == "production"
-    if production and (secret == DEV_SECRET_KEY or len(secret) < 32):
-        raise ConfigurationError(
-            "PORTAL_SECRET_KEY must be a random value of at least 32 characters in production"
-        )
-    rp = rp_config_from_env(
-        env, PREFIX, default_base_url="http://127.0.0.1:5001", production=production
-    )
-    return {
-        **rp,
-        **cookie_config("portal_session", rp["PORTAL_BASE_URL"], 1024 * 1024),
-        "PORTAL_ENV": mode,
-        "SECRET_KEY": secret,
-    }
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+DATABASE_FILE = "portal.sqlite"
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the portal. `test_config` overrides the environment (tests)."""
+    from client_portal_rp.accounts import INVITATION_SESSION_KEY, on_login
+
     app = create_site(
-        __name__, build_config(), test_config, prefix=PREFIX, database_file="portal.sqlite"
+        __name__,
+        build_config(),
+        test_config,
+        prefix=PREFIX,
+        database_file=DATABASE_FILE,
+        on_login=on_login,
+        carry=(INVITATION_SESSION_KEY, "locale"),
     )
+    app.config.setdefault(
+        "SQLALCHEMY_DATABASE_URI",
+        app.config.get("PORTAL_DATABASE_URL") or f"sqlite:///{app.instance_path}/{DATABASE_FILE}",
+    )
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app))
+    _init_extensions(app)
 
-    @app.get("/")
-    def index() -> str:
-        return render_template(
-            "index.html", idp_issuer=app.config["PORTAL_IDP_ISSUER"], login=current_login()
-        )
+    from client_portal_rp.web import init_web
 
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.errorhandler(404)
-    def not_found(error: Exception) -> tuple[str, int]:
-        return render_template("not_found.html"), 404
-
+    init_web(app)
     from client_portal_rp.cli import register_commands
 
     register_commands(app)
     return app
+
+
+def _engine_options(app: Flask) -> dict[str, Any]:
+    uri = str(app.config["SQLALCHEMY_DATABASE_URI"])
+    if uri.startswith("sqlite"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        return {"connect_args": {"timeout": 15}}
+    return {"pool_pre_ping": True}
+
+
+def _init_extensions(app: Flask) -> None:
+    from client_portal_rp import (
+        database,  # noqa: F401 - SQLite pragmas on connect
+        models,  # noqa: F401 - the tables, for migrations
+    )
+    from client_portal_rp.extensions import babel, db, migrate
+    from client_portal_rp.web import select_locale
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    babel.init_app(
+        app, locale_selector=select_locale, default_translation_directories="translations"
+    )

@@ -47,6 +47,9 @@ from sqlalchemy.pool import StaticPool
 
 metadata = MetaData()
 
+# Sésame's "sécurité avancée" level (its discovery's acr_values_supported, ADR 0022).
+ACR_ADVANCED = "urn:sesame:acr:mfa"
+
 rp_logins = Table(
     "rp_logins",
     metadata,
@@ -110,6 +113,12 @@ class Login:
         return str(
             self.claims.get("name") or f"{given} {family}".strip() or self.username or self.subject
         )
+
+    @property
+    def advanced(self) -> bool:
+        """The login carries "sécurité avancée": the ID token's `acr` is the MFA level (the
+        level the IdP asserts only after a second factor, ADR 0022)."""
+        return self.claims.get("acr") == ACR_ADVANCED
 
     @property
     def email(self) -> str:

@@ -18,6 +18,7 @@ Every failure a person can meet is a French page, never a 500.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
-from relying_party.logins import Login, LoginStore
+from relying_party.logins import ACR_ADVANCED, Login, LoginStore
 from relying_party.logout_token import LogoutTokenInvalid, verify_logout_token
 from relying_party.settings import RelyingPartySettings
 
@@ -50,6 +51,7 @@ log = logging.getLogger("relying_party")
 
 EXTENSION = "relying_party"
 SESSION_KEY = "rp_login"  # the cookie's login id (relying_party/logins.py)
+NEXT_KEY = "rp_next"  # where to go after the login (a path of this site)
 HTTP_TIMEOUT_SECONDS = 10
 # Claims about the token rather than the person: not kept with the login.
 TOKEN_CLAIMS = {"nonce", "at_hash", "c_hash", "aud", "azp", "iss", "exp", "iat", "jti"}
@@ -108,6 +110,10 @@ class RelyingParty:
     oauth: Any  # FlaskOAuth2App (Authlib ships no type hints)
     home_endpoint: str
     error_template: str
+    # Called in the callback's request once the login is recorded (the portal refreshes its
+    # user and accepts invitations); session keys in `carry` survive the login's new cookie.
+    on_login: Callable[[Login], None] | None = None
+    carry: tuple[str, ...] = ()
 
     def metadata(self) -> dict[str, Any]:
         """The IdP's discovery document (fetched once, then cached by Authlib); its `issuer`
@@ -133,6 +139,8 @@ def init_relying_party(
     database_file: str,
     home_endpoint: str = "index",
     error_template: str = "sso_error.html",
+    on_login: Callable[[Login], None] | None = None,
+    carry: tuple[str, ...] = (),
 ) -> RelyingParty:
     """Wire login through Sésame into `app` from its `<prefix>*` config (settings.py); the
     logins go to `<prefix>DATABASE_URL`, else to `database_file` in the app's instance
@@ -158,6 +166,8 @@ def init_relying_party(
         oauth=client,
         home_endpoint=home_endpoint,
         error_template=error_template,
+        on_login=on_login,
+        carry=carry,
     )
     app.extensions[EXTENSION] = rp
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # a logout button left open for hours
@@ -207,6 +217,31 @@ def _home() -> Response:
     return redirect(url_for(relying_party().home_endpoint), code=303)
 
 
+def safe_next(target: str | None) -> str | None:
+    """A path of this site to return to after login; anything else (another host, `//host`,
+    backslashes, control characters) is dropped."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(c) < 32 for c in target) or len(target) > 2000:
+        return None
+    return target
+
+
+def authorization_params() -> dict[str, str]:
+    """What `/login` may add to the authorization request: `level=advanced` asks for
+    "sécurité avancée" (`acr_values`, step-up), `signup=1` for the IdP's account creation
+    (`prompt=create`), `login_hint` an email to prefill."""
+    params: dict[str, str] = {}
+    if request.args.get("level") == "advanced":
+        params["acr_values"] = ACR_ADVANCED
+    if request.args.get("signup") == "1":
+        params["prompt"] = "create"
+    hint = request.args.get("login_hint", "")
+    if hint and len(hint) <= 320 and "@" in hint:
+        params["login_hint"] = hint
+    return params
+
+
 @sso.get("/login")
 def login() -> Response | tuple[str, int]:
     rp = relying_party()
@@ -219,10 +254,17 @@ def login() -> Response | tuple[str, int]:
         )
     try:
         rp.metadata()
-        response: Response = rp.oauth.authorize_redirect(rp.settings.redirect_uri)
+        response: Response = rp.oauth.authorize_redirect(
+            rp.settings.redirect_uri, **authorization_params()
+        )
     except (requests.RequestException, ValueError, IssuerMismatch) as error:
         log.warning("login: discovery at %s failed: %r", rp.settings.discovery_url, error)
         return error_page(*UNREACHABLE, 503)
+    next_path = safe_next(request.args.get("next"))
+    if next_path:
+        session[NEXT_KEY] = next_path
+    else:
+        session.pop(NEXT_KEY, None)
     return response
 
 
@@ -276,8 +318,17 @@ def callback() -> Response | tuple[str, int]:
         id_token=token["id_token"],
         hours=rp.settings.session_hours,
     )
+    carried = {key: session[key] for key in (*rp.carry, NEXT_KEY) if key in session}
     session.clear()  # a new cookie content at login: nothing planted before survives
     session[SESSION_KEY] = login_id
+    next_path = carried.pop(NEXT_KEY, None)
+    session.update(carried)
+    if rp.on_login is not None:
+        login = rp.store.find(login_id)
+        if login is not None:
+            rp.on_login(login)
+    if isinstance(next_path, str) and safe_next(next_path):
+        return redirect(next_path, code=303)
     return _home()
 
 

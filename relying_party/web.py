@@ -26,9 +26,11 @@ def create_site(
     *,
     prefix: str,
     database_file: str,
+    **rp_options: Any,
 ) -> Flask:
     """A relying party's app: `config` (from the environment) overridden by `test_config`,
-    logging, the security headers, and login through Sésame (`<prefix>*` settings)."""
+    logging, the security headers, and login through Sésame (`<prefix>*` settings;
+    `rp_options` go to `init_relying_party`)."""
     app = Flask(import_name, instance_relative_config=True)
     app.config.update(config)
     if test_config:
@@ -42,7 +44,7 @@ def create_site(
         idp_issuer=app.config[f"{prefix}IDP_ISSUER"],
         https=bool(app.config["SESSION_COOKIE_SECURE"]),
     )
-    init_relying_party(app, prefix, database_file=database_file)
+    init_relying_party(app, prefix, database_file=database_file, **rp_options)
     return app
 
 

@@ -26,6 +26,7 @@ from flask import Flask, Response, render_template
 
 from relying_party import RelyingPartyConfigError, current_login
 from relying_party import rp_config_from_env as rp_config_from_env
+from relying_party.logins import ACR_ADVANCED
 from relying_party.views import UNREACHABLE, IssuerMismatch, error_page, relying_party
 from relying_party.web import cookie_config, create_site
 
@@ -33,8 +34,6 @@ PREFIX = "PARTNER_"
 DEV_SECRET_KEY = "dev-partner-secret-not-for-production"  # noqa: S105 - the known dev value
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-# Sésame's "sécurité avancée" level (its discovery's acr_values_supported, ADR 0022).
-ACR_ADVANCED = "urn:sesame:acr:mfa"
 
 
 @dataclass(frozen=True)

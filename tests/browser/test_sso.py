@@ -20,7 +20,6 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
-from client_portal_rp import create_app as create_portal
 from samples.partner_site import build_config as partner_config
 from samples.partner_site import create_app as create_partner
 from tests.client_portal_rp.rp_helpers import (
@@ -28,6 +27,7 @@ from tests.client_portal_rp.rp_helpers import (
     create_idp_user,
     deliver_backchannel_logouts,
     idp_lacks,
+    portal_with_schema,
     register_site,
 )
 from tests.helpers import RESULTS_DIR, TEST_PASSWORD, LiveIdP, console_errors, free_port, serving
@@ -86,7 +86,7 @@ def sites(live_idp: LiveIdP, tmp_path: Path) -> Iterator[Sites]:
             "bibliotheque", live_idp, urls["library"], library, "client_secret_post"
         ),
         "journal": partner("revue", live_idp, urls["journal"], journal, "client_secret_basic"),
-        "portal": create_portal(
+        "portal": portal_with_schema(
             {
                 "TESTING": True,
                 "PORTAL_IDP_ISSUER": live_idp.url,

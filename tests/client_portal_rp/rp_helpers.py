@@ -83,6 +83,17 @@ def portal_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     }
 
 
+def portal_with_schema(config: dict[str, Any]) -> Flask:
+    """A portal app whose database has its tables (what `portal db upgrade` does in use)."""
+    from client_portal_rp.extensions import db
+
+    app = create_portal(config)
+    with app.app_context():
+        db.create_all()
+        db.session.remove()
+    return app
+
+
 def relying_party(app: Flask) -> RelyingParty:
     rp: RelyingParty = app.extensions["relying_party"]
     return rp
@@ -107,7 +118,7 @@ def seed_discovery(app: Flask, keys: IdPKeys, issuer: str = ISSUER) -> dict[str,
 
 
 def seeded_portal(tmp_path: Path, keys: IdPKeys, **overrides: Any) -> Flask:
-    app = create_portal(portal_config(tmp_path, **overrides))
+    app = portal_with_schema(portal_config(tmp_path, **overrides))
     seed_discovery(app, keys)
     return app
 

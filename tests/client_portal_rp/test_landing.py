@@ -14,12 +14,12 @@ from client_portal_rp import (
 
 
 @pytest.fixture
-def portal_app() -> Flask:  # not named `app`: that name is the IdP's (tests/conftest.py)
+def landing_app() -> Flask:  # not named `app`: that name is the IdP's (tests/conftest.py)
     return create_app({"TESTING": True, "PORTAL_IDP_ISSUER": "https://sesame.example"})
 
 
-def test_landing_page_is_french_and_points_to_sesame(portal_app: Flask) -> None:
-    response = portal_app.test_client().get("/")
+def test_landing_page_is_french_and_points_to_sesame(landing_app: Flask) -> None:
+    response = landing_app.test_client().get("/")
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert '<html lang="fr">' in page
@@ -29,8 +29,8 @@ def test_landing_page_is_french_and_points_to_sesame(portal_app: Flask) -> None:
     assert 'name="viewport"' in page
 
 
-def test_landing_security_headers_forbid_inline_code_and_framing(portal_app: Flask) -> None:
-    response = portal_app.test_client().get("/")
+def test_landing_security_headers_forbid_inline_code_and_framing(landing_app: Flask) -> None:
+    response = landing_app.test_client().get("/")
     csp = response.headers["Content-Security-Policy"]
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
@@ -42,15 +42,15 @@ def test_landing_security_headers_forbid_inline_code_and_framing(portal_app: Fla
     assert " style=" not in response.get_data(as_text=True)  # the CSP would block it
 
 
-def test_landing_stylesheet_is_served(portal_app: Flask) -> None:
-    response = portal_app.test_client().get("/static/css/portal.css")
+def test_landing_stylesheet_is_served(landing_app: Flask) -> None:
+    response = landing_app.test_client().get("/static/css/portal.css")
     assert response.status_code == 200
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "@media" in response.get_data(as_text=True)
 
 
-def test_landing_unknown_page_is_a_french_404(portal_app: Flask) -> None:
-    response = portal_app.test_client().get("/nope")
+def test_landing_unknown_page_is_a_french_404(landing_app: Flask) -> None:
+    response = landing_app.test_client().get("/nope")
     assert response.status_code == 404
     assert "Page introuvable" in response.get_data(as_text=True)
 
@@ -91,8 +91,8 @@ def test_landing_production_refuses_development_secret_and_http() -> None:
     assert cfg["PORTAL_ENV"] == "production"
 
 
-def test_landing_health_answers_ok(portal_app: Flask) -> None:
-    response = portal_app.test_client().get("/health")
+def test_landing_health_answers_ok(landing_app: Flask) -> None:
+    response = landing_app.test_client().get("/health")
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
 
 

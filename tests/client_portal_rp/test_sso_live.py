@@ -13,13 +13,13 @@ import pytest
 import requests
 from flask import Flask
 
-from client_portal_rp import create_app
 from tests.client_portal_rp.rp_helpers import (
     backchannel_delivery_lacking,
     browse,
     create_idp_user,
     deliver_backchannel_logouts,
     idp_lacks,
+    portal_with_schema,
     register_site,
     relying_party,
     sign_in_at_idp,
@@ -51,7 +51,7 @@ def portal(live_idp: LiveIdP, tmp_path: Path) -> Iterator[LivePortal]:
     client_id, secret = register_site(
         live_idp, "Portail client", url, auth_method="client_secret_basic"
     )
-    app = create_app(
+    app = portal_with_schema(
         {
             "TESTING": True,
             "PORTAL_IDP_ISSUER": live_idp.url,

@@ -16,7 +16,6 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from client_portal_rp import create_app
 from relying_party.views import SESSION_KEY, _claims
 from tests.client_portal_rp.rp_helpers import (
     BASE_URL,
@@ -27,6 +26,7 @@ from tests.client_portal_rp.rp_helpers import (
     log_in_directly,
     logout_claims,
     portal_config,
+    portal_with_schema,
     relying_party,
     seed_discovery,
     seeded_portal,
@@ -78,7 +78,7 @@ def test_sso_login_redirects_to_the_idp_with_pkce_s256_state_and_nonce(portal: F
 
 
 def test_sso_login_unregistered_site_says_so_in_french(tmp_path: Path) -> None:
-    app = create_app(portal_config(tmp_path, PORTAL_CLIENT_ID="", PORTAL_CLIENT_SECRET=""))
+    app = portal_with_schema(portal_config(tmp_path, PORTAL_CLIENT_ID="", PORTAL_CLIENT_SECRET=""))
     browser = app.test_client()
     response = browser.get("/login")
     assert response.status_code == 503
@@ -89,7 +89,9 @@ def test_sso_login_unregistered_site_says_so_in_french(tmp_path: Path) -> None:
 
 
 def test_sso_login_idp_unreachable_is_a_french_page(tmp_path: Path) -> None:
-    app = create_app(portal_config(tmp_path, PORTAL_IDP_ISSUER=f"http://127.0.0.1:{free_port()}"))
+    app = portal_with_schema(
+        portal_config(tmp_path, PORTAL_IDP_ISSUER=f"http://127.0.0.1:{free_port()}")
+    )
     response = app.test_client().get("/login")
     assert response.status_code == 503
     assert "Sésame injoignable" in response.get_data(as_text=True)
@@ -98,7 +100,7 @@ def test_sso_login_idp_unreachable_is_a_french_page(tmp_path: Path) -> None:
 def test_sso_login_refuses_a_discovery_document_of_another_issuer(
     tmp_path: Path, keys: IdPKeys
 ) -> None:
-    app = create_app(portal_config(tmp_path))
+    app = portal_with_schema(portal_config(tmp_path))
     seed_discovery(app, keys, issuer="https://evil.example")
     response = app.test_client().get("/login")
     assert response.status_code == 503
@@ -199,7 +201,7 @@ def test_sso_callback_unknown_error_and_hostile_description_are_not_echoed(
 def test_sso_callback_token_endpoint_unreachable_is_a_french_page(
     tmp_path: Path, keys: IdPKeys
 ) -> None:
-    app = create_app(portal_config(tmp_path))
+    app = portal_with_schema(portal_config(tmp_path))
     metadata = seed_discovery(app, keys)
     metadata_port = free_port()
     relying_party(app).oauth.server_metadata["token_endpoint"] = (
@@ -297,7 +299,9 @@ def test_sso_logout_requires_the_csrf_token(portal: Flask) -> None:
 
 
 def test_sso_logout_with_the_idp_unreachable_still_ends_the_login_here(tmp_path: Path) -> None:
-    app = create_app(portal_config(tmp_path, PORTAL_IDP_ISSUER=f"http://127.0.0.1:{free_port()}"))
+    app = portal_with_schema(
+        portal_config(tmp_path, PORTAL_IDP_ISSUER=f"http://127.0.0.1:{free_port()}")
+    )
     browser = app.test_client()
     login_id = log_in_directly(app, browser)
     token = csrf_of(browser.get("/").get_data(as_text=True))
@@ -409,7 +413,9 @@ def test_sso_backchannel_logout_replayed_or_concurrent_is_harmless(
 
 
 def test_sso_backchannel_logout_keys_unreachable_asks_the_idp_to_retry(tmp_path: Path) -> None:
-    app = create_app(portal_config(tmp_path, PORTAL_IDP_ISSUER=f"http://127.0.0.1:{free_port()}"))
+    app = portal_with_schema(
+        portal_config(tmp_path, PORTAL_IDP_ISSUER=f"http://127.0.0.1:{free_port()}")
+    )
     keys = IdPKeys()
     response = post_logout_token(app, keys.sign(logout_claims()))
     assert response.status_code == 503

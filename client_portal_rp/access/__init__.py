@@ -1,0 +1,1 @@
+"""access (see docs/adr/0024-client-portal.md)."""

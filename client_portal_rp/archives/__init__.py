@@ -1,0 +1,1 @@
+"""archives (see docs/adr/0024-client-portal.md)."""

@@ -1,0 +1,1 @@
+"""deposits (see docs/adr/0024-client-portal.md)."""

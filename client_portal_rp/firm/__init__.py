@@ -1,0 +1,1 @@
+"""firm (see docs/adr/0024-client-portal.md)."""

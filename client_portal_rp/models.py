@@ -1,0 +1,416 @@
+"""The portal's tables: firms, their client companies, the people who use them, and what they
+exchange (deposits, missing-piece requests, archives), with the company's audit list and the
+email outbox. Design: docs/adr/0024-client-portal.md.
+
+Tenancy: a firm (cabinet) has client companies; a person (`PortalUser`, known by the IdP `sub`)
+is firm staff of a firm and/or a member of companies (admin or user, with module rights). Every
+object a URL names carries an unguessable `public_id` and its `company_id`: a lookup always
+filters by both (client_portal_rp/tenancy.py), so another company's id is a 404.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from client_portal_rp.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_public_id() -> str:
+    """128 random bits, URL-safe: ids in URLs are not guessable (SECURITY.md 46)."""
+    return secrets.token_urlsafe(16)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Module(enum.StrEnum):
+    """The services of the client space, as the profession's guides name them."""
+
+    DEPOSIT = "depot"
+    COMPTA = "compta"
+    ARCHIVES = "archives"
+
+    @property
+    def label(self) -> str:
+        return MODULE_LABELS[self]
+
+
+MODULE_LABELS = {
+    Module.DEPOSIT: "Déposez vos documents",
+    Module.COMPTA: "Consultez votre compta en ligne",
+    Module.ARCHIVES: "Accédez à vos archives",
+}
+# "Sécurité avancée" by default (configurable per company).
+DEFAULT_ADVANCED_MODULES = (Module.COMPTA, Module.ARCHIVES)
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"  # a company admin: « Administrez vos accès »
+    USER = "user"
+
+
+class DepositStatus(enum.StrEnum):
+    DEPOSITED = "depose"
+    TAKEN = "pris_en_charge"
+    PROCESSED = "traite"
+
+    @property
+    def label(self) -> str:
+        return {
+            DepositStatus.DEPOSITED: "Déposé",
+            DepositStatus.TAKEN: "Pris en charge",
+            DepositStatus.PROCESSED: "Traité",
+        }[self]
+
+
+class Processing(enum.StrEnum):
+    """The photo job's state (client_portal_rp/jobs.py): renditions, GPS removal, thumbnail."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    NONE = "none"  # nothing to do (PDF, CSV, XLSX)
+
+
+class ArchiveFolder(enum.StrEnum):
+    COMPTABLES = "comptables"
+    JURIDIQUES = "juridiques"
+    FISCAUX = "fiscaux"
+
+    @property
+    def label(self) -> str:
+        return {
+            ArchiveFolder.COMPTABLES: "Documents comptables",
+            ArchiveFolder.JURIDIQUES: "Documents juridiques",
+            ArchiveFolder.FISCAUX: "Documents fiscaux",
+        }[self]
+
+
+def _check_in(column: str, values: type[enum.Enum]) -> str:
+    return f"{column} IN ({', '.join(repr(str(m.value)) for m in values)})"
+
+
+class Firm(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "firms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    companies: Mapped[list[Company]] = relationship(back_populates="firm")
+
+
+class Company(db.Model):  # type: ignore[name-defined]
+    """A client company of a firm (raison sociale, SIREN, current exercice)."""
+
+    __tablename__ = "companies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    siren: Mapped[str] = mapped_column(String(9), unique=True)
+    exercice_start: Mapped[date | None] = mapped_column(Date)
+    exercice_end: Mapped[date | None] = mapped_column(Date)
+    # Comma-separated Module values that need "Sécurité avancée" (MFA at the IdP).
+    advanced_modules: Mapped[str] = mapped_column(
+        String(100), default=",".join(m.value for m in DEFAULT_ADVANCED_MODULES)
+    )
+    # The local part of the company's deposit address (mail an invoice to it).
+    mailbox_token: Mapped[str] = mapped_column(
+        String(40), unique=True, default=lambda: secrets.token_hex(8)
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    firm: Mapped[Firm] = relationship(back_populates="companies")
+
+    def advanced(self) -> set[Module]:
+        return {
+            Module(v) for v in self.advanced_modules.split(",") if v in Module._value2member_map_
+        }
+
+
+class PortalUser(db.Model):  # type: ignore[name-defined]
+    """A person, known by the IdP `sub`; email and name refreshed from each login's claims."""
+
+    __tablename__ = "portal_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    subject: Mapped[str] = mapped_column(String(255), unique=True)
+    email: Mapped[str] = mapped_column(String(320), default="")
+    name: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FirmStaff(db.Model):  # type: ignore[name-defined]
+    """Firm staff see and serve every company of their firm."""
+
+    __tablename__ = "firm_staff"
+    __table_args__ = (UniqueConstraint("firm_id", "user_id", name="uq_firm_staff_firm_user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("portal_users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    firm: Mapped[Firm] = relationship()
+    user: Mapped[PortalUser] = relationship()
+
+
+class Membership(db.Model):  # type: ignore[name-defined]
+    """A person's access to a company: role and module rights (checked on every request)."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("company_id", "user_id", name="uq_memberships_company_user"),
+        CheckConstraint(_check_in("role", Role), name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("portal_users.id"), index=True)
+    role: Mapped[str] = mapped_column(String(10), default=Role.USER.value)
+    can_deposit: Mapped[bool] = mapped_column(Boolean, default=False)
+    can_compta: Mapped[bool] = mapped_column(Boolean, default=False)
+    can_archives: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    company: Mapped[Company] = relationship()
+    user: Mapped[PortalUser] = relationship()
+
+    def modules(self) -> set[Module]:
+        return {
+            module
+            for module, granted in (
+                (Module.DEPOSIT, self.can_deposit),
+                (Module.COMPTA, self.can_compta),
+                (Module.ARCHIVES, self.can_archives),
+            )
+            if granted
+        }
+
+    def set_modules(self, modules: set[Module]) -> None:
+        self.can_deposit = Module.DEPOSIT in modules
+        self.can_compta = Module.COMPTA in modules
+        self.can_archives = Module.ARCHIVES in modules
+
+
+class Invitation(db.Model):  # type: ignore[name-defined]
+    """An invitation by email to a company (role + modules) or to a firm's staff (company
+    None). The email's link carries a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (CheckConstraint(_check_in("role", Role), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id"), index=True)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)  # lower-cased
+    name: Mapped[str] = mapped_column(String(300), default="")
+    role: Mapped[str] = mapped_column(String(10), default=Role.USER.value)
+    modules: Mapped[str] = mapped_column(String(100), default="")  # comma-separated Module
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("portal_users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("portal_users.id"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    company: Mapped[Company | None] = relationship()
+    firm: Mapped[Firm] = relationship()
+
+    def module_set(self) -> set[Module]:
+        return {Module(v) for v in self.modules.split(",") if v in Module._value2member_map_}
+
+
+class DepositType(db.Model):  # type: ignore[name-defined]
+    """The kinds of deposit a firm offers (per firm: Factures achats, Factures ventes, ...).
+    `data` types accept CSV/XLSX; the others, documents (PDF and images)."""
+
+    __tablename__ = "deposit_types"
+    __table_args__ = (UniqueConstraint("firm_id", "code", name="uq_deposit_types_firm_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(120))
+    data: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+DEFAULT_DEPOSIT_TYPES = (
+    ("achats", "Factures achats", False),
+    ("ventes", "Factures ventes", False),
+    ("divers", "Divers – opérations diverses", False),
+    ("donnees", "Données", True),
+)
+
+
+class PieceRequest(db.Model):  # type: ignore[name-defined]
+    """The firm asks a client for a missing piece; shown on the client's page and emailed,
+    with a monthly reminder until a deposit answers it or the firm closes it."""
+
+    __tablename__ = "piece_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    asked_by_id: Mapped[int | None] = mapped_column(ForeignKey("portal_users.id"))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    company: Mapped[Company] = relationship()
+
+
+class Deposit(db.Model):  # type: ignore[name-defined]
+    """A file a client deposited. Stored by content (SHA-256) in the blob store; the name is
+    kept for display only, never used on disk (SECURITY.md 49)."""
+
+    __tablename__ = "deposits"
+    __table_args__ = (
+        CheckConstraint(_check_in("status", DepositStatus), name="status"),
+        CheckConstraint(_check_in("processing", Processing), name="processing"),
+        Index("ix_deposits_company_created", "company_id", "created_at"),
+        Index("ix_deposits_company_sha256", "company_id", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    deposit_type_id: Mapped[int] = mapped_column(ForeignKey("deposit_types.id"))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("portal_users.id"))
+    source: Mapped[str] = mapped_column(String(10), default="web")  # web, email
+    filename: Mapped[str] = mapped_column(String(200))  # safe display name
+    kind: Mapped[str] = mapped_column(String(10))  # client_portal_rp.files.FileKind value
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))  # of the bytes received
+    blob_sha256: Mapped[str] = mapped_column(String(64))  # what is served (GPS removed)
+    rendition_sha256: Mapped[str | None] = mapped_column(String(64))  # JPEG of a HEIC/TIFF
+    thumbnail_sha256: Mapped[str | None] = mapped_column(String(64))
+    processing: Mapped[str] = mapped_column(String(10), default=Processing.NONE.value)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default=DepositStatus.DEPOSITED.value)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    taken_by_id: Mapped[int | None] = mapped_column(ForeignKey("portal_users.id"))
+    firm_note: Mapped[str] = mapped_column(Text, default="")
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("deposits.id"))
+    piece_request_id: Mapped[int | None] = mapped_column(ForeignKey("piece_requests.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    company: Mapped[Company] = relationship()
+    deposit_type: Mapped[DepositType] = relationship()
+    uploaded_by: Mapped[PortalUser | None] = relationship(foreign_keys=[uploaded_by_id])
+    taken_by: Mapped[PortalUser | None] = relationship(foreign_keys=[taken_by_id])
+    duplicate_of: Mapped[Deposit | None] = relationship(remote_side=[id])
+
+
+class ArchiveDocument(db.Model):  # type: ignore[name-defined]
+    """A document the firm published to a company (folder, exercice). Kept 10 years: removing
+    a user never removes documents (SECURITY.md 51)."""
+
+    __tablename__ = "archive_documents"
+    __table_args__ = (
+        Index("ix_archive_documents_company_published", "company_id", "published_at"),
+        Index("ix_archive_documents_company_folder", "company_id", "folder", "published_at"),
+        CheckConstraint(_check_in("folder", ArchiveFolder), name="folder"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    folder: Mapped[str] = mapped_column(String(20))
+    exercice: Mapped[int] = mapped_column(Integer)  # the year the exercice closes
+    filename: Mapped[str] = mapped_column(String(200))  # safe display name
+    search_name: Mapped[str] = mapped_column(String(200))  # lower-cased, accents removed
+    kind: Mapped[str] = mapped_column(String(10))
+    size: Mapped[int] = mapped_column(BigInteger)
+    blob_sha256: Mapped[str] = mapped_column(String(64))
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("portal_users.id"))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    company: Mapped[Company] = relationship()
+
+
+class AuditEvent(db.Model):  # type: ignore[name-defined]
+    """The company's audit list: who changed what (accesses, deposits, archives)."""
+
+    __tablename__ = "portal_audit"
+    __table_args__ = (Index("ix_portal_audit_company_at", "company_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    firm_id: Mapped[int | None] = mapped_column(ForeignKey("firms.id"))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("portal_users.id"))
+    actor_label: Mapped[str] = mapped_column(String(300), default="")  # name at the time, or CLI
+    action: Mapped[str] = mapped_column(String(60))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxMessage(db.Model):  # type: ignore[name-defined]
+    """An email waiting to be sent (client_portal_rp/mail.py): written in the transaction of
+    the change it announces, sent after the answer; an SMTP outage loses nothing."""
+
+    __tablename__ = "portal_outbox"
+    __table_args__ = (Index("ix_portal_outbox_due", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
