@@ -25,13 +25,18 @@ install: $(STAMP) translations
 
 translations: $(STAMP)
 	$(BIN)/pybabel compile -f -d idp/translations
+	$(BIN)/pybabel compile -f -d client_portal_rp/translations
 
-# After adding French strings: re-extract (idp/ only, never .venv) and merge into the English
-# catalog, then translate the new empty msgstr; tests/idp/test_i18n.py fails until you do.
+# After adding French strings: re-extract (idp/ and client_portal_rp/, never .venv) and merge
+# into each English catalog, then translate the new empty msgstr; tests/idp/test_i18n.py fails until you do.
 translations-update: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 \
 	  --project=Sesame -o idp/translations/messages.pot idp
 	$(BIN)/pybabel update -i idp/translations/messages.pot -d idp/translations --no-fuzzy-matching
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 \
+	  --project=Sesame -o client_portal_rp/translations/messages.pot client_portal_rp
+	$(BIN)/pybabel update -i client_portal_rp/translations/messages.pot \
+	  -d client_portal_rp/translations --no-fuzzy-matching
 
 # Headless Chromium for the browser tests (Debian's package; Playwright cannot download one here).
 browser-deps:

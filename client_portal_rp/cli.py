@@ -251,5 +251,14 @@ def jobs_run() -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (companies_group, firms_group, invite_command, mail_group, jobs_group):
+    from client_portal_rp.demo import demo_cli
+
+    for command in (
+        companies_group,
+        firms_group,
+        invite_command,
+        mail_group,
+        jobs_group,
+        demo_cli,
+    ):
         app.cli.add_command(command)

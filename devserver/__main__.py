@@ -113,6 +113,7 @@ def child_env(ports: Ports, base: dict[str, str]) -> dict[str, str]:
     env = dict(base)
     env.setdefault("SESAME_ENV", "development")
     env.setdefault("DATABASE_URL", "sqlite:///" + str(ROOT / "instance" / "idp.sqlite"))
+    env.setdefault("PORTAL_DATABASE_URL", "sqlite:///" + str(ROOT / "instance" / "portal.sqlite"))
     env.update(
         {
             "IDP_ISSUER": f"http://{IDP_HOST}:{ports.idp}",
@@ -350,6 +351,12 @@ def banner(ports: Ports, env: dict[str, str]) -> str:
         "  les deux autres (pas de mot de passe) ; déconnectez-vous de l'un : les trois le sont.",
         "  Log in on one site, open the others (no password); log out of one: all three are.",
         "",
+        "  Portail client (même mot de passe / same password):",
+        "    demo.collaborateur  administratrice de la Boulangerie Martin / company admin",
+        "    demo.salarie        utilisateur, dépôts seulement / deposits only",
+        "    demo.garage         administratrice du Garage Leroy / admin of another company",
+        "    demo.expert         cabinet Rousseau Audit : dépôts reçus, archives / firm staff",
+        "",
         "  Sécurité avancée : « Mon compte » → ajoutez une application d'authentification ou",
         "  une clé d'accès ; « Espace sécurisé » sur la Revue demande alors ce second facteur.",
         "  Advanced security: add an authenticator app or a passkey on « Mon compte »; the",
@@ -379,6 +386,9 @@ def run(env: dict[str, str], stop: threading.Event, out: Callable[[str], None] =
         supervisor.run_once("db", flask_command(IDP_APP, "db", "upgrade"))
         out("[devserver] Données de démonstration / demo data…")
         supervisor.run_once("demo", flask_command(IDP_APP, *demo.load_command()))
+        out("[devserver] Portail client : base et démonstration / portal database and demo…")
+        supervisor.run_once("portal-db", flask_command(PORTAL_APP, "db", "upgrade"))
+        supervisor.run_once("portal-demo", flask_command(PORTAL_APP, "demo", "load"))
         out("[devserver] Sites clients / relying parties (idp clients add)…")
         relying_parties = sites(ports)
         try:

@@ -65,6 +65,23 @@ DEMO_ACCOUNTS = (
         DEMO_PASSWORD,
         registration_number="75000004",
     ),
+    # People of the client portal's demo companies (`portal demo load` invites these emails).
+    DemoAccount(
+        "demo.salarie",
+        "demo.salarie@example.org",
+        "Lucas",
+        "Moreau",
+        UserStatus.ACTIVE,
+        DEMO_PASSWORD,
+    ),
+    DemoAccount(
+        "demo.garage",
+        "demo.garage@example.org",
+        "Nadia",
+        "Leroy",
+        UserStatus.ACTIVE,
+        DEMO_PASSWORD,
+    ),
     DemoAccount(
         "demo.conseil",
         "demo.conseil@example.org",
