@@ -2,7 +2,7 @@
 
 Werkzeug's `request.files` keeps each file in memory up to 500 KB, then in a spooled temporary
 file, and knows no per-file limit: a 25 MB limit would only be checked once the whole file was
-received. Here the request body is read in 64 KiB chunks and fed to Werkzeug's own multipart
+received. Here the request body is read in 256 KiB chunks and fed to Werkzeug's own multipart
 decoder (`werkzeug.sansio.multipart.MultipartDecoder`, the one `request.form` uses); each file
 part goes to its own temporary file while its SHA-256 and size are computed, and reading stops at
 the first byte over a file's limit or the request's limit. Memory stays at a few chunks whatever
@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO
 
 from flask import Request, current_app
 from werkzeug.datastructures import ImmutableMultiDict
@@ -35,7 +35,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 MB = 1_000_000
 DEFAULT_MAX_FILE_BYTES = 25 * MB
 DEFAULT_MAX_TOTAL_BYTES = 100 * MB
-CHUNK_BYTES = 64 * 1024
+CHUNK_BYTES = 256 * 1024  # bench/portal_upload.py: 64 KiB chunks cost ~15 % in decoding
 MAX_FIELD_BYTES = 64 * 1024  # one text field (a comment, a token): never a document
 MAX_PARTS = 100
 
@@ -141,6 +141,26 @@ def csrf_check(fields: Mapping[str, list[str]]) -> None:
         ) from None
 
 
+class _HashingWriter:
+    """A temporary file that hashes what it writes."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.hasher = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        self.hasher.update(chunk)
+        self.out.write(chunk)
+
+    def close(self) -> str:
+        """Close the file; its SHA-256 hex digest."""
+        self.out.close()
+        return self.hasher.hexdigest()
+
+    def abort(self) -> None:
+        self.out.close()
+
+
 class _Receiver:
     """The state of one request's reading: the decoder, the part being received, the files."""
 
@@ -163,8 +183,7 @@ class _Receiver:
         self.field_chunks: list[bytes] = []
         self.field_size = 0
         self.file: ReceivedFile | None = None
-        self.out: IO[bytes] | None = None
-        self.hasher: Any = None
+        self.out: _HashingWriter | None = None
         self.complete = False
 
     def run_check(self) -> None:
@@ -189,8 +208,7 @@ class _Receiver:
         self.count_part()
         self.run_check()
         fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="upload-", suffix=".part")
-        self.out = os.fdopen(fd, "wb")
-        self.hasher = hashlib.sha256()
+        self.out = _HashingWriter(os.fdopen(fd, "wb"))
         self.file = ReceivedFile(event.name, event.filename, Path(name), 0, "")
         self.upload.files.append(self.file)  # listed at once, so a failure removes it too
 
@@ -200,7 +218,6 @@ class _Receiver:
             if self.file.size > self.max_file_bytes:
                 raise UploadTooLarge(self.file.filename, self.max_file_bytes)
             self.out.write(event.data)
-            self.hasher.update(event.data)
             if not event.more_data:
                 self.end_file()
         elif self.field_name is not None:
@@ -215,9 +232,8 @@ class _Receiver:
 
     def end_file(self) -> None:
         assert self.file is not None and self.out is not None
-        self.out.close()
+        self.file.sha256 = self.out.close()
         self.out = None
-        self.file.sha256 = self.hasher.hexdigest()
         if self.file.filename == "" and self.file.size == 0:
             # A file input left empty: browsers send a part with no name and no bytes.
             self.file.path.unlink(missing_ok=True)
@@ -226,7 +242,7 @@ class _Receiver:
 
     def close(self) -> None:
         if self.out is not None:
-            self.out.close()
+            self.out.abort()
             self.out = None
 
 

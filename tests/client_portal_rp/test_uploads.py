@@ -15,6 +15,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 
 from client_portal_rp.uploads import (
+    CHUNK_BYTES,
     ReceivedFile,
     UploadError,
     UploadInvalid,
@@ -154,13 +155,13 @@ def test_several_files_arrive_hashed_on_disk(upload_app: Flask, upload_dir: Path
 
 
 def test_file_over_limit_is_stopped_while_reading(upload_app: Flask, upload_dir: Path) -> None:
-    """The request says 900 KB; reading stops within a chunk or two of the 100 KB limit and the
+    """The request carries 3 MB; reading stops within a chunk or two of the 100 KB limit and the
     partial files (the good first one too) are removed."""
     body = multipart(
         [
             ("csrf_token", None, b"ignored: checked below"),
             ("documents", "petit.pdf", b"%PDF-1.4 small"),
-            ("documents", "gros.pdf", b"x" * 900_000),
+            ("documents", "gros.pdf", b"x" * 3_000_000),
         ]
     )
     stream = CountingStream(body)
@@ -173,14 +174,17 @@ def test_file_over_limit_is_stopped_while_reading(upload_app: Flask, upload_dir:
         request.environ["wsgi.input"] = stream
         with pytest.raises(UploadTooLarge) as refused:
             receive_upload(
-                request, max_file_bytes=FILE_LIMIT, max_total_bytes=TOTAL_LIMIT, tmp_dir=upload_dir
+                request,
+                max_file_bytes=FILE_LIMIT,
+                max_total_bytes=5 * TOTAL_LIMIT,
+                tmp_dir=upload_dir,
             )
     assert refused.value.message == (
         "Le fichier « gros.pdf » dépasse la taille maximale de 0,1 Mo."
     )
     assert refused.value.filename == "gros.pdf" and refused.value.status == 413
-    assert stream.taken <= FILE_LIMIT + 2 * 64 * 1024
-    assert stream.taken < len(body) / 3
+    assert stream.taken <= FILE_LIMIT + 2 * CHUNK_BYTES
+    assert stream.taken < len(body) / 4
     assert tmp_files(upload_dir) == []
 
 
@@ -231,7 +235,7 @@ def test_request_without_length_is_bounded_while_reading(upload_dir: Path) -> No
                 request, max_file_bytes=FILE_LIMIT, max_total_bytes=TOTAL_LIMIT, tmp_dir=upload_dir
             )
     assert refused.value.filename is None
-    assert stream.taken <= TOTAL_LIMIT + 64 * 1024
+    assert stream.taken <= TOTAL_LIMIT + CHUNK_BYTES
     assert tmp_files(upload_dir) == []
 
 
