@@ -238,3 +238,26 @@ def sign_in(client: FlaskClient, app: Flask, user: PortalUser, *, advanced: bool
         )
     with client.session_transaction() as session:
         session[SESSION_KEY] = login_id
+
+
+@pytest.fixture
+def committed_portal(tmp_path: Path) -> Iterator[Flask]:
+    """A portal on a database of its own where commits are real: for threads and live
+    servers (the per-test rollback of `portal_app` cannot reach other connections)."""
+    admin = postgres_admin_url()
+    name = f"sesame_portal_own_{WORKER}"
+    if admin:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+        url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    else:
+        url = "sqlite:///" + str(tmp_path / "portal-own.sqlite")
+    application = create_app(portal_test_config(url, tmp_path))
+    with application.app_context():
+        db.create_all()
+        db.session.remove()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    if admin:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
