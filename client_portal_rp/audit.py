@@ -5,27 +5,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from client_portal_rp.extensions import db
 from client_portal_rp.models import AuditEvent, Company, PortalUser
 
 # What each action reads as on the audit page (French first; translated in the template).
 ACTION_LABELS = {
-    "company.created": "Entreprise créée",
-    "company.updated": "Entreprise modifiée",
-    "access.invited": "Utilisateur invité",
-    "access.invitation_accepted": "Invitation acceptée",
-    "access.invitation_revoked": "Invitation annulée",
-    "access.updated": "Droits modifiés",
-    "access.removed": "Accès supprimé",
-    "access.reset_link_sent": "Lien de réinitialisation du mot de passe envoyé",
-    "deposit.created": "Document déposé",
-    "deposit.taken": "Document pris en charge",
-    "deposit.processed": "Document traité",
-    "deposit.annotated": "Note du cabinet modifiée",
-    "request.created": "Pièce manquante demandée",
-    "request.closed": "Demande de pièce close",
-    "archive.published": "Document publié dans les archives",
-    "settings.advanced_modules": "Modules en sécurité avancée modifiés",
+    "company.created": _l("Entreprise créée"),
+    "company.updated": _l("Entreprise modifiée"),
+    "access.invited": _l("Utilisateur invité"),
+    "access.invitation_accepted": _l("Invitation acceptée"),
+    "access.invitation_revoked": _l("Invitation annulée"),
+    "access.updated": _l("Droits modifiés"),
+    "access.removed": _l("Accès supprimé"),
+    "access.reset_link_sent": _l("Lien de réinitialisation du mot de passe envoyé"),
+    "deposit.created": _l("Document déposé"),
+    "deposit.taken": _l("Document pris en charge"),
+    "deposit.processed": _l("Document traité"),
+    "deposit.annotated": _l("Note du cabinet modifiée"),
+    "request.created": _l("Pièce manquante demandée"),
+    "request.closed": _l("Demande de pièce close"),
+    "archive.published": _l("Document publié dans les archives"),
+    "settings.advanced_modules": _l("Modules en sécurité avancée modifiés"),
 }
 
 

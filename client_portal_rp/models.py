@@ -15,6 +15,7 @@ import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
+from flask_babel import lazy_gettext
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -73,13 +74,13 @@ class Module(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return MODULE_LABELS[self]
+        return str(MODULE_LABELS[self])
 
 
 MODULE_LABELS = {
-    Module.DEPOSIT: "Déposez vos documents",
-    Module.COMPTA: "Consultez votre compta en ligne",
-    Module.ARCHIVES: "Accédez à vos archives",
+    Module.DEPOSIT: lazy_gettext("Déposez vos documents"),
+    Module.COMPTA: lazy_gettext("Consultez votre compta en ligne"),
+    Module.ARCHIVES: lazy_gettext("Accédez à vos archives"),
 }
 # "Sécurité avancée" by default (configurable per company).
 DEFAULT_ADVANCED_MODULES = (Module.COMPTA, Module.ARCHIVES)
@@ -97,11 +98,13 @@ class DepositStatus(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {
-            DepositStatus.DEPOSITED: "Déposé",
-            DepositStatus.TAKEN: "Pris en charge",
-            DepositStatus.PROCESSED: "Traité",
-        }[self]
+        return str(
+            {
+                DepositStatus.DEPOSITED: lazy_gettext("Déposé"),
+                DepositStatus.TAKEN: lazy_gettext("Pris en charge"),
+                DepositStatus.PROCESSED: lazy_gettext("Traité"),
+            }[self]
+        )
 
 
 class Processing(enum.StrEnum):
@@ -120,11 +123,13 @@ class ArchiveFolder(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {
-            ArchiveFolder.COMPTABLES: "Documents comptables",
-            ArchiveFolder.JURIDIQUES: "Documents juridiques",
-            ArchiveFolder.FISCAUX: "Documents fiscaux",
-        }[self]
+        return str(
+            {
+                ArchiveFolder.COMPTABLES: lazy_gettext("Documents comptables"),
+                ArchiveFolder.JURIDIQUES: lazy_gettext("Documents juridiques"),
+                ArchiveFolder.FISCAUX: lazy_gettext("Documents fiscaux"),
+            }[self]
+        )
 
 
 def _check_in(column: str, values: type[enum.Enum]) -> str:

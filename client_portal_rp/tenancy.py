@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from flask import abort, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -118,19 +119,26 @@ def company_view(
                 abort(404)
             if module is not None and not access.has(module):
                 return forbidden(
-                    f"Votre accès à {access.company.name} ne comprend pas le module "
-                    f"« {module.label} ». Demandez-le à l'administrateur de votre entreprise."
+                    _(
+                        "Votre accès à %(company)s ne comprend pas le module « %(module)s ». "
+                        "Demandez-le à l'administrateur de votre entreprise.",
+                        company=access.company.name,
+                        module=module.label,
+                    )
                 )
             if manage and not access.can_manage_accesses:
                 return forbidden(
-                    "Seuls les administrateurs de l'entreprise et le cabinet gèrent les accès."
+                    _("Seuls les administrateurs de l'entreprise et le cabinet gèrent les accès.")
                 )
             if module is not None and advanced_required(access, module):
                 if request.method in ("GET", "HEAD"):
                     return login_redirect(advanced=True)
                 return forbidden(
-                    f"Le module « {module.label} » demande la sécurité avancée : rechargez la "
-                    "page pour confirmer votre identité avec votre second facteur."
+                    _(
+                        "Le module « %(module)s » demande la sécurité avancée : rechargez la "
+                        "page pour confirmer votre identité avec votre second facteur.",
+                        module=module.label,
+                    )
                 )
             g.access = access
             return view(access, **kwargs)
