@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from flask import Flask, after_this_request, current_app
+from flask import Flask, after_this_request, current_app, has_request_context
 from werkzeug.wrappers import Response
 
 log = logging.getLogger("client_portal_rp.background")
@@ -33,7 +33,10 @@ def run_in_app(app: Flask, task: Callable[[], object]) -> None:
 
 
 def after_response(task: Callable[[], object]) -> None:
-    """Run `task` after this request's view has returned (and committed)."""
+    """Run `task` after this request's view has returned (and committed). Outside a request
+    (commands) nothing is scheduled: the command runs the work itself."""
+    if not has_request_context():
+        return
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
 
     @after_this_request

@@ -219,6 +219,10 @@ def invite_command(
         )
         link = send_invitation(new, inviter_name=CLI_ACTOR, send=not no_email)
         db.session.commit()
+    if not no_email:
+        from client_portal_rp.mail import deliver_pending
+
+        deliver_pending()  # no response here to send it after: now (or later, if SMTP is down)
     click.echo(link)
 
 

@@ -1,0 +1,113 @@
+"""The `portal` commands (stable contract): `db upgrade` builds the schema the models describe,
+`companies add/list`, `firms add`, `invite`, `demo load`; errors exit 1 with a French message."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from click.testing import Result
+from flask import Flask
+from flask_migrate import downgrade, upgrade
+
+from client_portal_rp import create_app
+from client_portal_rp.extensions import db
+from client_portal_rp.models import Invitation, Membership
+from tests.client_portal_rp.conftest import portal_test_config, valid_siren
+from tests.helpers import Inbox
+
+
+@pytest.fixture
+def migrated(tmp_path: Path) -> Iterator[Flask]:
+    """A portal on an empty SQLite database, migrated by `portal db upgrade`'s code."""
+    app = create_app(portal_test_config(f"sqlite:///{tmp_path}/cli.sqlite", tmp_path))
+    with app.app_context():
+        upgrade()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def run(app: Flask, *args: str) -> Result:
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+def test_portal_migrations_match_the_models_and_downgrade(tmp_path: Path) -> None:
+    app = create_app(portal_test_config(f"sqlite:///{tmp_path}/m.sqlite", tmp_path))
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, db.metadata)
+        assert [d for d in diff if "rp_logins" not in repr(d)] == []
+        downgrade(revision="base")
+        assert set(db.inspect(db.engine).get_table_names()) <= {"alembic_version"}
+        db.engine.dispose()
+
+
+def test_portal_companies_add_prints_json_and_refuses_a_known_siren(migrated: Flask) -> None:
+    siren = valid_siren()
+    result = run(migrated, "companies", "add", "--siren", siren, "--name", "ACME", "--json")
+    assert result.exit_code == 0, result.output
+    company = json.loads(result.output)
+    assert company["siren"] == siren and company["name"] == "ACME"
+    assert company["firm"] == "Mon cabinet"  # the first firm of an empty database
+    assert set(company["advanced_modules"]) == {"compta", "archives"}
+    again = run(migrated, "companies", "add", "--siren", siren, "--name", "Other")
+    assert again.exit_code == 1 and "existe déjà" in again.output
+    listed = json.loads(run(migrated, "companies", "list", "--json").output)
+    assert [c["siren"] for c in listed] == [siren]
+
+
+@pytest.mark.parametrize("siren", ["123", "123456789", "12345678A", "１２３４５６７８２"])
+def test_portal_companies_add_refuses_an_invalid_siren(migrated: Flask, siren: str) -> None:
+    result = run(migrated, "companies", "add", "--siren", siren, "--name", "X")
+    assert result.exit_code == 1 and "SIREN" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_portal_companies_add_to_a_named_firm_and_ambiguity(migrated: Flask) -> None:
+    assert run(migrated, "firms", "add", "--name", "Cabinet A").exit_code == 0
+    assert run(migrated, "firms", "add", "--name", "Cabinet A").exit_code == 1
+    assert run(migrated, "firms", "add", "--name", "Cabinet B").exit_code == 0
+    ambiguous = run(migrated, "companies", "add", "--siren", valid_siren(), "--name", "X")
+    assert ambiguous.exit_code == 1 and "--firm" in ambiguous.output
+    named = run(
+        migrated, "companies", "add", "--siren", valid_siren(), "--name", "X",
+        "--firm", "cabinet b", "--json",
+    )  # fmt: skip
+    assert json.loads(named.output)["firm"] == "Cabinet B"
+
+
+def test_portal_invite_sends_the_invitation(migrated: Flask, smtp_server: Inbox) -> None:
+    smtp_server.clear()
+    migrated.config["MAIL_PORT"] = smtp_server.port
+    siren = valid_siren()
+    run(migrated, "companies", "add", "--siren", siren, "--name", "Boulangerie <Martin>")
+    result = run(
+        migrated, "invite", "--email", "Claire@Client.test", "--company", siren,
+        "--role", "admin", "--modules", "depot,archives",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    link = result.output.strip()
+    assert link.startswith("http://portal.test/invitations/")
+    invitation = db.session.query(Invitation).one()
+    assert invitation.email == "claire@client.test" and invitation.role == "admin"
+    assert invitation.modules == "archives,depot"
+    assert [m["To"] for m in smtp_server.messages] == ["claire@client.test"]
+    assert link in smtp_server.text_of(smtp_server.messages[0])
+    bad = run(migrated, "invite", "--email", "x@y.test", "--company", siren, "--modules", "paie")
+    assert bad.exit_code == 1 and "Module inconnu" in bad.output
+
+
+def test_portal_demo_load_is_idempotent(migrated: Flask) -> None:
+    first = run(migrated, "demo", "load")
+    assert first.exit_code == 0 and "Boulangerie Martin" in first.output
+    again = run(migrated, "demo", "load")
+    assert again.exit_code == 0 and "déjà chargées" in again.output
+    assert db.session.query(Invitation).count() == 4
+    assert db.session.query(Membership).count() == 0  # accepted at the first login
