@@ -1,0 +1,386 @@
+"""« Déposez vos documents »: what a deposit is, whoever brings it (the web page, the company's
+deposit address), and the company's list of deposits.
+
+`deposit_file` is the one way in. The file's kind is read from its bytes (files.sniff) and
+checked against the deposit type's allow-list: documents (PDF, JPEG, PNG, HEIC, TIFF) for the
+document types, CSV/XLSX only for a "Données" type (an accountant's import wants a table, a
+photo of a receipt filed there would be lost). The bytes go to the content-addressed blob store
+under their SHA-256 (never under a name the client sent: SECURITY.md 49); the name is kept for
+display only (`safe_display_name`). Photos wait for the background job (deposits/jobs.py) that
+removes their GPS position and makes the thumbnail and the JPEG rendition: until it is done they
+are not served, so the original with its location never leaves the server.
+
+The same bytes deposited again in the same company are stored as a new deposit (the client may
+mean it) but flagged: `duplicate_of_id` names the first deposit, and the answer says when it was
+first deposited (« Ce fichier a déjà été déposé le ... »).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import joinedload
+
+from client_portal_rp import audit
+from client_portal_rp.companies import deposit_types
+from client_portal_rp.extensions import db
+from client_portal_rp.files import (
+    DATA_KINDS,
+    DOCUMENT_KINDS,
+    PHOTO_KINDS,
+    FileKind,
+    safe_display_name,
+    sniff,
+)
+from client_portal_rp.models import (
+    Company,
+    Deposit,
+    DepositStatus,
+    DepositType,
+    PieceRequest,
+    PortalUser,
+    Processing,
+    utcnow,
+)
+from client_portal_rp.storage import BlobStore, LocalBlobStore, blob_store_from_config
+
+PAGE_SIZE = 50
+MAX_COMMENT = 2000
+SOURCES = ("web", "email")
+PARIS = ZoneInfo("Europe/Paris")
+STORE_EXTENSION = "portal_blob_store"
+
+
+class DepositRefused(Exception):
+    """A file the portal does not take; `message` is French and names the file."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class DepositResult:
+    """What `deposit_file` did: the new deposit, the earlier deposit of the same bytes in the
+    company if there is one, and whether the photo job must run for it."""
+
+    deposit: Deposit
+    duplicate_of: Deposit | None
+    needs_processing: bool
+
+    @property
+    def message(self) -> str:
+        """The French sentence for the person (or the sender of an email)."""
+        text = f"« {self.deposit.filename} » est déposé."
+        if self.duplicate_of is not None:
+            text += " " + duplicate_message(self.duplicate_of)
+        return text
+
+
+def paris_time(moment: datetime) -> str:
+    """« 03/03/2025 à 14:02 », in France's time zone (the clients' and the firm's)."""
+    local = moment.astimezone(PARIS)
+    return f"{local:%d/%m/%Y} à {local:%H:%M}"
+
+
+def duplicate_message(first: Deposit) -> str:
+    return (
+        f"Ce fichier a déjà été déposé le {paris_time(first.created_at)} "
+        f"(« {first.filename} ») : il est signalé comme doublon probable."
+    )
+
+
+# --- the blob store ----------------------------------------------------------------------
+
+
+def blob_store() -> BlobStore:
+    """The app's blob store (PORTAL_STORAGE), built once per app."""
+    store = current_app.extensions.get(STORE_EXTENSION)
+    if store is None:
+        store = blob_store_from_config(current_app.config, current_app.instance_path)
+        current_app.extensions[STORE_EXTENSION] = store
+    assert store is not None
+    return store
+
+
+def upload_tmp_dir() -> Path:
+    """Where uploads stream to: beside the blobs on local storage (the same file system, so
+    storing is a copy on one disk), else the instance folder."""
+    store = blob_store()
+    if isinstance(store, LocalBlobStore):
+        directory = store.root / ".incoming"
+    else:
+        directory = Path(current_app.instance_path) / "uploads"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+# --- deposit types -----------------------------------------------------------------------
+
+
+def deposit_types_for(company: Company) -> list[DepositType]:
+    """The deposit types the company's firm offers, in the firm's order."""
+    return deposit_types(company.firm_id)
+
+
+def deposit_type_of(company: Company, code: str) -> DepositType | None:
+    """One of the firm's deposit types by its code (None when the firm has no such type)."""
+    if not code or len(code) > 40:
+        return None
+    return db.session.scalar(
+        select(DepositType).where(DepositType.firm_id == company.firm_id, DepositType.code == code)
+    )
+
+
+def accepted_kinds(deposit_type: DepositType) -> frozenset[FileKind]:
+    return DATA_KINDS if deposit_type.data else DOCUMENT_KINDS
+
+
+def _refusal(name: str, kind: FileKind | None, deposit_type: DepositType) -> str:
+    if kind is None:
+        if deposit_type.data:
+            return (
+                f"« {name} » n'est pas un fichier accepté : le type « {deposit_type.label} » "
+                "prend les fichiers CSV et les classeurs Excel (XLSX)."
+            )
+        return (
+            f"« {name} » n'est pas un fichier accepté : déposez un PDF ou une photo "
+            "(JPEG, PNG, HEIC, TIFF). Les pages web, images SVG, programmes et archives sont "
+            "refusés."
+        )
+    if deposit_type.data:
+        return (
+            f"« {name} » est un {kind.label} : le type « {deposit_type.label} » prend les "
+            "fichiers CSV et les classeurs Excel (XLSX). Choisissez un autre type de dépôt."
+        )
+    return (
+        f"« {name} » est un {kind.label} : le type « {deposit_type.label} » prend les PDF et "
+        "les photos. Pour un fichier de données, choisissez le type « Données »."
+    )
+
+
+# --- depositing --------------------------------------------------------------------------
+
+
+def first_deposit_of(company: Company, sha256: str) -> Deposit | None:
+    """The company's earliest deposit of these bytes."""
+    return db.session.scalar(
+        select(Deposit)
+        .where(Deposit.company_id == company.id, Deposit.sha256 == sha256)
+        .order_by(Deposit.created_at, Deposit.id)
+        .limit(1)
+    )
+
+
+def deposit_file(
+    company: Company,
+    deposit_type: DepositType,
+    *,
+    path: Path,
+    filename: str,
+    size: int,
+    sha256: str,
+    uploaded_by: PortalUser | None,
+    source: str = "web",
+    comment: str = "",
+    piece_request: PieceRequest | None = None,
+) -> DepositResult:
+    """Deposit the file at `path` (received whole, `size` bytes of digest `sha256`) for
+    `company`: kind checked, bytes stored, row and audit line added, the missing-piece request
+    answered. The caller commits, then schedules the photo job when `needs_processing`
+    (jobs.schedule) — `portal jobs run` catches any it missed. `path` is left where it is.
+    Raises DepositRefused (French message naming the file)."""
+    name = safe_display_name(filename)
+    if deposit_type.firm_id != company.firm_id:
+        raise DepositRefused("Ce type de dépôt n'existe pas pour cette entreprise.")
+    if piece_request is not None and piece_request.company_id != company.id:
+        raise DepositRefused("Cette demande de pièce ne concerne pas cette entreprise.")
+    if source not in SOURCES:
+        raise ValueError(f"unknown deposit source {source!r}")
+    comment = comment.replace("\r\n", "\n").strip()
+    if len(comment) > MAX_COMMENT:
+        raise DepositRefused(
+            f"Le commentaire fait {len(comment)} caractères : {MAX_COMMENT} au plus."
+        )
+    if size <= 0:
+        raise DepositRefused(f"« {name} » est vide : aucun octet n'a été reçu.")
+    kind = sniff(path)
+    if kind is None or kind not in accepted_kinds(deposit_type):
+        raise DepositRefused(_refusal(name, kind, deposit_type))
+
+    blob_store().put(path, sha256)
+    first = first_deposit_of(company, sha256)
+    photo = kind in PHOTO_KINDS
+    deposit = Deposit(
+        company_id=company.id,
+        deposit_type_id=deposit_type.id,
+        uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
+        source=source,
+        filename=name,
+        kind=kind.name,
+        size=size,
+        sha256=sha256,
+        blob_sha256=sha256,
+        processing=(Processing.PENDING if photo else Processing.NONE).value,
+        comment=comment,
+        status=DepositStatus.DEPOSITED.value,
+        duplicate_of_id=first.id if first is not None else None,
+        piece_request_id=piece_request.id if piece_request is not None else None,
+        created_at=utcnow(),
+    )
+    db.session.add(deposit)
+    if piece_request is not None and piece_request.answered_at is None:
+        piece_request.answered_at = deposit.created_at
+    db.session.flush()
+    audit.record(
+        "deposit.created",
+        company=company,
+        actor=uploaded_by,
+        actor_label=None if uploaded_by is not None else "Adresse de dépôt",
+        deposit=deposit.public_id,
+        filename=name,
+        type=deposit_type.code,
+        kind=kind.name,
+        size=size,
+        source=source,
+        duplicate_of=first.public_id if first is not None else None,
+        request=piece_request.public_id if piece_request is not None else None,
+    )
+    return DepositResult(deposit, first, photo)
+
+
+def file_kind(deposit: Deposit) -> FileKind:
+    return FileKind[deposit.kind]
+
+
+# --- the company's list ------------------------------------------------------------------
+
+
+@dataclass
+class DepositFilter:
+    """What the list shows (from the query string, every value checked)."""
+
+    deposit_type: DepositType | None = None
+    status: DepositStatus | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    page: int = 1
+    errors: list[str] = field(default_factory=list)
+
+    def query_args(self, **override: Any) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "type": self.deposit_type.code if self.deposit_type else None,
+            "statut": self.status.value if self.status else None,
+            "du": self.date_from.isoformat() if self.date_from else None,
+            "au": self.date_to.isoformat() if self.date_to else None,
+            "page": self.page if self.page > 1 else None,
+        }
+        args.update(override)
+        return {key: value for key, value in args.items() if value}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.deposit_type or self.status or self.date_from or self.date_to)
+
+
+@dataclass
+class DepositPage:
+    deposits: list[Deposit]
+    total: int
+    page: int
+    pages: int
+
+
+def _parse_date(raw: str, label: str, errors: list[str]) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors.append(f"La date « {label} » n'est pas une date valable (format AAAA-MM-JJ).")
+        return None
+
+
+def parse_filter(company: Company, args: Mapping[str, str]) -> DepositFilter:
+    """The filter from the query string; a wrong value is dropped with a French message."""
+    found = DepositFilter()
+    errors = found.errors
+    code = (args.get("type") or "").strip()
+    if code:
+        found.deposit_type = deposit_type_of(company, code)
+        if found.deposit_type is None:
+            errors.append("Ce type de document n'existe pas.")
+    status = (args.get("statut") or "").strip()
+    if status:
+        if status in DepositStatus._value2member_map_:
+            found.status = DepositStatus(status)
+        else:
+            errors.append("Ce statut n'existe pas (déposé, pris en charge ou traité).")
+    found.date_from = _parse_date((args.get("du") or "").strip(), "du", errors)
+    found.date_to = _parse_date((args.get("au") or "").strip(), "au", errors)
+    if found.date_from and found.date_to and found.date_from > found.date_to:
+        errors.append("La date « du » est après la date « au » : la période est vide.")
+    page = (args.get("page") or "1").strip()
+    found.page = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+    return found
+
+
+def _day_start(day: date) -> datetime:
+    """Midnight in Paris of `day`, as UTC: « du 3 mars » means the French day."""
+    return datetime.combine(day, time.min, tzinfo=PARIS).astimezone(UTC)
+
+
+def _filtered(company: Company, wanted: DepositFilter) -> Select[Any]:
+    statement = select(Deposit).where(Deposit.company_id == company.id)
+    if wanted.deposit_type is not None:
+        statement = statement.where(Deposit.deposit_type_id == wanted.deposit_type.id)
+    if wanted.status is not None:
+        statement = statement.where(Deposit.status == wanted.status.value)
+    if wanted.date_from is not None:
+        statement = statement.where(Deposit.created_at >= _day_start(wanted.date_from))
+    if wanted.date_to is not None:
+        end = _day_start(wanted.date_to + timedelta(days=1))
+        statement = statement.where(Deposit.created_at < end)
+    return statement
+
+
+def deposits_page(company: Company, wanted: DepositFilter) -> DepositPage:
+    """One page (50) of the company's deposits matching the filter, newest first."""
+    statement = _filtered(company, wanted)
+    total = db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(wanted.page, pages)
+    deposits = db.session.scalars(
+        statement.options(
+            joinedload(Deposit.deposit_type),
+            joinedload(Deposit.taken_by),
+            joinedload(Deposit.uploaded_by),
+            joinedload(Deposit.duplicate_of),
+        )
+        .order_by(Deposit.created_at.desc(), Deposit.id.desc())
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    ).all()
+    return DepositPage(list(deposits), total, page, pages)
+
+
+def open_piece_requests(company: Company) -> list[PieceRequest]:
+    """The firm's requests the company has still to answer (oldest first)."""
+    return list(
+        db.session.scalars(
+            select(PieceRequest)
+            .where(
+                PieceRequest.company_id == company.id,
+                PieceRequest.answered_at.is_(None),
+                PieceRequest.closed_at.is_(None),
+            )
+            .order_by(PieceRequest.created_at, PieceRequest.id)
+        )
+    )
