@@ -91,7 +91,7 @@ bench: install
 	$(BIN)/python bench/login.py
 	$(BIN)/python bench/registry_import.py
 	$(BIN)/python bench/autocomplete.py
-	$(BIN)/python bench/token.py
+	$(BIN)/python bench/oidc_endpoints.py
 	$(BIN)/python bench/mfa.py
 
 clean:

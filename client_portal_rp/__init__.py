@@ -70,7 +70,10 @@ def _init_extensions(app: Flask) -> None:
     from client_portal_rp.extensions import babel, db, migrate
     from client_portal_rp.web import select_locale
 
+    from client_portal_rp.storage import init_blob_store
+
     db.init_app(app)
+    init_blob_store(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     babel.init_app(
         app, locale_selector=select_locale, default_translation_directories="translations"

@@ -60,6 +60,7 @@ def build_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PORTAL_STORAGE_PATH": env.get("PORTAL_STORAGE_PATH", ""),
         "PORTAL_S3_BUCKET": env.get("PORTAL_S3_BUCKET", ""),
         "PORTAL_S3_ENDPOINT_URL": env.get("PORTAL_S3_ENDPOINT_URL", ""),
+        "PORTAL_S3_REGION": env.get("PORTAL_S3_REGION", "eu-west-3"),
         "PORTAL_MAILBOX_DOMAIN": env.get("PORTAL_MAILBOX_DOMAIN", "depot.portail.localhost"),
         "PORTAL_LANGUAGES": LANGUAGES,
         # Email: the portal's own outbox, sent over SMTP (client_portal_rp/mail.py).

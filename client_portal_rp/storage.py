@@ -214,3 +214,19 @@ def blob_store_from_config(config: Mapping[str, Any], instance_path: str) -> Blo
             region=config.get("PORTAL_S3_REGION") or DEFAULT_S3_REGION,
         )
     raise StorageConfigError(f"PORTAL_STORAGE must be local or s3, not {kind!r}")
+
+
+BLOB_STORE_EXTENSION = "portal_blob_store"
+
+
+def init_blob_store(app: Any) -> None:
+    """Bind the configured store to the app (client_portal_rp.create_app)."""
+    app.extensions[BLOB_STORE_EXTENSION] = blob_store_from_config(app.config, app.instance_path)
+
+
+def current_blob_store() -> BlobStore:
+    """The app's blob store (one per app; tests and deployments choose it by configuration)."""
+    from flask import current_app
+
+    store: BlobStore = current_app.extensions[BLOB_STORE_EXTENSION]
+    return store

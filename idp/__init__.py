@@ -104,7 +104,7 @@ def _drop_limiter_request_hooks(app: Flask) -> None:
     """Flask-Limiter is used for its storage only (idp/throttling.py): no route declares one of
     its limits, yet it checks every request before the view and touches every response. Its
     per-request hooks cost 25 % of a JWKS request and 11 % of a token request
-    (bench/README.md, `bench/token.py --profile`); its teardown hook stays."""
+    (bench/README.md, `bench/oidc_endpoints.py --profile`); its teardown hook stays."""
 
     def ours(hook: Any) -> bool:
         owner = getattr(hook, "__self__", None)
