@@ -68,9 +68,8 @@ def _init_extensions(app: Flask) -> None:
         models,  # noqa: F401 - the tables, for migrations
     )
     from client_portal_rp.extensions import babel, db, migrate
-    from client_portal_rp.web import select_locale
-
     from client_portal_rp.storage import init_blob_store
+    from client_portal_rp.web import select_locale
 
     db.init_app(app)
     init_blob_store(app)
