@@ -224,7 +224,7 @@ def deposit_file(
         uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
         source=source,
         filename=name,
-        kind=kind.name,
+        kind=kind.name.lower(),
         size=size,
         sha256=sha256,
         blob_sha256=sha256,
@@ -247,7 +247,7 @@ def deposit_file(
         deposit=deposit.public_id,
         filename=name,
         type=deposit_type.code,
-        kind=kind.name,
+        kind=kind.name.lower(),
         size=size,
         source=source,
         duplicate_of=first.public_id if first is not None else None,
@@ -257,7 +257,8 @@ def deposit_file(
 
 
 def file_kind(deposit: Deposit) -> FileKind:
-    return FileKind[deposit.kind]
+    """The deposit's kind (stored as the FileKind's lower-case name: pdf, jpeg, heic...)."""
+    return FileKind[deposit.kind.upper()]
 
 
 # --- the company's list ------------------------------------------------------------------

@@ -1,13 +1,360 @@
-"""« Déposez vos documents » (placeholder: filled by the deposits work)."""
+"""« Déposez vos documents », the client's side: the deposit form (button, drop zone, the
+phone's camera), the list of the company's deposits, the firm's open requests for a missing
+piece, and the files themselves (download, thumbnail, preview).
 
-from flask import Blueprint
+The form works without JavaScript (one multipart POST, then a redirect with a message per
+file) and with static/js/deposits.js (one XHR per file with its progress bar; the answer is
+JSON). Either way the body is streamed to disk by uploads.receive_upload: the 25 MB limit is
+enforced while reading, and the CSRF token (a form field before the files, or the X-CSRFToken
+header) is checked before the first file byte is written; the view is therefore exempt from
+CSRFProtect, which would read the whole body first.
 
-from client_portal_rp.tenancy import Access, company_view
+Files are served only as what `sniff` said they are, as attachments unless they are images
+(or a PDF under a CSP sandbox), `nosniff`, never cached; a photo is not served before the job
+removed its location (SECURITY.md 49, 50).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from werkzeug.exceptions import NotFound
+from werkzeug.wrappers import Response
+
+from client_portal_rp.deposits import jobs, services
+from client_portal_rp.deposits.forms import DepositForm
+from client_portal_rp.extensions import db
+from client_portal_rp.files import FileKind, content_disposition, safe_display_name
+from client_portal_rp.models import Deposit, DepositStatus, Module, PieceRequest, Processing
+from client_portal_rp.storage import BlobNotFound
+from client_portal_rp.tenancy import Access, company_view, one_of_company
+from client_portal_rp.uploads import (
+    UploadError,
+    UploadTooLarge,
+    csrf_check,
+    megabytes,
+    receive_upload,
+)
+from relying_party.views import csrf
 
 bp = Blueprint("deposits", __name__)
 
+MIB = 1024 * 1024
+MAX_FILES_PER_REQUEST = 20
+PREVIEW_KINDS = {FileKind.JPEG, FileKind.PNG, FileKind.HEIC, FileKind.TIFF, FileKind.PDF}
+# A PDF opened in the browser cannot run anything of ours: an opaque origin, no scripts.
+PDF_SANDBOX = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+
+
+def max_file_bytes() -> int:
+    return int(current_app.config["PORTAL_MAX_UPLOAD_BYTES"])
+
+
+def size_label(limit: int) -> str:
+    """The limit as people read it: « 25 Mo » for the configured 25 MiB."""
+    return f"{limit // MIB} Mo" if limit % MIB == 0 else megabytes(limit)
+
+
+def wants_json() -> bool:
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == (
+        "application/json"
+    )
+
+
+# --- the page ----------------------------------------------------------------------------
+
+
+def _render_page(
+    access: Access,
+    *,
+    form: DepositForm | None = None,
+    errors: list[str] | None = None,
+    status: int = 200,
+    answering: PieceRequest | None = None,
+) -> tuple[str, int]:
+    company = access.company
+    wanted = services.parse_filter(company, request.args)
+    page = services.deposits_page(company, wanted)
+    types = services.deposit_types_for(company)
+    if answering is None:
+        wanted_request = (request.args.get("demande") or "").strip()
+        if wanted_request:
+            try:
+                answering = one_of_company(PieceRequest, company, wanted_request)
+            except NotFound:
+                answering = None
+    form = form or DepositForm(formdata=None)
+    if answering is not None:
+        form.piece_request.data = answering.public_id
+    if wanted.errors and status == 200:
+        status = 400
+    return render_template(
+        "deposits/index.html",
+        access=access,
+        company=company,
+        form=form,
+        errors=errors or [],
+        deposit_types=types,
+        piece_requests=services.open_piece_requests(company),
+        answering=answering,
+        wanted=wanted,
+        page=page,
+        statuses=list(DepositStatus),
+        status_label=lambda value: DepositStatus(value).label,
+        max_bytes=max_file_bytes(),
+        max_label=size_label(max_file_bytes()),
+        Processing=Processing,
+        FileKind=FileKind,
+    ), status
+
 
 @bp.get("/entreprises/<company_id>/depots")
-@company_view()
-def index(access: Access) -> str:
-    return "placeholder"
+@company_view(Module.DEPOSIT)
+def index(access: Access) -> tuple[str, int]:
+    return _render_page(access)
+
+
+# --- the upload --------------------------------------------------------------------------
+
+
+def _refuse(access: Access, message: str, status: int) -> tuple[Any, int]:
+    if wants_json():
+        return jsonify(ok=False, message=message, results=[]), status
+    return _render_page(access, errors=[message], status=status)
+
+
+def _file_result(result: services.DepositResult) -> dict[str, Any]:
+    deposit = result.deposit
+    message = _("« %(name)s » est déposé.", name=deposit.filename)
+    if result.duplicate_of is not None:
+        message += " " + _(
+            "Ce fichier a déjà été déposé le %(date)s (« %(name)s ») : il est signalé comme "
+            "doublon probable.",
+            date=format_datetime(result.duplicate_of.created_at, "short"),
+            name=result.duplicate_of.filename,
+        )
+    return {
+        "ok": True,
+        "name": deposit.filename,
+        "deposit": deposit.public_id,
+        "duplicate": result.duplicate_of is not None,
+        "message": message,
+    }
+
+
+@bp.post("/entreprises/<company_id>/depots", endpoint="upload")
+@csrf.exempt
+@company_view(Module.DEPOSIT)
+def upload(access: Access) -> Response | tuple[Any, int]:
+    limit = max_file_bytes()
+    total_limit = min(
+        int(current_app.config.get("MAX_CONTENT_LENGTH") or 10 * limit),
+        MAX_FILES_PER_REQUEST * limit + MIB,
+    )
+    try:
+        received = receive_upload(
+            request,
+            max_file_bytes=limit,
+            max_total_bytes=total_limit,
+            tmp_dir=services.upload_tmp_dir(),
+            check_fields=csrf_check,
+            max_parts=MAX_FILES_PER_REQUEST + 10,
+            drain_on_error=True,
+        )
+    except UploadTooLarge as too_large:
+        if too_large.filename is None:
+            message = _(
+                "L'envoi dépasse la taille totale maximale de %(limit)s : envoyez moins de "
+                "fichiers à la fois.",
+                limit=size_label(too_large.limit),
+            )
+        else:
+            message = _(
+                "Le fichier « %(name)s » dépasse la taille maximale de %(limit)s : il n'a pas "
+                "été déposé.",
+                name=safe_display_name(too_large.filename),
+                limit=size_label(limit),
+            )
+        return _refuse(access, message, 413)
+    except UploadError as invalid:
+        return _refuse(access, _(invalid.message), invalid.status)
+
+    with received:
+        form = DepositForm()
+        if not form.validate():
+            message = next(
+                (str(e) for errors in form.errors.values() for e in errors),
+                _("Le formulaire est incomplet."),
+            )
+            return _refuse(access, message, 422)
+        deposit_type = services.deposit_type_of(access.company, form.type.data or "")
+        if deposit_type is None:
+            return _refuse(access, _("Ce type de document n'existe pas."), 422)
+        piece_request = None
+        if form.piece_request.data:
+            try:
+                piece_request = one_of_company(
+                    PieceRequest, access.company, form.piece_request.data
+                )
+            except NotFound:
+                return _refuse(
+                    access, _("Cette demande de pièce n'existe pas ou n'est plus ouverte."), 422
+                )
+        if not received.files:
+            return _refuse(access, _("Choisissez au moins un fichier à déposer."), 422)
+        results: list[dict[str, Any]] = []
+        to_process: list[Deposit] = []
+        for file in received.files:
+            try:
+                result = services.deposit_file(
+                    access.company,
+                    deposit_type,
+                    path=file.path,
+                    filename=file.filename,
+                    size=file.size,
+                    sha256=file.sha256,
+                    uploaded_by=access.user,
+                    comment=form.comment.data or "",
+                    piece_request=piece_request,
+                )
+            except services.DepositRefused as refused:
+                results.append(
+                    {
+                        "ok": False,
+                        "name": safe_display_name(file.filename),
+                        "message": _(refused.message),
+                    }
+                )
+                continue
+            results.append(_file_result(result))
+            if result.needs_processing:
+                to_process.append(result.deposit)
+        db.session.commit()
+    jobs.schedule(deposit.id for deposit in to_process)
+    accepted = sum(1 for r in results if r["ok"])
+    if wants_json():
+        status = 201 if accepted else 422
+        message = results[0]["message"] if len(results) == 1 else ""
+        return jsonify(ok=bool(accepted), message=message, results=results), status
+    for answer in results:
+        if answer["ok"]:
+            flash(answer["message"], "warning" if answer.get("duplicate") else "success")
+        else:
+            flash(answer["message"], "error")
+    return redirect(url_for("deposits.index", company_id=access.company.public_id), code=303)
+
+
+# --- the files ---------------------------------------------------------------------------
+
+
+def _not_ready(access: Access, deposit: Deposit) -> tuple[str, int]:
+    if deposit.processing == Processing.FAILED.value:
+        message = _(
+            "« %(name)s » n'a pas pu être lue comme une photo : elle n'est pas disponible. "
+            "Déposez-la de nouveau ou envoyez-la dans un autre format.",
+            name=deposit.filename,
+        )
+    else:
+        message = _(
+            "« %(name)s » est en cours de traitement (suppression de la position GPS, "
+            "miniature) : réessayez dans quelques secondes.",
+            name=deposit.filename,
+        )
+    return render_template(
+        "forbidden.html", title=_("Document en cours de traitement"), message=message
+    ), 409
+
+
+def _ready(deposit: Deposit) -> bool:
+    return deposit.processing in (Processing.DONE.value, Processing.NONE.value)
+
+
+def _send_blob(sha256: str, mimetype: str, disposition: str, *, sandbox: bool = False) -> Response:
+    store = services.blob_store()
+    try:
+        size = store.size(sha256)
+        stream = store.open(sha256)
+    except BlobNotFound:
+        current_app.logger.error("blob %s missing", sha256)
+        raise NotFound() from None
+    response = send_file(stream, mimetype=mimetype, conditional=False, etag=False, max_age=None)
+    response.content_length = size
+    response.headers["Content-Disposition"] = disposition
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    if sandbox:
+        response.headers["Content-Security-Policy"] = PDF_SANDBOX
+    return response
+
+
+def _jpeg_name(deposit: Deposit) -> str:
+    stem = deposit.filename.rsplit(".", 1)[0] if "." in deposit.filename else deposit.filename
+    return f"{stem}.jpg"
+
+
+@bp.get("/entreprises/<company_id>/depots/<deposit_id>/fichier", endpoint="download")
+@company_view(Module.DEPOSIT)
+def download(access: Access, deposit_id: str) -> Response | tuple[str, int]:
+    """The file as deposited (a photo: without its location), always as an attachment."""
+    deposit = one_of_company(Deposit, access.company, deposit_id)
+    if not _ready(deposit):
+        return _not_ready(access, deposit)
+    kind = services.file_kind(deposit)
+    return _send_blob(
+        deposit.blob_sha256, kind.mime_type, content_disposition(deposit.filename, inline=False)
+    )
+
+
+@bp.get("/entreprises/<company_id>/depots/<deposit_id>/apercu", endpoint="view_file")
+@company_view(Module.DEPOSIT)
+def view_file(access: Access, deposit_id: str) -> Response | tuple[str, int]:
+    """Open in the browser: a photo (the JPEG rendition of a HEIC/TIFF), a PDF under a CSP
+    sandbox; a CSV/XLSX is downloaded."""
+    deposit = one_of_company(Deposit, access.company, deposit_id)
+    if not _ready(deposit):
+        return _not_ready(access, deposit)
+    kind = services.file_kind(deposit)
+    if kind in (FileKind.HEIC, FileKind.TIFF):
+        if not deposit.rendition_sha256:
+            raise NotFound()
+        return _send_blob(
+            deposit.rendition_sha256,
+            "image/jpeg",
+            content_disposition(_jpeg_name(deposit), inline=True),
+        )
+    if kind in PREVIEW_KINDS:
+        return _send_blob(
+            deposit.blob_sha256,
+            kind.mime_type,
+            content_disposition(deposit.filename, inline=True),
+            sandbox=kind is FileKind.PDF,
+        )
+    return _send_blob(
+        deposit.blob_sha256, kind.mime_type, content_disposition(deposit.filename, inline=False)
+    )
+
+
+@bp.get("/entreprises/<company_id>/depots/<deposit_id>/vignette", endpoint="thumbnail")
+@company_view(Module.DEPOSIT)
+def thumbnail(access: Access, deposit_id: str) -> Response | tuple[str, int]:
+    deposit = one_of_company(Deposit, access.company, deposit_id)
+    if not deposit.thumbnail_sha256 or deposit.processing != Processing.DONE.value:
+        raise NotFound()
+    return _send_blob(
+        deposit.thumbnail_sha256,
+        "image/jpeg",
+        content_disposition(f"vignette-{_jpeg_name(deposit)}", inline=True),
+    )
