@@ -12,6 +12,15 @@ it through /proc/<pid>/clear_refs (VmRSS sampled every 2 ms where that is not al
 
 `upload()` and `measure()` take any URL (with headers and cookies), so the same measure can
 point at the portal's real deposit view; pass the server's pid to get its memory.
+
+(c) `portal`: the real deposit view, POST /entreprises/<id>/depots of client_portal_rp (its
+own SQLite database and blob store in a temporary folder, a firm, a company, a member signed in
+the way tests/client_portal_rp/conftest.py `sign_in` does: a login record, its id in the
+session cookie; the CSRF token read from the deposit page). The whole path is measured:
+company_view, receive_upload, sniff, the copy into the content-addressed store (fsync), the
+deposit row, its audit line and the redirect. Each answer must be the 303 of a stored deposit;
+the blob is removed after each request (teardown), so every upload really stores its 25 MB.
+`--only portal` runs it alone (still against the bare endpoint, in the same run).
 """
 
 # ruff: noqa: E402 - the import path is fixed before the imports (bench/token.py)
@@ -37,6 +46,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,11 +85,18 @@ def _multipart(
     return head, f"\r\n--{boundary}--\r\n".encode()
 
 
-def _body(head: bytes, path: Path, tail: bytes) -> Iterator[bytes]:
+def _body(head: bytes, path: Path, tail: bytes, rate: float | None = None) -> Iterator[bytes]:
+    """The body in 64 KiB chunks; `rate` (bytes/s) paces them like a slower network would."""
     yield head
+    start, sent = time.perf_counter(), 0
     with open(path, "rb") as source:
         while chunk := source.read(CHUNK):
             yield chunk
+            sent += len(chunk)
+            if rate:
+                ahead = sent / rate - (time.perf_counter() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
     yield tail
 
 
@@ -138,6 +155,7 @@ def upload(
     cookies: Mapping[str, str] | None = None,
     server_pid: int | None = None,
     timeout: float = 120,
+    rate: float | None = None,
 ) -> UploadResult:
     """POST `path` as one file of a multipart/form-data form to `url`, streamed from disk;
     `fields` are text fields sent before it (a CSRF token...)."""
@@ -162,7 +180,8 @@ def upload(
     if watch:
         watch.__enter__()
     try:
-        connection.request("POST", target or "/", body=_body(head, path, tail), headers=all_headers)
+        body = _body(head, path, tail, rate)
+        connection.request("POST", target or "/", body=body, headers=all_headers)
         answer = connection.getresponse()
         answer.read()
     finally:
@@ -221,6 +240,133 @@ def serve(kind: str, port: int, workdir: Path) -> None:
     server.serve_forever()
 
 
+def serve_portal(port: int, workdir: Path, ready_file: Path) -> None:
+    """The portal app on 127.0.0.1:port with one member signed in; writes the cookie, the
+    CSRF token and the upload URL to `ready_file` (JSON) once it listens."""
+    import json
+    import shutil
+
+    from werkzeug.serving import make_server
+
+    from client_portal_rp import create_app
+    from client_portal_rp.companies import add_company, create_firm
+    from client_portal_rp.extensions import db
+    from client_portal_rp.models import Membership, Module, PortalUser, Role
+    from relying_party.views import SESSION_KEY, relying_party
+
+    root = workdir / "portal"
+    root.mkdir(exist_ok=True)
+    app = create_app(
+        {
+            "TESTING": False,
+            "SQLALCHEMY_DATABASE_URI": "sqlite:///" + str(root / "portal.sqlite"),
+            "PORTAL_DATABASE_URL": "sqlite://",  # login records in memory (one process)
+            "PORTAL_IDP_ISSUER": "https://sesame.example",
+            "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
+            "PORTAL_CLIENT_ID": "bench",
+            "PORTAL_CLIENT_SECRET": "bench-secret-0123456789abcdef0123456789",
+            "PORTAL_STORAGE_PATH": str(root / "documents"),
+            "PORTAL_BACKGROUND_INLINE": True,
+            "SERVER_NAME": None,
+        }
+    )
+    documents = root / "documents"
+
+    def forget_blobs() -> None:
+        for entry in documents.iterdir() if documents.exists() else ():
+            if entry.name != ".incoming":
+                shutil.rmtree(entry, ignore_errors=True)
+
+    @app.after_request
+    def forget_after_sending(response: Any) -> Any:
+        # Every upload stores its bytes for real (the same file must not find them there);
+        # removed once the answer is sent, outside the measured time.
+        response.call_on_close(forget_blobs)
+        return response
+
+    with app.app_context():
+        db.create_all()
+        firm = create_firm("Cabinet Bench")
+        company = add_company(firm, siren="732829320", name="Bench SARL")
+        user = PortalUser(subject="bench-sub", email="bench@example.test", name="Bench")
+        db.session.add(user)
+        db.session.flush()
+        membership = Membership(company_id=company.id, user_id=user.id, role=Role.USER.value)
+        membership.set_modules({Module.DEPOSIT})
+        db.session.add(membership)
+        db.session.commit()
+        company_id = company.public_id
+        login_id = relying_party().store.start(
+            subject=user.subject,
+            sid="sid-bench",
+            claims={
+                "sub": user.subject,
+                "email": user.email,
+                "email_verified": True,
+                "name": user.name,
+                "acr": "urn:sesame:acr:pwd",
+                "amr": ["pwd"],
+            },
+            id_token="x.y.z",
+            hours=1,
+        )
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session[SESSION_KEY] = login_id
+    path = f"/entreprises/{company_id}/depots"
+    page = client.get(path).get_data(as_text=True)
+    marker = 'name="csrf_token" value="'
+    token = page[page.index(marker) + len(marker) :].split('"', 1)[0]
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+
+    server = make_server("127.0.0.1", port, app, threaded=False)
+    ready_file.write_text(
+        json.dumps(
+            {
+                "url": f"http://127.0.0.1:{port}{path}",
+                "cookie": {cookie.key: cookie.value},
+                "csrf_token": token,
+            }
+        )
+    )
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    server.serve_forever()
+
+
+def start_portal(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, object]]:
+    import json
+
+    port = free_port()
+    ready = workdir / "portal-ready.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            "portal",
+            "--port",
+            str(port),
+            "--dir",
+            str(workdir),
+            "--ready",
+            str(ready),
+        ]
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if ready.exists() and ready.stat().st_size:
+            try:
+                return process, json.loads(ready.read_text())
+            except ValueError:
+                pass
+        if process.poll() is not None:
+            raise SystemExit("the portal server stopped")
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the portal server did not start")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -248,10 +394,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--size-mb", type=int, default=25)
-    parser.add_argument("--serve", choices=["bare", "ours"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--rate-mb",
+        type=float,
+        default=None,
+        help="pace the client at this many MB/s (a network slower than loopback)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["portal"],
+        help="measure only the portal's deposit view (and the bare endpoint to compare)",
+    )
+    parser.add_argument("--serve", choices=["bare", "ours", "portal"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--ready", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve == "portal":
+        serve_portal(args.port, args.dir, args.ready)
+        return
     if args.serve:
         serve(args.serve, args.port, args.dir)
         return
@@ -266,21 +427,53 @@ def main() -> None:
                 out.write(os.urandom(min(remaining, MB)))
                 remaining -= MB
         figures: dict[str, Figures] = {}
-        for kind in ("bare", "ours"):
+        rate = args.rate_mb * MB if args.rate_mb else None
+        kinds = ("bare",) if args.only == "portal" else ("bare", "ours")
+        for kind in kinds:
             process, url = start_server(kind, workdir)
             try:
-                figures[kind] = measure(url, sample, args.runs, server_pid=process.pid)
+                figures[kind] = measure(url, sample, args.runs, server_pid=process.pid, rate=rate)
             finally:
                 process.terminate()
                 process.wait(timeout=10)
-        leftovers = [p.name for p in workdir.iterdir() if p != sample]
-    print(f"{args.size_mb} MB file, {args.runs} uploads each over loopback HTTP (median):")
-    for kind, label in (("bare", "bare body copy"), ("ours", "receive_upload")):
+        process, portal = start_portal(workdir)
+        try:
+            figures["portal"] = measure(
+                str(portal["url"]),
+                sample,
+                args.runs,
+                fields={"csrf_token": str(portal["csrf_token"]), "type": "achats"},
+                cookies=portal["cookie"],
+                server_pid=process.pid,
+                rate=rate,
+            )
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+        incoming = workdir / "portal" / "documents" / ".incoming"
+        leftovers = [p.name for p in workdir.iterdir() if p.is_file() and p != sample]
+        leftovers += [p.name for p in incoming.iterdir()] if incoming.exists() else []
+        leftovers = [name for name in leftovers if name != "portal-ready.json"]
+    paced = f", client paced at {args.rate_mb:g} MB/s" if args.rate_mb else ""
+    print(f"{args.size_mb} MB file, {args.runs} uploads each over loopback HTTP{paced} (median):")
+    labels = (
+        ("bare", "bare body copy"),
+        ("ours", "receive_upload"),
+        ("portal", "portal deposit view"),
+    )
+    for kind, label in labels:
+        if kind not in figures:
+            continue
         f = figures[kind]
         growth = f"{f.peak_rss_growth / MB:.1f} MB" if f.peak_rss_growth is not None else "?"
-        print(f"  {label:16} {f.median_mb_per_s:7.1f} MB/s   peak RSS growth {growth}")
-    ratio = figures["ours"].median_mb_per_s / figures["bare"].median_mb_per_s
-    print(f"  ratio ours/bare  {ratio:.2f} (target >= 0.8)")
+        print(f"  {label:20} {f.median_mb_per_s:7.1f} MB/s   peak RSS growth {growth}")
+    bare = figures["bare"].median_mb_per_s
+    if "ours" in figures:
+        print(f"  ratio receive_upload/bare  {figures['ours'].median_mb_per_s / bare:.2f}")
+    print(
+        f"  ratio portal/bare          {figures['portal'].median_mb_per_s / bare:.2f}"
+        " (target >= 0.8; peak RSS growth target <= 10 MB)"
+    )
     print(f"  temporary files left: {len(leftovers)}")
 
 
