@@ -22,6 +22,7 @@ from wtforms.validators import DataRequired, Length
 
 from client_portal_rp.companies import deposit_types
 from client_portal_rp.deposits import inbox, requests
+from client_portal_rp.deposits.mailbox import mailbox_address
 from client_portal_rp.deposits.views import bp
 from client_portal_rp.extensions import db
 from client_portal_rp.models import Company, Deposit, DepositStatus, PieceRequest, PortalUser
@@ -47,11 +48,6 @@ class PieceRequestForm(FlaskForm):
             ),
         ],
     )
-
-
-def mailbox_address(company: Company) -> str:
-    """The company's deposit address: mail a document to it and it becomes a deposit."""
-    return f"{company.mailbox_token}@{current_app.config['PORTAL_MAILBOX_DOMAIN']}"
 
 
 def deposit_links(deposit: Deposit) -> dict[str, str]:
