@@ -162,7 +162,7 @@ def inbox_annotate(firm_access: FirmAccess, deposit_id: str) -> Response | tuple
     form = NoteForm()
     typed = request.form.get("note", "")
     if not form.validate():
-        message = next(iter(form.note.errors), None) or _("La note n'a pas été enregistrée.")
+        message = _(next(iter(form.note.errors), "La note n'a pas été enregistrée."))
         return _render_inbox_for(firm_access, message, deposit, typed)
     try:
         inbox.annotate(deposit, firm_access.user, form.note.data or "")

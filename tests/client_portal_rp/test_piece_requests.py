@@ -5,6 +5,7 @@ whatever the number of runs; every URL is 404 for another firm's staff and for c
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -296,3 +297,38 @@ def test_a_company_member_gets_404_on_every_request_url(
     data = {"csrf_token": token, "message": "x"}
     for method, url in _urls(firm.public_id, company.public_id, piece_request.public_id):
         assert portal_client.open(url, method=method, data=data).status_code == 404, url
+
+
+def test_a_request_answered_by_a_deposit_shows_answered_and_is_not_reminded(
+    portal_app: Flask, portal_client: FlaskClient, portal_smtp: Inbox, tmp_path: Path
+) -> None:
+    import hashlib
+
+    from client_portal_rp.deposits.services import deposit_file, deposit_type_of
+
+    firm = make_firm()
+    company = make_company(firm)
+    member = make_member(company, make_user(email="claire@client.test"))
+    staff = make_staff(firm)
+    piece_request = _request(company, staff, days_ago=45)
+    pdf = tmp_path / "releve.pdf"
+    pdf.write_bytes(b"%PDF-1.4\nreleve de mars\n")
+    deposit_type = deposit_type_of(company, "divers")
+    assert deposit_type is not None
+    deposit_file(
+        company,
+        deposit_type,
+        path=pdf,
+        filename="releve.pdf",
+        size=pdf.stat().st_size,
+        sha256=hashlib.sha256(pdf.read_bytes()).hexdigest(),
+        uploaded_by=member,
+        piece_request=piece_request,
+    )
+    db.session.commit()
+
+    assert send_reminders() == 0
+    assert portal_smtp.messages == []
+    sign_in(portal_client, portal_app, staff)
+    page = portal_client.get(requests_url(firm.public_id, company.public_id))
+    assert "Répondue le" in page.get_data(as_text=True)
