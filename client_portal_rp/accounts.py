@@ -25,6 +25,7 @@ def _user_for(login: Login) -> PortalUser:
         user = PortalUser(subject=login.subject)
         db.session.add(user)
     user.email = login.email
+    user.email_verified = bool(login.claims.get("email_verified")) and bool(login.email)
     user.name = login.display_name
     return user
 

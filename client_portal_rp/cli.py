@@ -7,6 +7,8 @@ Flask-Migrate) and the portal's own commands.
     portal invite --email EMAIL (--company SIREN [--role admin|user] [--modules ...] | --firm FIRM)
     portal mail deliver
     portal jobs run
+    portal requests remind                       (daily: a monthly reminder per open request)
+    portal mailbox receive [--recipient ADDR] < message   (the mail server's pipe transport)
 
 Errors a person can fix exit with status 1 and a French message on stderr.
 """
@@ -256,6 +258,8 @@ def jobs_run() -> None:
 
 def register_commands(app: Flask) -> None:
     from client_portal_rp.demo import demo_cli
+    from client_portal_rp.deposits.mailbox import mailbox_cli
+    from client_portal_rp.deposits.requests import requests_cli
 
     for command in (
         companies_group,
@@ -264,5 +268,7 @@ def register_commands(app: Flask) -> None:
         mail_group,
         jobs_group,
         demo_cli,
+        requests_cli,
+        mailbox_cli,
     ):
         app.cli.add_command(command)

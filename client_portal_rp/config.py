@@ -62,7 +62,9 @@ def build_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PORTAL_S3_ENDPOINT_URL": env.get("PORTAL_S3_ENDPOINT_URL", ""),
         "PORTAL_S3_REGION": env.get("PORTAL_S3_REGION", "eu-west-3"),
         "PORTAL_MAILBOX_DOMAIN": env.get("PORTAL_MAILBOX_DOMAIN", "depot.portail.localhost"),
+        "PORTAL_MAILBOX_AUTHSERV_ID": env.get("PORTAL_MAILBOX_AUTHSERV_ID", ""),
         "PORTAL_LANGUAGES": LANGUAGES,
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
         # Email: the portal's own outbox, sent over SMTP (client_portal_rp/mail.py).
         "MAIL_SERVER": env.get("PORTAL_MAIL_SERVER") or env.get("MAIL_SERVER") or "localhost",
         "MAIL_PORT": int(env.get("PORTAL_MAIL_PORT") or env.get("MAIL_PORT") or 25),

@@ -186,6 +186,9 @@ class PortalUser(db.Model):  # type: ignore[name-defined]
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     subject: Mapped[str] = mapped_column(String(255), unique=True)
     email: Mapped[str] = mapped_column(String(320), default="")
+    # The IdP said the email is verified (ID token `email_verified`): only then is it trusted
+    # to prove who mails the company's deposit address.
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     name: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

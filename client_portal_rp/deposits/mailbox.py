@@ -140,6 +140,7 @@ def depositor(company: Company, sender: str) -> PortalUser | None:
             Membership.company_id == company.id,
             Membership.can_deposit.is_(True),
             func.lower(PortalUser.email) == sender,
+            PortalUser.email_verified.is_(True),
         )
         .order_by(PortalUser.id)
         .limit(1)

@@ -185,7 +185,9 @@ def make_company(firm: Firm, name: str = "Boulangerie Martin", **fields: Any) ->
 
 def make_user(email: str | None = None, name: str = "Claire Martin") -> PortalUser:
     n = next(_serial)
-    user = PortalUser(subject=f"sub-{n}", email=email or f"user{n}@client.test", name=name)
+    user = PortalUser(
+        subject=f"sub-{n}", email=email or f"user{n}@client.test", email_verified=True, name=name
+    )
     db.session.add(user)
     db.session.commit()
     return user

@@ -66,6 +66,7 @@ def upgrade():
     sa.Column('public_id', sa.String(length=32), nullable=False),
     sa.Column('subject', sa.String(length=255), nullable=False),
     sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('email_verified', sa.Boolean(), nullable=False),
     sa.Column('name', sa.String(length=300), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
