@@ -61,6 +61,7 @@ class UploadResult:
     status: int
     seconds: float
     peak_rss_growth: int | None  # bytes, when the server's pid was given
+    location: str | None = None  # the redirect's target (the portal answers 303)
 
 
 @dataclass
@@ -189,7 +190,9 @@ def upload(
         if watch:
             watch.__exit__()
         connection.close()
-    return UploadResult(answer.status, seconds, watch.growth if watch else None)
+    return UploadResult(
+        answer.status, seconds, watch.growth if watch else None, answer.getheader("Location")
+    )
 
 
 def measure(url: str, path: Path, runs: int, **options: object) -> Figures:
@@ -450,6 +453,10 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=10)
+        deposit_page = urlsplit(str(portal["url"])).path
+        wrong = [r for r in figures["portal"].results if r.location != deposit_page]
+        if wrong:  # a redirect to /login would also be a 3xx: every upload must be stored
+            raise SystemExit(f"the portal did not take the uploads: {wrong[0]}")
         incoming = workdir / "portal" / "documents" / ".incoming"
         leftovers = [p.name for p in workdir.iterdir() if p.is_file() and p != sample]
         leftovers += [p.name for p in incoming.iterdir()] if incoming.exists() else []
