@@ -14,6 +14,7 @@ import contextlib
 import errno
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -402,6 +403,9 @@ def run(env: dict[str, str], stop: threading.Event, out: Callable[[str], None] =
             [
                 sys.executable, "-m", "devserver.mailbox",
                 "--smtp-port", str(ports.smtp), "--http-port", str(ports.mailbox),
+                # the portal's deposit addresses, as a mail server would pipe them
+                "--pipe", environment.get("PORTAL_MAILBOX_DOMAIN", "depot.portail.localhost"),
+                shlex.join(flask_command(PORTAL_APP, "mailbox", "receive")),
             ],
         )  # fmt: skip
         wait_until_ready(supervisor, [("SMTP", tcp_open(ports.smtp))], stop)

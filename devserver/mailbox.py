@@ -19,11 +19,14 @@ and data: images. Its links open in a new tab, outside the sandbox, as a mail cl
 from __future__ import annotations
 
 import argparse
+import asyncio
 import email
 import email.policy
 import email.utils
 import mailbox
 import re
+import shlex
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -209,12 +212,33 @@ class MailStore:
 
 
 class _SmtpHandler:
-    def __init__(self, store: MailStore) -> None:
+    """Keeps every message; those for a piped domain also go to its command, as a mail
+    server's pipe transport would deliver them (the portal's deposit addresses)."""
+
+    def __init__(self, store: MailStore, pipes: dict[str, list[str]] | None = None) -> None:
         self.store = store
+        self.pipes = {domain.lower(): command for domain, command in (pipes or {}).items()}
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.store.add(bytes(envelope.original_content), str(envelope.mail_from or ""))
+        raw = bytes(envelope.original_content)
+        self.store.add(raw, str(envelope.mail_from or ""))
+        for recipient in envelope.rcpt_tos:
+            command = self.pipes.get(str(recipient).rpartition("@")[2].lower())
+            if command:
+                await asyncio.to_thread(_pipe, command, str(recipient), raw)
         return "250 Message accepted for delivery"
+
+
+def _pipe(command: list[str], recipient: str, raw: bytes) -> None:
+    try:
+        done = subprocess.run(
+            [*command, "--recipient", recipient], input=raw, capture_output=True, timeout=120
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        print(f"[mailbox] {recipient}: {error!r}", flush=True)
+        return
+    said = (done.stdout + done.stderr).decode("utf-8", "replace").strip()
+    print(f"[mailbox] {recipient} → code {done.returncode} {said}", flush=True)
 
 
 # --- web UI ---------------------------------------------------------------------------------
@@ -540,10 +564,13 @@ class Mailbox:
         http_host: str = "127.0.0.1",
         http_port: int = 8025,
         mbox_path: Path | str | None = None,
+        pipes: dict[str, list[str]] | None = None,
     ) -> None:
         self.store = MailStore(Path(mbox_path) if mbox_path is not None else None)
         self.smtp_host, self.smtp_port = smtp_host, smtp_port
-        self.controller = Controller(_SmtpHandler(self.store), hostname=smtp_host, port=smtp_port)
+        self.controller = Controller(
+            _SmtpHandler(self.store, pipes), hostname=smtp_host, port=smtp_port
+        )
         self.app = create_mailbox_app(self.store, smtp_port)
         self.http: BaseWSGIServer = make_server(
             http_host, http_port, self.app, threaded=True, request_handler=_RequestHandler
@@ -596,9 +623,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--http-host", default="127.0.0.1")
     parser.add_argument("--http-port", type=int, default=8025)
     parser.add_argument("--mbox", default=str(DEFAULT_MBOX), help="mbox file (kept across runs)")
+    parser.add_argument(
+        "--pipe",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("DOMAIN", "COMMAND"),
+        help="also give messages for DOMAIN to COMMAND (split on spaces) on stdin, with "
+        "--recipient ADDRESS, as a mail server's pipe transport does",
+    )
     args = parser.parse_args(argv)
+    pipes = {domain: shlex.split(command) for domain, command in args.pipe}
     Mailbox(
-        args.smtp_host, args.smtp_port, args.http_host, args.http_port, args.mbox
+        args.smtp_host, args.smtp_port, args.http_host, args.http_port, args.mbox, pipes
     ).serve_forever()
 
 

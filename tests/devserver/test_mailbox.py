@@ -216,3 +216,30 @@ def test_mailbox_command_line_serves_both_ports(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
+
+
+def test_mailbox_pipes_a_deposit_address_to_its_command(tmp_path: Path) -> None:
+    """`make run` gives the portal's deposit addresses to `portal mailbox receive`, as a mail
+    server's pipe transport would; the message is kept in the mailbox too."""
+    out = tmp_path / "piped"
+    script = (
+        "import sys, pathlib; pathlib.Path(sys.argv[1]).write_bytes("
+        "sys.argv[3].encode() + b'|' + sys.stdin.buffer.read())"
+    )
+    box = Mailbox(
+        smtp_port=free_port(),
+        http_port=0,
+        mbox_path=tmp_path / "box.mbox",
+        pipes={"depot.test": [sys.executable, "-c", script, str(out)]},
+    ).start()
+    try:
+        mailbox_send(box, "Facture", "ci-joint", to="abc123@depot.test")
+        mailbox_send(box, "Autre", "rien", to="marie@cabinet.example")
+        deadline = time.monotonic() + 10
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        recipient, _, message = out.read_bytes().partition(b"|")
+        assert recipient == b"abc123@depot.test" and b"Subject: Facture" in message
+        assert len(mailbox_messages(box)) == 2
+    finally:
+        box.stop()
