@@ -97,6 +97,14 @@ def init_web(app: Flask) -> None:
     # The sso blueprint's `_home()` and the templates know the home as "index".
     app.add_url_rule("/", endpoint="index", view_func=index)
 
+    @app.before_request
+    def forget_cached_people() -> None:
+        """Who is logged in is cached in `g` for one request. In use every request has its own
+        app context; a test that keeps one pushed would otherwise carry a person over from one
+        request (one test client) to the next."""
+        g.pop("portal_user", None)
+        g.pop("rp_login", None)
+
     @app.context_processor
     def portal_context() -> dict[str, object]:
         return {

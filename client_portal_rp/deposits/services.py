@@ -49,13 +49,12 @@ from client_portal_rp.models import (
     Processing,
     utcnow,
 )
-from client_portal_rp.storage import BlobStore, LocalBlobStore, blob_store_from_config
+from client_portal_rp.storage import BlobStore, LocalBlobStore, current_blob_store
 
 PAGE_SIZE = 50
 MAX_COMMENT = 2000
 SOURCES = ("web", "email")
 PARIS = ZoneInfo("Europe/Paris")
-STORE_EXTENSION = "portal_blob_store"
 
 
 class DepositRefused(Exception):
@@ -101,13 +100,8 @@ def duplicate_message(first: Deposit) -> str:
 
 
 def blob_store() -> BlobStore:
-    """The app's blob store (PORTAL_STORAGE), built once per app."""
-    store = current_app.extensions.get(STORE_EXTENSION)
-    if store is None:
-        store = blob_store_from_config(current_app.config, current_app.instance_path)
-        current_app.extensions[STORE_EXTENSION] = store
-    assert store is not None
-    return store
+    """The app's blob store (PORTAL_STORAGE, bound in create_app)."""
+    return current_blob_store()
 
 
 def upload_tmp_dir() -> Path:
