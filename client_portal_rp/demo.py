@@ -13,8 +13,12 @@ Idempotent: an existing firm or company is left as it is. Refused in production.
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -24,7 +28,14 @@ from sqlalchemy import select
 from client_portal_rp.companies import add_company, create_firm, find_firm
 from client_portal_rp.extensions import db
 from client_portal_rp.invitations import invite
-from client_portal_rp.models import Company, Invitation, Module, Role
+from client_portal_rp.models import (
+    ArchiveDocument,
+    ArchiveFolder,
+    Company,
+    Invitation,
+    Module,
+    Role,
+)
 
 demo_cli = AppGroup("demo", help="Demonstration data (development only).")
 
@@ -85,8 +96,66 @@ def load() -> list[str]:
             # A demo may be opened months after `make run` created it.
             new.invitation.expires_at = new.invitation.created_at + timedelta(days=3650)
             done.append(f"invitation de {email} ({company.name if company else 'cabinet'})")
+    bakery = companies[BAKERY.siren]
+    if not db.session.scalar(
+        select(ArchiveDocument.id).where(ArchiveDocument.company_id == bakery.id)
+    ):
+        for folder, exercice, name in DEMO_ARCHIVES:
+            _publish_sample(bakery, folder, exercice, name)
+        done.append(f"{len(DEMO_ARCHIVES)} documents d'archives publiés ({BAKERY.name})")
     db.session.commit()
     return done or ["déjà chargées"]
+
+
+DEMO_ARCHIVES = (
+    (ArchiveFolder.COMPTABLES, 2025, "Bilan et compte de résultat 2025.pdf"),
+    (ArchiveFolder.FISCAUX, 2025, "Liasse fiscale 2025.pdf"),
+    (ArchiveFolder.JURIDIQUES, 2024, "Procès-verbal d'assemblée générale 2024.pdf"),
+)
+
+
+def sample_pdf(title: str) -> bytes:
+    """A one-page PDF showing `title` (ASCII letters only in the drawn text)."""
+    plain = unicodedata.normalize("NFKD", title)
+    text = "".join(c for c in plain if c.isascii() and c not in "()\\")
+    stream = f"BT /F1 14 Tf 40 760 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<</Type/Catalog/Pages 2 0 R>>",
+        b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R"
+        b"/Resources<</Font<</F1 5 0 R>>>>>>",
+        b"<</Length " + str(len(stream)).encode() + b">>stream\n" + stream + b"\nendstream",
+        b"<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj".encode() + body + b"endobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer<</Size {len(objects) + 1}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def _publish_sample(company: Company, folder: ArchiveFolder, exercice: int, name: str) -> None:
+    from client_portal_rp.archives.services import publish_document
+
+    content = sample_pdf(name.removesuffix(".pdf"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sample.pdf"
+        path.write_bytes(content)
+        publish_document(
+            company,
+            folder=folder,
+            exercice=exercice,
+            path=path,
+            filename=name,
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            published_by=None,
+        )
 
 
 @demo_cli.command("load")

@@ -292,11 +292,17 @@ class DepositType(db.Model):  # type: ignore[name-defined]
     position: Mapped[int] = mapped_column(Integer, default=0)
 
 
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for "extract, translate later"
+    """Marks a msgid for extraction; the label is stored in French and translated when shown
+    (`_(deposit_type.label)` in the templates)."""
+    return message
+
+
 DEFAULT_DEPOSIT_TYPES = (
-    ("achats", "Factures achats", False),
-    ("ventes", "Factures ventes", False),
-    ("divers", "Divers – opérations diverses", False),
-    ("donnees", "Données", True),
+    ("achats", N_("Factures achats"), False),
+    ("ventes", N_("Factures ventes"), False),
+    ("divers", N_("Divers – opérations diverses"), False),
+    ("donnees", N_("Données"), True),
 )
 
 
