@@ -39,7 +39,7 @@ def on_login(login: Login) -> None:
     token = session.pop(INVITATION_SESSION_KEY, None)
     try:
         if isinstance(token, str):
-            _accept_token(token, user, login.email if verified else "")
+            accept_invitation_token(token, user, login.email if verified else "")
         if verified:
             invitations.accept_for_email(user, login.email)
         db.session.commit()
@@ -51,7 +51,10 @@ def on_login(login: Login) -> None:
     g.pop("portal_user", None)
 
 
-def _accept_token(token: str, user: PortalUser, verified_email: str) -> None:
+def accept_invitation_token(token: str, user: PortalUser, verified_email: str) -> None:
+    """Accept the invitation of `token` for `user` when `verified_email` (the ID token's
+    verified email, else "") is the invited address; InvitationError otherwise. The login
+    callback and the invitation page of a person already logged in both come here."""
     invitation = invitations.find_by_token(token)
     if invitation is None:
         raise invitations.InvitationError("Ce lien d'invitation n'est pas valable.")
