@@ -283,7 +283,7 @@ class ArchivePage:
     page: int
     pages: int
     folder_counts: dict[ArchiveFolder, int]  # with the exercice and the search applied
-    exercices: list[int]  # the company's exercices, newest first (for the filter)
+    exercices: list[int]  # those with documents matching the search, newest first
 
     @property
     def all_count(self) -> int:
@@ -291,9 +291,8 @@ class ArchivePage:
 
 
 def _narrowed(statement: Any, company: Company, wanted: ArchiveFilter) -> Any:
+    """`statement` limited to the company's documents whose name matches the search."""
     statement = statement.where(ArchiveDocument.company_id == company.id)
-    if wanted.exercice is not None:
-        statement = statement.where(ArchiveDocument.exercice == wanted.exercice)
     if wanted.key:
         statement = statement.where(
             ArchiveDocument.search_name.like(like_pattern(wanted.key), escape="\\")
@@ -301,46 +300,46 @@ def _narrowed(statement: Any, company: Company, wanted: ArchiveFilter) -> Any:
     return statement
 
 
-def folder_counts(company: Company, wanted: ArchiveFilter) -> dict[ArchiveFolder, int]:
-    """How many documents each folder holds, with the exercice and the search applied."""
+def summary(company: Company, wanted: ArchiveFilter) -> tuple[dict[ArchiveFolder, int], list[int]]:
+    """In one pass over the company's documents that match the search: how many each folder
+    holds in the chosen exercice (all exercices when none is), and the exercices that have
+    any (newest first), for the exercice filter."""
     rows = db.session.execute(
         _narrowed(
-            select(ArchiveDocument.folder, func.count()).group_by(ArchiveDocument.folder),
+            select(ArchiveDocument.folder, ArchiveDocument.exercice, func.count()).group_by(
+                ArchiveDocument.folder, ArchiveDocument.exercice
+            ),
             company,
             wanted,
         )
     ).all()
-    counted = dict.fromkeys(ArchiveFolder, 0)
-    for folder, count in rows:
-        if folder in ArchiveFolder._value2member_map_:
-            counted[ArchiveFolder(folder)] = int(count)
-    return counted
-
-
-def exercices_of(company: Company) -> list[int]:
-    """The exercices the company has documents for, newest first."""
-    return list(
-        db.session.scalars(
-            select(ArchiveDocument.exercice)
-            .where(ArchiveDocument.company_id == company.id)
-            .distinct()
-            .order_by(ArchiveDocument.exercice.desc())
-        )
-    )
+    counts = dict.fromkeys(ArchiveFolder, 0)
+    exercices: set[int] = set()
+    for folder, exercice, count in rows:
+        exercices.add(int(exercice))
+        if folder in ArchiveFolder._value2member_map_ and wanted.exercice in (None, exercice):
+            counts[ArchiveFolder(folder)] += int(count)
+    return counts, sorted(exercices, reverse=True)
 
 
 def archives_page(company: Company, wanted: ArchiveFilter) -> ArchivePage:
     """One page (50) of the company's documents matching the filter, newest first."""
-    counts = folder_counts(company, wanted)
+    counts, exercices = summary(company, wanted)
     total = counts[wanted.folder] if wanted.folder else sum(counts.values())
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(wanted.page, pages)
-    statement = _narrowed(select(ArchiveDocument), company, wanted)
-    if wanted.folder is not None:
-        statement = statement.where(ArchiveDocument.folder == wanted.folder.value)
-    documents = db.session.scalars(
-        statement.order_by(ArchiveDocument.published_at.desc(), ArchiveDocument.id.desc())
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    ).all()
-    return ArchivePage(list(documents), total, page, pages, counts, exercices_of(company))
+    documents: list[ArchiveDocument] = []
+    if total:  # nothing matches: no second pass over the company's documents
+        statement = _narrowed(select(ArchiveDocument), company, wanted)
+        if wanted.exercice is not None:
+            statement = statement.where(ArchiveDocument.exercice == wanted.exercice)
+        if wanted.folder is not None:
+            statement = statement.where(ArchiveDocument.folder == wanted.folder.value)
+        documents = list(
+            db.session.scalars(
+                statement.order_by(ArchiveDocument.published_at.desc(), ArchiveDocument.id.desc())
+                .limit(PAGE_SIZE)
+                .offset((page - 1) * PAGE_SIZE)
+            )
+        )
+    return ArchivePage(documents, total, page, pages, counts, exercices)
