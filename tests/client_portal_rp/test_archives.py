@@ -684,3 +684,15 @@ def test_a_missing_blob_is_a_404_not_a_500(portal_app: Flask, portal_client: Fla
     assert (
         portal_client.get(archives_url(company, f"/{document.public_id}/voir")).status_code == 404
     )
+
+
+def test_sizes_and_dates_follow_the_pages_language(
+    portal_app: Flask, portal_client: FlaskClient
+) -> None:
+    company = member_client(portal_app, portal_client)
+    publish(company, "gros.pdf", pdf_bytes() + b"%" * 1_234_000)
+    english = portal_client.get(archives_url(company), headers={"Accept-Language": "en"})
+    assert english.status_code == 200
+    assert "1.2\u00a0" in english.get_data(as_text=True)
+    french = portal_client.get(archives_url(company), headers={"Accept-Language": "fr"})
+    assert "1,2\u00a0Mo" in french.get_data(as_text=True)
