@@ -375,6 +375,10 @@ class ArchiveDocument(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         Index("ix_archive_documents_company_published", "company_id", "published_at"),
         Index("ix_archive_documents_company_folder", "company_id", "folder", "published_at"),
+        # Folder counts and exercices of a search read this index alone (bench/portal_archives.py)
+        Index(
+            "ix_archive_documents_company_search", "company_id", "folder", "exercice", "search_name"
+        ),
         CheckConstraint(_check_in("folder", ArchiveFolder), name="folder"),
     )
 

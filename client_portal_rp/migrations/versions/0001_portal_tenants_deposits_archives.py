@@ -144,6 +144,7 @@ def upgrade():
     with op.batch_alter_table('archive_documents', schema=None) as batch_op:
         batch_op.create_index('ix_archive_documents_company_folder', ['company_id', 'folder', 'published_at'], unique=False)
         batch_op.create_index('ix_archive_documents_company_published', ['company_id', 'published_at'], unique=False)
+        batch_op.create_index('ix_archive_documents_company_search', ['company_id', 'folder', 'exercice', 'search_name'], unique=False)
 
     op.create_table('invitations',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -295,6 +296,7 @@ def downgrade():
 
     op.drop_table('invitations')
     with op.batch_alter_table('archive_documents', schema=None) as batch_op:
+        batch_op.drop_index('ix_archive_documents_company_search')
         batch_op.drop_index('ix_archive_documents_company_published')
         batch_op.drop_index('ix_archive_documents_company_folder')
 
