@@ -103,7 +103,7 @@ def create(access: Access) -> Page:
     if not form.validate_on_submit():
         return _render_new(access, form, status=422)
     try:
-        new_invitation = services.invite_member(
+        services.invite_member(
             access,
             email=form.email.data or "",
             name=form.name.data or "",
@@ -115,8 +115,7 @@ def create(access: Access) -> Page:
     db.session.commit()
     flash(
         _(
-            "Invitation envoyée à %(email)s : le lien est valable %(days)s jours.",
-            email=new_invitation.invitation.email,
+            "Invitation envoyée : le lien est valable %(days)s jours.",
             days=invitations.INVITATION_DAYS,
         ),
         "success",
