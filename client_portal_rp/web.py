@@ -102,7 +102,8 @@ def init_web(app: Flask) -> None:
         """Who is logged in is cached in `g` for one request. In use every request has its own
         app context; a test that keeps one pushed would otherwise carry a person over from one
         request (one test client) to the next."""
-        for cached in ("portal_user", "rp_login", "_flask_babel"):  # _flask_babel: the locale
+        # _flask_babel: the locale; csrf_token: Flask-WTF's token of this session
+        for cached in ("portal_user", "rp_login", "_flask_babel", "csrf_token"):
             g.pop(cached, None)
 
     @app.context_processor
