@@ -106,9 +106,12 @@ def init_web(app: Flask) -> None:
         for cached in ("portal_user", "rp_login", "_flask_babel", "csrf_token"):
             g.pop(cached, None)
 
+    from client_portal_rp.archives.views import human_size
+
     @app.context_processor
     def portal_context() -> dict[str, object]:
         return {
+            "human_size": human_size,  # « 1,2 Mo » / "1.2 MB": one way for every page
             "portal_user": current_user,
             "get_locale": get_locale,
             "format_date": format_date,

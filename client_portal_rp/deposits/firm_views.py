@@ -85,7 +85,6 @@ def _render_inbox(
         companies=inbox.firm_companies(firm_access.firm),
         deposit_types=deposit_types(firm_access.firm.id),
         statuses=list(DepositStatus),
-        human_size=inbox.human_size,
         status_label=lambda value: DepositStatus(value).label,
         error=error,
         note_for=note_for,

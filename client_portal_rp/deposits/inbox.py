@@ -76,18 +76,6 @@ class InboxPage:
     pages: int
 
 
-def human_size(size: int) -> str:
-    """A size as people read it in French (« 12,3 Ko », « 4,5 Mo »), decimal units."""
-    if size < 1000:
-        return f"{size} o"
-    for unit, factor in (("Ko", 1e3), ("Mo", 1e6), ("Go", 1e9)):
-        if size < factor * 1000 or unit == "Go":
-            value = size / factor
-            text = f"{value:.1f}" if value < 100 else f"{value:.0f}"
-            return text.replace(".", ",") + f"\u00a0{unit}"
-    raise AssertionError("unreachable")
-
-
 def firm_companies(firm: Firm) -> list[Company]:
     return list(
         db.session.scalars(

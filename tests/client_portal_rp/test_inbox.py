@@ -101,7 +101,7 @@ def test_inbox_lists_the_firms_deposits_newest_first_and_no_other_firms(
     assert "Facture du garage" in text
     assert "Claire Client" in text
     assert "Factures ventes" in text
-    assert "12,3\u00a0Ko" in text
+    assert "12,3\u00a0ko" in text
 
 
 def test_inbox_filters_by_company_type_status_and_dates(

@@ -10,6 +10,8 @@
   if (!form || !window.FormData || !window.XMLHttpRequest) {
     return;
   }
+  // The chosen files show in the list below: the browser's own "no file chosen" text can go.
+  form.classList.add("enhanced");
   var list = form.querySelector("[data-upload-list]");
   var zone = form.querySelector("[data-drop-zone]");
   var fileInputs = form.querySelectorAll("input[type=file]");
