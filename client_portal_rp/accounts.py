@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from flask import flash, g, session
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from client_portal_rp import invitations
@@ -57,12 +58,14 @@ def accept_invitation_token(token: str, user: PortalUser, verified_email: str) -
     callback and the invitation page of a person already logged in both come here."""
     invitation = invitations.find_by_token(token)
     if invitation is None:
-        raise invitations.InvitationError("Ce lien d'invitation n'est pas valable.")
+        raise invitations.InvitationError(_("Ce lien d'invitation n'est pas valable."))
     if invitation.email != invitations.normalize_email(verified_email):
         raise invitations.InvitationError(
-            "Cette invitation a été envoyée à une autre adresse e-mail que celle de votre "
-            "compte Sésame. Connectez-vous avec le compte de l'adresse invitée, ou demandez "
-            "une invitation à votre adresse."
+            _(
+                "Cette invitation a été envoyée à une autre adresse e-mail que celle de votre "
+                "compte Sésame. Connectez-vous avec le compte de l'adresse invitée, ou "
+                "demandez une invitation à votre adresse."
+            )
         )
     invitations.accept(invitation, user)
 

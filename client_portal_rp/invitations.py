@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from client_portal_rp import audit
@@ -121,13 +122,17 @@ def find_by_token(token: str) -> Invitation | None:
 def check_usable(invitation: Invitation) -> None:
     if invitation.revoked_at is not None:
         raise InvitationError(
-            "Cette invitation a été annulée ou remplacée par une plus récente. Demandez à "
-            "l'administrateur de votre entreprise de vous inviter à nouveau."
+            _(
+                "Cette invitation a été annulée ou remplacée par une plus récente. Demandez à "
+                "l'administrateur de votre entreprise de vous inviter à nouveau."
+            )
         )
     if invitation.accepted_at is None and invitation.expires_at < utcnow():
         raise InvitationError(
-            "Cette invitation a expiré. Demandez à l'administrateur de votre entreprise de "
-            "vous inviter à nouveau."
+            _(
+                "Cette invitation a expiré. Demandez à l'administrateur de votre entreprise de "
+                "vous inviter à nouveau."
+            )
         )
 
 
@@ -137,7 +142,7 @@ def accept(invitation: Invitation, user: PortalUser) -> None:
     if invitation.accepted_at is not None:
         if invitation.accepted_by_id == user.id:
             return
-        raise InvitationError("Cette invitation a déjà été utilisée par une autre personne.")
+        raise InvitationError(_("Cette invitation a déjà été utilisée par une autre personne."))
     invitation.accepted_at = utcnow()
     invitation.accepted_by_id = user.id
     company = invitation.company
