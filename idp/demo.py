@@ -171,6 +171,11 @@ def load_demo_accounts() -> list[tuple[DemoAccount, str]]:
             done = "existe déjà"
         else:
             done = "existe déjà, mot de passe changé depuis (« Mot de passe oublié » le rétablit)"
+        if user.status == UserStatus.ACTIVE.value and user.email_verified_at is None:
+            # As if activated through their email: relying parties may trust `email_verified`
+            # (the client portal attaches invitations by verified email).
+            user.email_verified_at = user.activated_at
+            db.session.commit()
         _link_registry_and_role(user, account)
         outcome.append((account, f"{done}, statut {user.status}"))
     return outcome

@@ -68,3 +68,14 @@ def test_demo_load_refused_in_production(app: Flask, configure: Any) -> None:
     result = app.test_cli_runner().invoke(args=["demo", "load"])
     assert result.exit_code == 1 and "refusées en production" in result.output
     assert services.get_user_by_username(db.session, "demo.collaborateur") is None
+
+
+def test_demo_active_accounts_have_a_verified_email(app: Flask) -> None:
+    """Relying parties may trust `email_verified` (the portal's invitations): the demo's active
+    accounts count as activated through their email; the pending one does not."""
+    from idp.demo import load_demo_accounts
+
+    load_demo_accounts()
+    for username, verified in (("demo.collaborateur", True), ("demo.en-attente", False)):
+        user = services.get_user_by_username(db.session, username)
+        assert user is not None and (user.email_verified_at is not None) is verified
