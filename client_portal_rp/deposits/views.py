@@ -36,6 +36,7 @@ from werkzeug.wrappers import Response
 
 from client_portal_rp.deposits import jobs, services
 from client_portal_rp.deposits.forms import DepositForm
+from client_portal_rp.deposits.mailbox import mailbox_address
 from client_portal_rp.extensions import db
 from client_portal_rp.files import FileKind, content_disposition, safe_display_name
 from client_portal_rp.models import Deposit, DepositStatus, Module, PieceRequest, Processing
@@ -118,6 +119,7 @@ def _render_page(
         max_label=size_label(max_file_bytes()),
         Processing=Processing,
         FileKind=FileKind,
+        mailbox_address=mailbox_address(company),
     ), status
 
 
