@@ -119,6 +119,8 @@ def build_app(database_url: str, *, schema: bool = False, **overrides: Any) -> F
 # --- forms, as a browser fills them -------------------------------------------------------------
 
 CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+# The passkey script reads the same token from a data attribute (idp/static/js/passkeys.js).
+CSRF_DATA = re.compile(r'data-csrf="[^"]+"')
 
 
 # `next=` targets that must never be followed (docs/security.md 17): other sites, schemes,
@@ -159,8 +161,11 @@ def csrf_token(client: FlaskClient, url: str, **get: Any) -> str:
 
 
 def without_tokens(page: str) -> str:
-    """A page minus its CSRF tokens (timestamped to the second): for "same answer" comparisons."""
-    return CSRF_FIELD.sub('name="csrf_token" type="hidden" value=""', page)
+    """A page minus its CSRF tokens (timestamped to the second): for "same answer" comparisons.
+    Both copies go: the form field and the passkey script's data attribute (two requests that
+    straddle a second would otherwise differ there)."""
+    page = CSRF_FIELD.sub('name="csrf_token" type="hidden" value=""', page)
+    return CSRF_DATA.sub('data-csrf=""', page)
 
 
 def signup(
