@@ -133,6 +133,7 @@ def _import_models() -> None:
     import idp.accounts.email_requests
     import idp.accounts.models
     import idp.audit.models
+    import idp.delegation.models
     import idp.mail.models
     import idp.mfa.models
     import idp.oidc.models

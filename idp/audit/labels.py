@@ -46,6 +46,13 @@ EVENT_LABELS: dict[str, LazyString] = {
         "Réglage « toujours demander le second facteur » modifié"
     ),
     AuditEventType.MFA_RESET: _l("Seconds facteurs réinitialisés par l'Ordre"),
+    AuditEventType.DELEGATION_REQUESTED: _l("Délégation demandée"),
+    AuditEventType.DELEGATION_APPROVED: _l("Délégation accordée à la demande"),
+    AuditEventType.DELEGATION_REFUSED: _l("Demande de délégation refusée"),
+    AuditEventType.DELEGATION_GRANTED: _l("Délégation accordée"),
+    AuditEventType.DELEGATION_ENDED: _l("Délégation terminée"),
+    AuditEventType.DELEGATION_ATTACHED: _l("Délégation rattachée au compte à son activation"),
+    AuditEventType.TOKEN_EXCHANGED: _l("Jeton obtenu par délégation (échange de jeton)"),
 }
 
 

@@ -63,6 +63,14 @@ class AuditEventType(enum.StrEnum):
     MFA_ALWAYS_CHANGED = "mfa_always_changed"
     MFA_RESET = "mfa_reset"  # every factor removed by the Order's administrators
     MFA_PROFILE_POLICY_CHANGED = "mfa_profile_policy_changed"
+    # Delegations (ADR 0025): one event on each party's account
+    DELEGATION_REQUESTED = "delegation_requested"
+    DELEGATION_APPROVED = "delegation_approved"
+    DELEGATION_REFUSED = "delegation_refused"
+    DELEGATION_GRANTED = "delegation_granted"
+    DELEGATION_ENDED = "delegation_ended"
+    DELEGATION_ATTACHED = "delegation_attached"  # a grant to an email, its account activated
+    TOKEN_EXCHANGED = "token_exchanged"  # RFC 8693: a token acting for the grantor
 
 
 class ActorKind(enum.StrEnum):

@@ -71,6 +71,13 @@ class OAuthClient(db.Model):  # type: ignore[name-defined]
     allowed_profiles: Mapped[list[str]] = mapped_column(JSON, default=list)
     # "MFA always": every login at this client needs a second factor (ADR 0022).
     require_mfa: Mapped[bool] = mapped_column(default=False)
+    # Delegations (ADR 0025): a service a delegation may name; and a site whose
+    # `allowed_profiles` also admit the holders of a delegation from such a profile.
+    accepts_delegations: Mapped[bool] = mapped_column(default=False)
+    admits_delegates: Mapped[bool] = mapped_column(default=False)
+    # RFC 8693 token exchange: the token types this client may present (empty: none).
+    exchange_subject_token_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    exchange_actor_token_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
