@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from idp.accounts.models import User, UserStatus
@@ -60,20 +61,20 @@ def works_for_agc(session: DbSession, user: User, siren: str) -> bool:
 def grant_refusal(session: DbSession, grantor: User, grantee: User | None) -> str | None:
     """Why `grantor` may not delegate to `grantee` (a French sentence), or None."""
     if grantee is not None and grantee.id == grantor.id:
-        return "Vous ne pouvez pas vous déléguer vos propres droits."
+        return _("Vous ne pouvez pas vous déléguer vos propres droits.")
     if grantee is not None and grantee.status != UserStatus.ACTIVE.value:
-        return "Ce compte n'est pas actif : il ne peut pas recevoir de délégation."
+        return _("Ce compte n'est pas actif : il ne peut pas recevoir de délégation.")
     if is_expert_comptable(session, grantor):
         return None
     siren = agc_siren(session, grantor)
     if siren is not None:
         if grantee is None or works_for_agc(session, grantee, siren):
             return None
-        return (
+        return _(
             "Un président ou directeur d'AGC ne délègue qu'aux salariés de son AGC inscrits "
             "au tableau."
         )
-    return (
+    return _(
         "Seul un expert-comptable inscrit au tableau (ou un président d'AGC, pour les salariés "
         "de son AGC) peut accorder une délégation."
     )

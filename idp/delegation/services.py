@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from idp.accounts.models import User, UserStatus
@@ -55,20 +56,20 @@ def delegable_clients(session: DbSession) -> list[OAuthClient]:
 def _services(session: DbSession, client_ids: Iterable[str]) -> list[OAuthClient]:
     wanted = sorted(set(client_ids))
     if not wanted:
-        raise DelegationError("Choisissez au moins un service.")
+        raise DelegationError(_("Choisissez au moins un service."))
     offered = {client.client_id: client for client in delegable_clients(session)}
     unknown = [client_id for client_id in wanted if client_id not in offered]
     if unknown:
-        raise DelegationError("Un des services choisis n'accepte pas les délégations.")
+        raise DelegationError(_("Un des services choisis n'accepte pas les délégations."))
     return [offered[client_id] for client_id in wanted]
 
 
 def _end_date(ends_on: datetime | None, now: datetime) -> datetime:
     ends_at = ends_on or now + timedelta(days=DEFAULT_DAYS)
     if ends_at <= now:
-        raise DelegationError("La date de fin doit être dans le futur.")
+        raise DelegationError(_("La date de fin doit être dans le futur."))
     if ends_at > now + timedelta(days=MAX_DAYS):
-        raise DelegationError("Une délégation dure au plus trois ans.")
+        raise DelegationError(_("Une délégation dure au plus trois ans."))
     return ends_at
 
 
@@ -110,15 +111,17 @@ def request_delegation(
 ) -> Delegation:
     """A collaborator asks `grantor` (an expert-comptable with an account) for a delegation."""
     if grantor.id == collaborator.id:
-        raise DelegationError("Vous ne pouvez pas vous demander une délégation à vous-même.")
+        raise DelegationError(_("Vous ne pouvez pas vous demander une délégation à vous-même."))
     if not rules.can_grant(session, grantor):
         raise DelegationError(
-            "Cette personne ne peut pas accorder de délégation (elle n'est pas "
-            "expert-comptable inscrit au tableau)."
+            _(
+                "Cette personne ne peut pas accorder de délégation (elle n'est pas "
+                "expert-comptable inscrit au tableau)."
+            )
         )
     message = message.strip()
     if len(message) > MESSAGE_MAX:
-        raise DelegationError(f"Votre message dépasse {MESSAGE_MAX} caractères.")
+        raise DelegationError(_("Votre message dépasse %(max)s caractères.", max=MESSAGE_MAX))
     services = _services(session, client_ids)
     delegation = Delegation(
         grantor=grantor,
@@ -142,9 +145,9 @@ def request_delegation(
 
 def _pending_for(session: DbSession, delegation: Delegation, grantor: User) -> None:
     if delegation.grantor_id != grantor.id:
-        raise DelegationError("Cette demande ne vous est pas adressée.", status=404)
+        raise DelegationError(_("Cette demande ne vous est pas adressée."), status=404)
     if delegation.status != DelegationStatus.REQUESTED.value:
-        raise DelegationError("Cette demande a déjà été traitée.", status=409)
+        raise DelegationError(_("Cette demande a déjà été traitée."), status=409)
 
 
 def approve(
@@ -163,9 +166,9 @@ def approve(
     asked = set(delegation.client_ids())
     kept = asked if client_ids is None else set(client_ids)
     if not kept:
-        raise DelegationError("Gardez au moins un service, ou refusez la demande.")
+        raise DelegationError(_("Gardez au moins un service, ou refusez la demande."))
     if not kept <= asked:
-        raise DelegationError("Vous ne pouvez accorder que des services demandés.")
+        raise DelegationError(_("Vous ne pouvez accorder que des services demandés."))
     now = utcnow()
     delegation.services = [s for s in delegation.services if s.client.client_id in kept]
     delegation.status = DelegationStatus.ACTIVE.value
@@ -191,7 +194,7 @@ def refuse(
     _pending_for(session, delegation, grantor)
     reason = reason.strip()
     if len(reason) > MESSAGE_MAX:
-        raise DelegationError(f"Le motif dépasse {MESSAGE_MAX} caractères.")
+        raise DelegationError(_("Le motif dépasse %(max)s caractères.", max=MESSAGE_MAX))
     delegation.status = DelegationStatus.REFUSED.value
     delegation.decided_at = utcnow()
     delegation.refusal_reason = reason
@@ -210,7 +213,7 @@ def find_grantee(session: DbSession, username_or_email: str) -> tuple[User | Non
     if "@" not in value:
         user = get_user_by_username(session, value)
         if user is None:
-            raise DelegationError("Aucun compte ne porte cet identifiant.")
+            raise DelegationError(_("Aucun compte ne porte cet identifiant."))
         return user, None
     email = normalize_email(value)
     user = session.scalar(
@@ -278,12 +281,12 @@ def _invite(session: DbSession, delegation: Delegation, email: str) -> None:
 def end(session: DbSession, user: User, delegation: Delegation) -> Delegation:
     """Either side ends a delegation (or the collaborator withdraws a request)."""
     if user.id not in (delegation.grantor_id, delegation.grantee_id):
-        raise DelegationError("Cette délégation ne vous concerne pas.", status=404)
+        raise DelegationError(_("Cette délégation ne vous concerne pas."), status=404)
     if delegation.status not in (DelegationStatus.ACTIVE.value, DelegationStatus.REQUESTED.value):
-        raise DelegationError("Cette délégation est déjà terminée.", status=409)
+        raise DelegationError(_("Cette délégation est déjà terminée."), status=409)
     if delegation.status == DelegationStatus.REQUESTED.value:
         if user.id != delegation.grantee_id:
-            raise DelegationError("Refusez la demande plutôt que de la terminer.")
+            raise DelegationError(_("Refusez la demande plutôt que de la terminer."))
         reason = EndReason.WITHDRAWN
     else:
         reason = EndReason.REVOKED if user.id == delegation.grantor_id else EndReason.RENOUNCED
