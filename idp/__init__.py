@@ -72,6 +72,9 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
 
     init_mfa(app)
     init_oidc(app)
+    from idp.delegation.web import init_delegations
+
+    init_delegations(app)
     init_web(app)
     init_session_housekeeping(app)
 

@@ -281,3 +281,6 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(registry_cli)
     register_oidc_commands(app)  # idp clients, idp keys
+    from idp.delegation.cli import delegations_cli
+
+    app.cli.add_command(delegations_cli)

@@ -342,6 +342,9 @@ def activate(session: DbSession, token: str, password: str, *, ip: str) -> User:
     ):
         raise TokenUsed()
     record(session, AuditEventType.ACTIVATION, subject=user)
+    from idp.delegation import services as delegations
+
+    delegations.attach_pending(session, user)  # grants made to this email (ADR 0025)
     return user
 
 

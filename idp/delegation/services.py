@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from idp.accounts.models import User, UserStatus
 from idp.audit.models import AuditEventType
-from idp.audit.services import record
+from idp.audit.services import Actor, record
 from idp.database import DbSession, utcnow
 from idp.delegation import rules
 from idp.delegation.models import (
@@ -85,7 +85,7 @@ def _audit(
     details = {"delegation": delegation.public_id, **details}
     for party in (delegation.grantor, delegation.grantee):
         if party is not None:
-            record(session, event, subject=party, actor=actor or party, **details)
+            record(session, event, subject=party, actor=Actor.user(actor or party), **details)
 
 
 def _notify(session: DbSession, template: str, recipient: User | None, **context: Any) -> None:
@@ -310,14 +310,28 @@ def attach_pending(session: DbSession, user: User) -> int:
             Delegation.grantee_id.is_(None), Delegation.grantee_email == user.email.lower()
         )
     ).all()
+    attached = 0
     for delegation in waiting:
-        if delegation.grantor_id == user.id:
+        if not _may_attach(session, delegation.grantor, user):
             continue
         delegation.grantee = user
         delegation.grantee_email = None
         session.flush()
         _audit(session, AuditEventType.DELEGATION_ATTACHED, delegation, actor=user)
-    return len(waiting)
+        attached += 1
+    return attached
+
+
+def _may_attach(session: DbSession, grantor: User, user: User) -> bool:
+    """Nobody to themselves; a président d'AGC's invitation attaches only to the AGC's staff
+    (known now that the account is). The grantor's standing is not checked here: it is read
+    at use (a suspended grantor's delegation attaches, and counts again on reinstatement)."""
+    if grantor.id == user.id:
+        return False
+    siren = rules.agc_siren(session, grantor)
+    if siren is None or rules.is_expert_comptable(session, grantor):
+        return True
+    return rules.works_for_agc(session, user, siren)
 
 
 def of_user(session: DbSession, user: User) -> list[Delegation]:
