@@ -242,6 +242,20 @@ class ClientForm(SesameForm):
             "d'authentification, code de secours ou clé d'accès)."
         ),
     )
+    accepts_delegations = BooleanField(
+        _l("Accepte les délégations"),
+        description=_l(
+            "Un expert-comptable peut déléguer ce service à un collaborateur (il figure dans "
+            "la liste des services d'une délégation)."
+        ),
+    )
+    admits_delegates = BooleanField(
+        _l("Admet les délégataires des profils autorisés"),
+        description=_l(
+            "Un collaborateur titulaire d'une délégation valide couvrant ce site, donnée par "
+            "un titulaire d'un profil autorisé, peut aussi s'y connecter."
+        ),
+    )
 
     def new_client(self) -> clients.NewClient:
         public = self.client_type.data == "public"
@@ -259,6 +273,8 @@ class ClientForm(SesameForm):
             grant_types=list(self.grant_types.data or []),
             scopes=list(self.scopes.data or []),
             require_mfa=bool(self.require_mfa.data),
+            accepts_delegations=bool(self.accepts_delegations.data),
+            admits_delegates=bool(self.admits_delegates.data),
         )
 
     def show_refusal(self, errors: dict[str, list[str]]) -> None:
@@ -274,6 +290,13 @@ class RequireMfaForm(SesameForm):
     """« Sécurité avancée obligatoire » on a registered client's page."""
 
     require_mfa = BooleanField(_l("Sécurité avancée obligatoire"))
+
+
+class DelegationSettingsForm(SesameForm):
+    """The two delegation settings on a registered client's page (ADR 0025)."""
+
+    accepts_delegations = BooleanField(_l("Accepte les délégations"))
+    admits_delegates = BooleanField(_l("Admet les délégataires des profils autorisés"))
 
 
 class ProfilePolicyForm(SesameForm):
@@ -328,6 +351,11 @@ def show(client_id: str) -> str:
         client=client,
         form=ConfirmForm(),
         mfa_form=RequireMfaForm(formdata=None, require_mfa=client.require_mfa),
+        delegation_form=DelegationSettingsForm(
+            formdata=None,
+            accepts_delegations=client.accepts_delegations,
+            admits_delegates=client.admits_delegates,
+        ),
         profile_labels={p.value: label for p, label in PROFILE_LABELS.items()},
     )
 
@@ -363,6 +391,38 @@ def require_mfa(client_id: str) -> Page:
             _("« %(name)s » n'exige plus de second facteur à chaque connexion.", name=client.name),
             "success",
         )
+    return redirect(url_for("oidc_admin.show", client_id=client_id))
+
+
+@_route("/<client_id>/delegations", methods=("POST",))
+def delegation_settings(client_id: str) -> Page:
+    """« Accepte les délégations » / « Admet les délégataires » (audited
+    `oidc_client_updated`)."""
+    user = _administrator()
+    client = _client(client_id)
+    form = DelegationSettingsForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        changes = clients.set_delegation_settings(
+            db.session,
+            client,
+            Actor.user(user),
+            accepts_delegations=bool(form.accepts_delegations.data),
+            admits_delegates=bool(form.admits_delegates.data),
+        )
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("oidc_admin.show", client_id=client_id))
+    db.session.commit()
+    if changes:
+        flash(
+            _("Réglages des délégations de « %(name)s » enregistrés.", name=client.name),
+            "success",
+        )
+    else:
+        flash(_("Aucun changement."), "success")
     return redirect(url_for("oidc_admin.show", client_id=client_id))
 
 

@@ -35,7 +35,7 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "email": ("email", "email_verified"),
     "ordre": ("ordre_profile", "ordre_registration_number", "ordre_council"),
     "offline_access": (),
-    "delegations": (),  # the delegation work adds its claims
+    "delegations": ("delegations",),  # idp.delegation.claims: those covering the client
 }
 SUPPORTED_SCOPES = tuple(SCOPE_CLAIMS)
 
@@ -61,8 +61,11 @@ def acr_of(acr: str | None) -> str:
     return acr or ACR_BASIC
 
 
-def userinfo_claims(user: User, scopes: str | Iterable[str]) -> dict[str, Any]:
-    """The user's claims for `scopes` (what /userinfo returns; the ID token carries them too)."""
+def userinfo_claims(
+    user: User, scopes: str | Iterable[str], *, client: OAuthClient | None = None
+) -> dict[str, Any]:
+    """The user's claims for `scopes` (what /userinfo returns; the ID token carries them too).
+    `delegations` lists only those covering `client`, the requesting one (none without it)."""
     wanted = scope_list(scopes)
     claims: dict[str, Any] = {"sub": user.subject}
     if "profile" in wanted:
@@ -77,6 +80,12 @@ def userinfo_claims(user: User, scopes: str | Iterable[str]) -> dict[str, Any]:
         claims.update(email=user.email, email_verified=user.email_verified_at is not None)
     if "ordre" in wanted:
         claims.update(ordre_claims(user))
+    if "delegations" in wanted:
+        from idp.delegation.claims import delegations_claim
+
+        claims["delegations"] = (
+            delegations_claim(db.session, user, client) if client is not None else []
+        )
     return claims
 
 
@@ -137,7 +146,7 @@ def id_token_claims(
         at_hash = create_half_hash(access_token, alg)
         if at_hash is not None:
             claims["at_hash"] = at_hash.decode("ascii")
-    claims.update(userinfo_claims(user, scopes))
+    claims.update(userinfo_claims(user, scopes, client=client))
     return claims
 
 

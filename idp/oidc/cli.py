@@ -74,6 +74,8 @@ def _describe(client: Any) -> dict[str, Any]:
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "allowed_profiles": list(client.allowed_profiles),
         "require_mfa": client.require_mfa,
+        "accepts_delegations": client.accepts_delegations,
+        "admits_delegates": client.admits_delegates,
         "created_at": client.created_at.isoformat(),
         "secret_rotated_at": client.secret_rotated_at.isoformat()
         if client.secret_rotated_at
@@ -125,6 +127,16 @@ clients_cli = AppGroup("clients", help="Relying parties (partner sites) of the O
     is_flag=True,
     help="« Sécurité avancée obligatoire »: every login here needs a second factor.",
 )
+@click.option(
+    "--accepts-delegations/--no-accepts-delegations",
+    default=False,
+    help="A service that delegations may name (ADR 0025).",
+)
+@click.option(
+    "--admits-delegates/--no-admits-delegates",
+    default=False,
+    help="The allowed profiles also admit their delegates (a valid delegation covering it).",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id", "client_secret"}.')
 def add_client(
     name: str,
@@ -140,6 +152,8 @@ def add_client(
     grant_types: tuple[str, ...],
     scopes: tuple[str, ...],
     require_mfa: bool,
+    accepts_delegations: bool,
+    admits_delegates: bool,
     as_json: bool,
 ) -> None:
     """Register a client; its secret is printed once."""
@@ -159,6 +173,8 @@ def add_client(
         jwks_uri=jwks_uri,
         id_token_signed_response_alg=id_token_alg,
         require_mfa=require_mfa,
+        accepts_delegations=accepts_delegations,
+        admits_delegates=admits_delegates,
     )
     if grant_types:
         new.grant_types = list(grant_types)
@@ -250,24 +266,63 @@ def remove_client(client_id: str, yes: bool) -> None:
     default=None,
     help="« Sécurité avancée obligatoire »: every login here needs a second factor (or not).",
 )
-def update_client(client_id: str, require_mfa: bool | None) -> None:
+@click.option(
+    "--accepts-delegations/--no-accepts-delegations",
+    "accepts_delegations",
+    default=None,
+    help="A service that delegations may name (or no longer).",
+)
+@click.option(
+    "--admits-delegates/--no-admits-delegates",
+    "admits_delegates",
+    default=None,
+    help="The allowed profiles also admit their delegates (or no longer).",
+)
+def update_client(
+    client_id: str,
+    require_mfa: bool | None,
+    accepts_delegations: bool | None,
+    admits_delegates: bool | None,
+) -> None:
     """Change a client's settings (audited when something changes)."""
     from idp.audit.services import CLI
     from idp.extensions import db
     from idp.oidc import clients
 
-    if require_mfa is None:
-        raise Refused("Rien à modifier : indiquez --require-mfa ou --no-require-mfa.")
+    if require_mfa is None and accepts_delegations is None and admits_delegates is None:
+        raise Refused(
+            "Rien à modifier : indiquez --require-mfa, --accepts-delegations, "
+            "--admits-delegates (ou leur forme --no-…)."
+        )
     client = _find(client_id)
+    lines = []
     try:
-        changed = clients.set_require_mfa(db.session, client, require_mfa, CLI)
+        if require_mfa is not None:
+            changed = clients.set_require_mfa(db.session, client, require_mfa, CLI)
+            state = "exigée" if require_mfa else "non exigée"
+            lines.append(f"sécurité avancée {state}{'' if changed else ' (inchangé)'}")
+        if accepts_delegations is not None or admits_delegates is not None:
+            changes = clients.set_delegation_settings(
+                db.session,
+                client,
+                CLI,
+                accepts_delegations=accepts_delegations,
+                admits_delegates=admits_delegates,
+            )
+            if accepts_delegations is not None:
+                state = "acceptées" if accepts_delegations else "non acceptées"
+                same = "" if "accepts_delegations" in changes else " (inchangé)"
+                lines.append(f"délégations {state}{same}")
+            if admits_delegates is not None:
+                state = "admis" if admits_delegates else "non admis"
+                same = "" if "admits_delegates" in changes else " (inchangé)"
+                lines.append(f"délégataires {state}{same}")
     except DomainError as error:
         db.session.rollback()
         raise _refusal(error) from error
     db.session.commit()
-    state = "exigée" if require_mfa else "non exigée"
-    note = "" if changed else " (inchangé)"
-    click.echo(f"{client.client_id}\tsécurité avancée {state}{note}")
+    for line in lines:
+        click.echo(f"{client.client_id}\t{line}")
 
 
 @clients_cli.command("rotate-secret")

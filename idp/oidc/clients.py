@@ -110,6 +110,10 @@ class NewClient:
     id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
     grant_types: list[str] = field(default_factory=lambda: list(DEFAULT_GRANT_TYPES))
     scopes: list[str] = field(default_factory=lambda: list(DEFAULT_SCOPES))
+    # Delegations (ADR 0025): a service a delegation may name; its allowed profiles' delegates
+    # admitted too.
+    accepts_delegations: bool = False
+    admits_delegates: bool = False
 
     @property
     def method(self) -> str:
@@ -323,6 +327,8 @@ def create_client(
         grant_types=_unique(new.grant_types),
         scopes=_unique(new.scopes),
         require_mfa=new.require_mfa,
+        accepts_delegations=new.accepts_delegations,
+        admits_delegates=new.admits_delegates,
     )
     errors = check_new_client(new)
     if errors:
@@ -343,6 +349,8 @@ def create_client(
         first_party=new.first_party,
         allowed_profiles=new.allowed_profiles,
         require_mfa=new.require_mfa,
+        accepts_delegations=new.accepts_delegations,
+        admits_delegates=new.admits_delegates,
     )
     session.add(client)
     flush_or_raise(session)
@@ -355,6 +363,8 @@ def create_client(
         name=client.name,
         auth_method=method,
         require_mfa=new.require_mfa,
+        accepts_delegations=new.accepts_delegations,
+        admits_delegates=new.admits_delegates,
     )
     forget_client(client.client_id)
     return client, secret
@@ -424,6 +434,44 @@ def set_require_mfa(session: DbSession, client: OAuthClient, required: bool, act
     )
     forget_client(client.client_id)
     return True
+
+
+def set_delegation_settings(
+    session: DbSession,
+    client: OAuthClient,
+    actor: Actor,
+    *,
+    accepts_delegations: bool | None = None,
+    admits_delegates: bool | None = None,
+) -> dict[str, bool]:
+    """ADR 0025: whether a delegation may name this service (`accepts_delegations`), and
+    whether its `allowed_profiles` also admit their delegates (`admits_delegates`); None
+    leaves a setting as it is. Returns what changed (audited when anything did). Delegations
+    already naming the service keep it. The caller commits."""
+    if client.disabled_at is not None:
+        raise ClientAlreadyRemoved()
+    wanted = {"accepts_delegations": accepts_delegations, "admits_delegates": admits_delegates}
+    changes = {
+        name: value
+        for name, value in wanted.items()
+        if value is not None and getattr(client, name) != value
+    }
+    if not changes:
+        return {}
+    for name, value in changes.items():
+        setattr(client, name, value)
+    session.flush()
+    record(
+        session,
+        AuditEventType.OIDC_CLIENT_UPDATED,
+        subject=None,
+        actor=actor,
+        client_id=client.client_id,
+        name=client.name,
+        changes=changes,
+    )
+    forget_client(client.client_id)
+    return changes
 
 
 def remove_client(session: DbSession, client: OAuthClient, actor: Actor) -> int:
@@ -530,10 +578,27 @@ def profile_allowed(client: OAuthClient, user: Any, *, session: DbSession | None
     """Whether `user` may use `client`: everyone when `allowed_profiles` is empty; otherwise
     one of the profiles the account holds (idp.registry.services.held_profiles: the signup
     profile, and registry categories through a live claim only, so a suspended or struck-off
-    expert-comptable no longer passes)."""
+    expert-comptable no longer passes); or, where the client `admits_delegates`, a delegate of
+    such a profile (`delegate_admitted`)."""
     if not client.allowed_profiles:
         return True
     from idp.registry.services import held_profiles
 
-    held = held_profiles(session if session is not None else db.session, user)
-    return any(profile in client.allowed_profiles for profile in held)
+    session = session if session is not None else db.session
+    held = held_profiles(session, user)
+    if any(profile in client.allowed_profiles for profile in held):
+        return True
+    return bool(client.admits_delegates) and delegate_admitted(session, client, user)
+
+
+def delegate_admitted(session: DbSession, client: OAuthClient, user: Any) -> bool:
+    """ADR 0025: a client that `admits_delegates` also admits the holder of a delegation valid
+    now, covering this client, from a grantor holding one of its `allowed_profiles` (an
+    ended, expired, suspended or other-service delegation admits nobody)."""
+    from idp.delegation.rules import valid_delegations
+    from idp.registry.services import held_profiles
+
+    return any(
+        any(p in client.allowed_profiles for p in held_profiles(session, delegation.grantor))
+        for delegation in valid_delegations(session, user, client=client)
+    )

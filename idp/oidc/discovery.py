@@ -53,6 +53,7 @@ CLAIMS_SUPPORTED: tuple[str, ...] = (
     "ordre_profile",
     "ordre_registration_number",
     "ordre_council",
+    "delegations",
 )
 
 # Paths of the endpoints (ADR 0021, "URL paths"): the metadata names them under the issuer,

@@ -12,6 +12,7 @@ docs/adr/0021-oidc-provider.md.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -71,7 +72,10 @@ def userinfo() -> Response:
         return _bearer_challenge(
             403, "insufficient_scope", "userinfo needs a user's token with the openid scope"
         )
-    response = jsonify(claims.userinfo_claims(valid.user, valid.scopes))
+    from idp.oidc.clients import get_client
+
+    client = get_client(str(valid.claims.get("client_id") or ""))
+    response = jsonify(claims.userinfo_claims(valid.user, valid.scopes, client=client))
     response.headers.update(NO_STORE)
     return response
 
@@ -89,5 +93,32 @@ def introspect() -> Response:
     response: Response = authorization_server.create_endpoint_response(
         tokens.TokenIntrospectionEndpoint.ENDPOINT_NAME
     )
+    _add_delegations(response)
     response.headers.update(NO_STORE)
     return response
+
+
+def _add_delegations(response: Response) -> None:
+    """A user's token whose scope has `delegations`: the delegations valid *now* for the
+    token's client (ADR 0025), so one ended since the token was issued is gone. An exchanged
+    token (`act`: acting for the grantor) is the token exchange's to describe."""
+    payload = response.get_json(silent=True) if response.status_code == 200 else None
+    if not isinstance(payload, dict) or payload.get("active") is not True:
+        return
+    if "delegations" not in claims.scope_list(payload.get("scope")):
+        return
+    if "act" in payload or "dlg" in payload or not payload.get("username"):
+        return
+    from sqlalchemy import select
+
+    from idp.accounts.models import User
+    from idp.delegation.claims import delegations_claim
+    from idp.extensions import db
+    from idp.oidc.clients import get_client
+
+    user = db.session.scalar(select(User).where(User.subject == payload.get("sub")))
+    client = get_client(str(payload.get("client_id") or ""))
+    if user is None or client is None:
+        return
+    payload["delegations"] = delegations_claim(db.session, user, client)
+    response.set_data(json.dumps(payload))

@@ -66,10 +66,13 @@ def register_client(
     post_logout_redirect_uris: list[str] | None = None,
     backchannel_logout_uri: str | None = None,
     jwks_uri: str | None = None,
+    accepts_delegations: bool = False,
+    admits_delegates: bool = False,
 ) -> RegisteredClient:
     """Register a client (committed). Confidential with `client_secret_basic` by default;
     `public=True` gives a public client (method `none`, no secret). First-party by default
-    (no consent page): pass `first_party=False` for a third-party client."""
+    (no consent page): pass `first_party=False` for a third-party client. The delegation
+    settings (ADR 0025) are off unless asked."""
     method = auth_method or (
         ClientAuthMethod.NONE.value if public else ClientAuthMethod.CLIENT_SECRET_BASIC.value
     )
@@ -93,6 +96,8 @@ def register_client(
         id_token_signed_response_alg=id_token_signed_response_alg,
         first_party=first_party,
         allowed_profiles=allowed_profiles or [],
+        accepts_delegations=accepts_delegations,
+        admits_delegates=admits_delegates,
     )
     db.session.add(client)
     db.session.commit()
