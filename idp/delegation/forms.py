@@ -75,8 +75,8 @@ class EndDateMixin:
 
     def default_end(self) -> None:
         """One year from today, unless the person already typed a date."""
-        if not self.ends_on.data:  # type: ignore[attr-defined]
-            self.ends_on.data = years_later(today(), 1).isoformat()  # type: ignore[attr-defined]
+        if not self.ends_on.data:
+            self.ends_on.data = years_later(today(), 1).isoformat()
 
 
 class SearchForm(SesameForm):

@@ -48,7 +48,7 @@ def is_searchable(query: str) -> bool:
     )
 
 
-def _experts_with_accounts() -> Select[tuple[RegistryEntry, User]]:
+def _experts_with_accounts() -> Select[RegistryEntry, User]:
     return (
         select(RegistryEntry, User)
         .join(ProfileClaim, ProfileClaim.registry_entry_id == RegistryEntry.id)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from flask import abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -27,6 +28,7 @@ from idp.audit.models import AuditEvent, AuditEventType
 from idp.database import utcnow
 from idp.delegation import rules, search, services
 from idp.delegation.forms import (
+    MAX_YEARS,
     DecisionForm,
     GrantForm,
     RefusalForm,
@@ -170,8 +172,7 @@ def _render_show(
         form=form,
         deciding=deciding,
         confirm_form=ConfirmForm(),
-        min_date=years_later(today(), 0).isoformat(),
-        max_date=years_later(today(), 3).isoformat(),
+        max_date=format_date(years_later(today(), MAX_YEARS), "d MMMM yyyy"),
     )
     return page, status
 
@@ -394,8 +395,7 @@ def _render_grant(form: GrantForm, refusal: str | None, status: int) -> tuple[st
         "delegation/grant.html",
         form=form,
         refusal=refusal,
-        min_date=today().isoformat(),
-        max_date=years_later(today(), 3).isoformat(),
+        max_date=format_date(years_later(today(), MAX_YEARS), "d MMMM yyyy"),
     )
     return page, status
 
