@@ -76,6 +76,17 @@ def test_put_then_read_back_the_same_bytes(store: BlobStore, tmp_path: Path) -> 
     assert first + rest == content
 
 
+def test_the_blob_outlives_the_source_file(store: BlobStore, tmp_path: Path) -> None:
+    """The upload's temporary file is removed after the deposit: the blob stays whole (a local
+    store links it rather than copying it)."""
+    content = os.urandom(200_000)
+    path, digest = sample(tmp_path, content)
+    store.put(path, digest)
+    path.unlink()
+    with store.open(digest) as stream:
+        assert stream.read() == content
+
+
 def test_put_twice_says_already_there(store: BlobStore, tmp_path: Path) -> None:
     path, digest = sample(tmp_path, b"releve de banque mars")
     assert store.put(path, digest) is True
