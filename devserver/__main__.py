@@ -1,7 +1,7 @@
 """`python -m devserver` (what `make run` starts): the whole product on one laptop.
 
-Order matters: the database is migrated, the demo accounts loaded and the three relying parties
-(the portal, two sample partner sites) registered in the IdP through its CLI before anything
+Order matters: the database is migrated, the demo accounts loaded and the four relying parties
+(the portal, three sample partner sites) registered in the IdP through its CLI before anything
 serves; the mailbox listens before the outbox worker starts, so the demo activation email is
 delivered on the first poll. Every child runs in its own process group, so Ctrl-C reaches this
 process only and each child is then stopped in turn (SIGTERM, then SIGKILL after a grace
@@ -30,7 +30,7 @@ from types import FrameType
 from typing import IO
 
 from devserver import demo
-from devserver.clients import Credentials, RegistrationError, Site, ensure_registered
+from devserver.clients import SCOPES, Credentials, RegistrationError, Site, ensure_registered
 from samples.partner_site import SITES as PARTNER_SITES
 
 HOST = "127.0.0.1"
@@ -54,6 +54,7 @@ class Ports:
     smtp: int
     library: int  # the sample partner sites
     journal: int
+    experts: int = PARTNER_SITES["experts"].port  # admits experts-comptables and delegates
 
     def named(self) -> list[tuple[str, str, int]]:
         """(role, environment variable, port) for the messages about busy ports."""
@@ -64,6 +65,7 @@ class Ports:
             ("SMTP", "SMTP_PORT", self.smtp),
             (PARTNER_SITES["bibliotheque"].name, "LIBRARY_PORT", self.library),
             (PARTNER_SITES["revue"].name, "JOURNAL_PORT", self.journal),
+            (PARTNER_SITES["experts"].name, "EXPERTS_PORT", self.experts),
         ]
 
 
@@ -81,6 +83,7 @@ def ports_from_env(env: dict[str, str]) -> Ports:
         smtp=port("SMTP_PORT", 1025),
         library=port("LIBRARY_PORT", PARTNER_SITES["bibliotheque"].port),
         journal=port("JOURNAL_PORT", PARTNER_SITES["revue"].port),
+        experts=port("EXPERTS_PORT", PARTNER_SITES["experts"].port),
     )
     numbers = [p for _, _, p in ports.named()]
     if len(set(numbers)) != len(numbers):
@@ -142,8 +145,10 @@ CLIENTS_FILE = ROOT / "instance" / "oidc-clients.json"
 
 def sites(ports: Ports) -> list[Site]:
     """The relying parties `make run` registers and starts: the portal and the Order's library
-    (first-party: no consent screen), the journal (third-party: Sésame asks for consent). The
-    library authenticates with client_secret_post, the others with client_secret_basic."""
+    (first-party: no consent screen), the journal (third-party: Sésame asks for consent), and
+    the experts-comptables' area (third-party, experts-comptables and their delegates only,
+    ADR 0025). The library authenticates with client_secret_post, the others with
+    client_secret_basic."""
     return [
         Site(
             "portal", "Portail client", f"http://{HOST}:{ports.portal}", "client_secret_basic", True
@@ -162,6 +167,17 @@ def sites(ports: Ports) -> list[Site]:
             "client_secret_basic",
             False,
         ),
+        Site(  # ADR 0025: experts-comptables only, and their delegates
+            "experts",
+            PARTNER_SITES["experts"].name,
+            f"http://{HOST}:{ports.experts}",
+            "client_secret_basic",
+            False,
+            scopes=(*SCOPES, "delegations"),
+            allowed_profiles=("expert-comptable",),
+            accepts_delegations=True,
+            admits_delegates=True,
+        ),
     ]
 
 
@@ -176,7 +192,11 @@ def site_env(site: Site, credentials: Credentials, all_sites: Sequence[Site]) ->
     }
     if prefix == "PARTNER_":
         others = [[other.name, other.base_url] for other in all_sites if other.key != site.key]
-        env.update(PARTNER_SITE=site.key, PARTNER_LINKS=json.dumps(others, ensure_ascii=False))
+        env.update(
+            PARTNER_SITE=site.key,
+            PARTNER_LINKS=json.dumps(others, ensure_ascii=False),
+            PARTNER_SCOPES=" ".join(site.scopes),
+        )
     return env
 
 
@@ -324,6 +344,8 @@ def banner(ports: Ports, env: dict[str, str]) -> str:
         f"  Portail client / portal       http://{HOST}:{ports.portal}",
         f"  Bibliothèque de l'Ordre       http://{HOST}:{ports.library}   (site partenaire)",
         f"  Revue Française de Compta.    http://{HOST}:{ports.journal}   (site partenaire)",
+        f"  Espace des experts-comptables http://{HOST}:{ports.experts}"
+        "   (experts-comptables et délégataires)",
         f"  Boîte mail locale / mailbox   http://{HOST}:{ports.mailbox}"
         f"   (SMTP {HOST}:{ports.smtp})",
         f"  Base de données / database    {database}",

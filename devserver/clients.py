@@ -1,4 +1,4 @@
-"""The relying parties of `make run` (the portal and the two sample partner sites), registered
+"""The relying parties of `make run` (the portal and the three sample partner sites), registered
 in the IdP through its own CLI (`idp clients add ... --json`), as an operator would.
 
 Idempotent: the client ids and secrets are kept in instance/oidc-clients.json (gitignored, mode
@@ -24,11 +24,16 @@ SCOPES = ("openid", "profile", "email", "ordre")
 class Site:
     """A relying party `make run` starts: what the IdP registers for it."""
 
-    key: str  # portal, bibliotheque, revue
+    key: str  # portal, bibliotheque, revue, experts
     name: str
     base_url: str
     auth_method: str  # client_secret_basic or client_secret_post
     first_party: bool  # no consent screen
+    scopes: tuple[str, ...] = SCOPES
+    # Who may log in (empty: everyone), and the delegation settings (ADR 0025).
+    allowed_profiles: tuple[str, ...] = ()
+    accepts_delegations: bool = False
+    admits_delegates: bool = False
 
     @property
     def port(self) -> int:
@@ -42,7 +47,11 @@ class Site:
             "backchannel_logout_uri": f"{self.base_url}/backchannel-logout",
             "auth_method": self.auth_method,
             "first_party": self.first_party,
-            "scopes": list(SCOPES),
+            "scopes": list(self.scopes),
+            # Only when set, so that a site registered before these settings is reused.
+            **({"allowed_profiles": list(self.allowed_profiles)} if self.allowed_profiles else {}),
+            **({"accepts_delegations": True} if self.accepts_delegations else {}),
+            **({"admits_delegates": True} if self.admits_delegates else {}),
         }
 
     def add_arguments(self) -> list[str]:
@@ -56,10 +65,16 @@ class Site:
             "--auth-method", self.auth_method,
             "--json",
         ]  # fmt: skip
-        for scope in SCOPES:
+        for scope in self.scopes:
             args += ["--scope", scope]
         if self.first_party:
             args.append("--first-party")
+        if self.allowed_profiles:
+            args += ["--allowed-profiles", ",".join(self.allowed_profiles)]
+        if self.accepts_delegations:
+            args.append("--accepts-delegations")
+        if self.admits_delegates:
+            args.append("--admits-delegates")
         return args
 
 

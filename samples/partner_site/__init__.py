@@ -2,6 +2,12 @@
 `make run` ("Bibliothèque de l'Ordre", "Revue Française de Comptabilité") so a person sees one
 login across several sites, and one logout ending them all.
 
+« Espace des experts-comptables » (`PARTNER_SITE=experts`, the third site of `make run`) is
+registered at Sésame for experts-comptables only, admitting their delegates too (ADR 0025): it
+asks for scope `delegations` and its home page says, in words, whether the person comes as an
+expert-comptable or through a delegation (who granted it, their registration number and firm,
+the services covered, until when).
+
 One factory, parameterised by `PARTNER_SITE` (which site: its name and colour) and the
 `PARTNER_*` variables of the relying party (relying_party/settings.py, docs/configuration.md).
 It logs in exactly as the client portal does (the same `relying_party` package): code flow +
@@ -19,14 +25,17 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from flask import Flask, Response, render_template
 
 from relying_party import RelyingPartyConfigError, current_login
 from relying_party import rp_config_from_env as rp_config_from_env
-from relying_party.logins import ACR_ADVANCED
+from relying_party.logins import ACR_ADVANCED, Login
+from relying_party.settings import DEFAULT_SCOPES
 from relying_party.views import UNREACHABLE, IssuerMismatch, error_page, relying_party
 from relying_party.web import cookie_config, create_site
 
@@ -43,6 +52,7 @@ class Site:
     colour: str  # #rrggbb, white text on it must stay readable (WCAG AA)
     tagline: str
     port: int  # `make run`'s default
+    scopes: str = DEFAULT_SCOPES  # asked at login (`PARTNER_SCOPES` overrides)
 
 
 SITES = {
@@ -62,6 +72,15 @@ SITES = {
             "Le mensuel de la profession : analyses, doctrine et actualité comptable.",
             5003,
         ),
+        Site(
+            "experts",
+            "Espace des experts-comptables",
+            "#0d5c4a",
+            "Réservé aux experts-comptables inscrits au tableau et à leurs collaborateurs "
+            "titulaires d'une délégation.",
+            5004,
+            DEFAULT_SCOPES + " delegations",
+        ),
     )
 }
 
@@ -75,13 +94,16 @@ def site_from_env(env: Mapping[str, str]) -> Site:
     colour = env.get("PARTNER_COLOUR", known.colour)
     if not _COLOUR.match(colour):
         raise RelyingPartyConfigError("PARTNER_COLOUR must be a colour such as #1f3f8f")
-    return Site(slug, env.get("PARTNER_NAME", known.name), colour, known.tagline, known.port)
+    return Site(
+        slug, env.get("PARTNER_NAME", known.name), colour, known.tagline, known.port, known.scopes
+    )
 
 
 def build_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     env = dict(os.environ if env is None else env)
     site = site_from_env(env)
     production = (env.get("PARTNER_ENV") or env.get("SESAME_ENV")) == "production"
+    env.setdefault("PARTNER_SCOPES", site.scopes)
     secret = env.get("PARTNER_SECRET_KEY") or DEV_SECRET_KEY
     if production and (secret == DEV_SECRET_KEY or len(secret) < 32):
         raise RelyingPartyConfigError("PARTNER_SECRET_KEY must be 32 random characters or more")
@@ -101,6 +123,66 @@ def build_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     }
 
 
+MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)  # fmt: skip
+
+
+def _paris() -> tzinfo:
+    try:
+        return ZoneInfo("Europe/Paris")
+    except ZoneInfoNotFoundError:  # no time zone database on this machine
+        return UTC
+
+
+def french_date(epoch: Any) -> str:
+    """« 12 mars 2027 » (Paris time) for epoch seconds; "" when not a number."""
+    if isinstance(epoch, bool) or not isinstance(epoch, int | float):
+        return ""
+    day = datetime.fromtimestamp(epoch, _paris())
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+@dataclass(frozen=True)
+class DelegationShown:
+    """One item of the `delegations` claim, as the page says it."""
+
+    grantor_name: str
+    registration_number: str
+    firm: str
+    services: list[str]  # this site in words, others by their client id
+    until: str
+
+
+def delegations_shown(
+    login: Login | None, own_client_id: str, site_name: str
+) -> list[DelegationShown]:
+    """The `delegations` claim of the login (ADR 0025: only those covering this site), in
+    words; malformed items are skipped (the claim comes from another system)."""
+    items = login.claims.get("delegations") if login is not None else None
+    shown = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("grantor"), dict):
+            continue
+        grantor = item["grantor"]
+        listed = item.get("services")
+        services: list[Any] = listed if isinstance(listed, list) else []
+        shown.append(
+            DelegationShown(
+                grantor_name=str(grantor.get("name") or grantor.get("sub") or ""),
+                registration_number=str(grantor.get("registration_number") or ""),
+                firm=str(grantor.get("firm") or ""),
+                services=[
+                    f"{site_name} (ce site)" if service == own_client_id else str(service)
+                    for service in services
+                ],
+                until=french_date(item.get("expires_at")),
+            )
+        )
+    return shown
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """A partner site; `test_config` overrides the environment (tests build both sites)."""
     config = build_config()
@@ -112,7 +194,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.get("/")
     def index() -> str:
-        return render_template("index.html", login=current_login())
+        login = current_login()
+        return render_template(
+            "index.html",
+            login=login,
+            asks_delegations="delegations" in str(app.config.get("PARTNER_SCOPES", "")).split(),
+            delegations=delegations_shown(
+                login, str(app.config.get("PARTNER_CLIENT_ID", "")), site.name
+            ),
+        )
 
     @app.get("/espace-securise")
     def secure_area() -> str:

@@ -1,4 +1,4 @@
-"""`make run` registers its three relying parties in the IdP through the IdP's own CLI
+"""`make run` registers its four relying parties in the IdP through the IdP's own CLI
 (`idp clients add ... --json`), once: restarts reuse them, a changed port or a new database
 registers again."""
 
@@ -43,13 +43,13 @@ def idp_cli(committed_app: Flask) -> InProcessIdpCli:
 PORTS = Ports(idp=5000, portal=5001, mailbox=8025, smtp=1025, library=5002, journal=5003)
 
 
-def test_clients_make_run_registers_three_sites_once(
+def test_clients_make_run_registers_four_sites_once(
     idp_cli: InProcessIdpCli, tmp_path: Path
 ) -> None:
     path = tmp_path / "instance" / "oidc-clients.json"
     lines: list[str] = []
     first = ensure_registered(sites(PORTS), idp_cli, path, lines.append)
-    assert set(first) == {"portal", "bibliotheque", "revue"}
+    assert set(first) == {"portal", "bibliotheque", "revue", "experts"}
     registered = idp_cli.listed()
     assert {c.client_id for c in first.values()} <= set(registered)
     library = registered[first["bibliotheque"].client_id]
@@ -60,6 +60,11 @@ def test_clients_make_run_registers_three_sites_once(
     assert journal["post_logout_redirect_uris"] == ["http://127.0.0.1:5003/logged-out"]
     assert journal["backchannel_logout_uri"] == "http://127.0.0.1:5003/backchannel-logout"
     assert "ordre" in journal["scopes"]
+    assert (journal["accepts_delegations"], journal["admits_delegates"]) == (False, False)
+    experts = registered[first["experts"].client_id]  # ADR 0025
+    assert experts["allowed_profiles"] == ["expert-comptable"]
+    assert (experts["accepts_delegations"], experts["admits_delegates"]) == (True, True)
+    assert "delegations" in experts["scopes"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # secrets inside
     assert all("enregistré / registered" in line for line in lines)
     assert not any(c.client_secret in line for c in first.values() for line in lines)
@@ -128,7 +133,11 @@ def test_clients_each_site_gets_its_own_settings() -> None:
     assert [name for name, _ in json.loads(library["PARTNER_LINKS"])] == [
         "Portail client",
         "Revue Française de Comptabilité",
+        "Espace des experts-comptables",
     ]
+    experts = site_env(relying_parties[3], credentials["experts"], relying_parties)
+    assert experts["PARTNER_SITE"] == "experts"
+    assert experts["PARTNER_SCOPES"].split()[-1] == "delegations"
 
 
 def test_clients_supervisor_runs_the_idp_cli_in_a_process(
