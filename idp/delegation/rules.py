@@ -91,13 +91,23 @@ def is_current(delegation: Delegation, now: datetime | None = None) -> bool:
     )
 
 
+def standing(session: DbSession, delegation: Delegation) -> bool:
+    """The grantor may still grant this delegation: an active expert-comptable, or a président
+    d'AGC whose grantee is still on the AGC's staff."""
+    grantor, grantee = delegation.grantor, delegation.grantee
+    if is_expert_comptable(session, grantor):
+        return True
+    siren = agc_siren(session, grantor)
+    return siren is not None and grantee is not None and works_for_agc(session, grantee, siren)
+
+
 def is_suspended(session: DbSession, delegation: Delegation, now: datetime | None = None) -> bool:
-    """Current by its dates, but its grantor may grant no more (struck off, suspended)."""
-    return is_current(delegation, now) and not can_grant(session, delegation.grantor)
+    """Current by its dates, but its grantor may grant it no more (struck off, suspended)."""
+    return is_current(delegation, now) and not standing(session, delegation)
 
 
 def is_valid(session: DbSession, delegation: Delegation, now: datetime | None = None) -> bool:
-    return is_current(delegation, now) and can_grant(session, delegation.grantor)
+    return is_current(delegation, now) and standing(session, delegation)
 
 
 def valid_delegations(
@@ -129,7 +139,7 @@ def valid_delegations(
             )
         )
     found = session.scalars(statement).unique().all()
-    return [delegation for delegation in found if can_grant(session, delegation.grantor)]
+    return [delegation for delegation in found if standing(session, delegation)]
 
 
 def covers(delegation: Delegation, client_ids: Iterable[str]) -> bool:

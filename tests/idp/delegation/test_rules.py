@@ -91,6 +91,18 @@ def test_a_struck_off_agc_staff_member_is_staff_no_more() -> None:
     assert rules.grant_refusal(db.session, president, staff) is not None
 
 
+def test_an_agc_delegation_ends_when_its_holder_leaves_the_agc_staff() -> None:
+    """A président d'AGC delegates to the AGC's staff only: a holder struck off the AGC's
+    registry entry holds the delegation no more (read at use, like the grantor's standing)."""
+    president, staff, comptexpert = agc_president(), agc_staff(), service()
+    delegation = services.grant(db.session, president, staff.username, [comptexpert.client_id])
+    db.session.commit()
+    assert rules.valid_delegations(db.session, staff, client=comptexpert) == [delegation]
+    set_registry_status(staff, RegistryStatus.RADIE)
+    assert rules.valid_delegations(db.session, staff, client=comptexpert) == []
+    assert rules.is_suspended(db.session, delegation)
+
+
 # --- SECURITY.md 38: what counts now ---------------------------------------------------------
 
 
