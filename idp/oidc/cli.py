@@ -29,6 +29,8 @@ OPTION_OF_FIELD = {
     "id_token_signed_response_alg": "--id-token-alg",
     "grant_types": "--grant-type",
     "scopes": "--scope",
+    "exchange_subject_token_types": "--exchange-subject-token-types",
+    "exchange_actor_token_types": "--exchange-actor-token-types",
 }
 
 
@@ -57,6 +59,41 @@ def _csv(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
+def _exchange_options(command: Any) -> Any:
+    """RFC 8693 allowlists (ADR 0025) on `add` and `update`: comma-separated token types
+    (`access_token` or its URN); an empty value empties the list (exchange refused)."""
+    for role in ("actor", "subject"):
+        command = click.option(
+            f"--exchange-{role}-token-types",
+            f"exchange_{role}_token_types",
+            default=None,
+            help=f"Token types the client may present as {role}_token (token-exchange).",
+        )(command)
+    return command
+
+
+def _set_exchange_types(client: Any, subject: str | None, actor: str | None) -> list[str]:
+    """`update`'s allowlist changes; one output line per list named."""
+    from idp.audit.services import CLI
+    from idp.extensions import db
+    from idp.oidc import clients
+
+    changes = clients.set_exchange_token_types(
+        db.session,
+        client,
+        CLI,
+        subject_types=_csv(subject) if subject is not None else None,
+        actor_types=_csv(actor) if actor is not None else None,
+    )
+    lines = []
+    for role, value in (("subject", subject), ("actor", actor)):
+        if value is not None:
+            name = f"exchange_{role}_token_types"
+            same = "" if name in changes else " (inchangé)"
+            lines.append(f"{name} {','.join(getattr(client, name)) or '-'}{same}")
+    return lines
+
+
 def _describe(client: Any) -> dict[str, Any]:
     """What `show` and `list --json` print (never the secret's digest)."""
     return {
@@ -76,6 +113,8 @@ def _describe(client: Any) -> dict[str, Any]:
         "require_mfa": client.require_mfa,
         "accepts_delegations": client.accepts_delegations,
         "admits_delegates": client.admits_delegates,
+        "exchange_subject_token_types": list(client.exchange_subject_token_types or []),
+        "exchange_actor_token_types": list(client.exchange_actor_token_types or []),
         "created_at": client.created_at.isoformat(),
         "secret_rotated_at": client.secret_rotated_at.isoformat()
         if client.secret_rotated_at
@@ -119,7 +158,8 @@ clients_cli = AppGroup("clients", help="Relying parties (partner sites) of the O
     "--grant-type",
     "grant_types",
     multiple=True,
-    help="authorization_code, refresh_token, client_credentials (default: the first two).",
+    help="authorization_code, refresh_token, client_credentials, token-exchange (RFC 8693) "
+    "(default: the first two).",
 )
 @click.option("--scope", "scopes", multiple=True, help="Allowed scopes (default: openid...).")
 @click.option(
@@ -137,6 +177,7 @@ clients_cli = AppGroup("clients", help="Relying parties (partner sites) of the O
     default=False,
     help="The allowed profiles also admit their delegates (a valid delegation covering it).",
 )
+@_exchange_options
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id", "client_secret"}.')
 def add_client(
     name: str,
@@ -154,6 +195,8 @@ def add_client(
     require_mfa: bool,
     accepts_delegations: bool,
     admits_delegates: bool,
+    exchange_subject_token_types: str | None,
+    exchange_actor_token_types: str | None,
     as_json: bool,
 ) -> None:
     """Register a client; its secret is printed once."""
@@ -175,6 +218,8 @@ def add_client(
         require_mfa=require_mfa,
         accepts_delegations=accepts_delegations,
         admits_delegates=admits_delegates,
+        exchange_subject_token_types=_csv(exchange_subject_token_types),
+        exchange_actor_token_types=_csv(exchange_actor_token_types),
     )
     if grant_types:
         new.grant_types = list(grant_types)
@@ -278,21 +323,31 @@ def remove_client(client_id: str, yes: bool) -> None:
     default=None,
     help="The allowed profiles also admit their delegates (or no longer).",
 )
+@_exchange_options
 def update_client(
     client_id: str,
     require_mfa: bool | None,
     accepts_delegations: bool | None,
     admits_delegates: bool | None,
+    exchange_subject_token_types: str | None,
+    exchange_actor_token_types: str | None,
 ) -> None:
     """Change a client's settings (audited when something changes)."""
     from idp.audit.services import CLI
     from idp.extensions import db
     from idp.oidc import clients
 
-    if require_mfa is None and accepts_delegations is None and admits_delegates is None:
+    exchange_types = (exchange_subject_token_types, exchange_actor_token_types)
+    if (
+        require_mfa is None
+        and accepts_delegations is None
+        and admits_delegates is None
+        and exchange_types == (None, None)
+    ):
         raise Refused(
             "Rien à modifier : indiquez --require-mfa, --accepts-delegations, "
-            "--admits-delegates (ou leur forme --no-…)."
+            "--admits-delegates (ou leur forme --no-…), --exchange-subject-token-types ou "
+            "--exchange-actor-token-types."
         )
     client = _find(client_id)
     lines = []
@@ -317,6 +372,8 @@ def update_client(
                 state = "admis" if admits_delegates else "non admis"
                 same = "" if "admits_delegates" in changes else " (inchangé)"
                 lines.append(f"délégataires {state}{same}")
+        if exchange_types != (None, None):
+            lines.extend(_set_exchange_types(client, *exchange_types))
     except DomainError as error:
         db.session.rollback()
         raise _refusal(error) from error

@@ -50,7 +50,18 @@ SUPPORTED_SCOPES: tuple[str, ...] = (
     "ordre",
     "delegations",
 )
-GRANT_TYPES: tuple[str, ...] = ("authorization_code", "refresh_token", "client_credentials")
+# RFC 8693 token exchange (ADR 0025, idp/delegation/exchange.py), and the token types it reads.
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a URN
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a URN
+EXCHANGE_TOKEN_TYPES: tuple[str, ...] = (ACCESS_TOKEN_TYPE,)
+GRANT_TYPES: tuple[str, ...] = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    TOKEN_EXCHANGE,
+)
+# Short names an operator may type for those URNs.
+SHORT_NAMES = {"token-exchange": TOKEN_EXCHANGE, "access_token": ACCESS_TOKEN_TYPE}
 ID_TOKEN_ALGORITHMS: tuple[str, ...] = ("RS256", "ES256")
 AUTH_METHODS: tuple[str, ...] = tuple(method.value for method in ClientAuthMethod)
 SECRET_METHODS = frozenset(
@@ -114,6 +125,9 @@ class NewClient:
     # admitted too.
     accepts_delegations: bool = False
     admits_delegates: bool = False
+    # RFC 8693: the token types the client may present as subject / actor (empty: none).
+    exchange_subject_token_types: list[str] = field(default_factory=list)
+    exchange_actor_token_types: list[str] = field(default_factory=list)
 
     @property
     def method(self) -> str:
@@ -196,9 +210,9 @@ def check_new_client(new: NewClient) -> dict[str, list[str]]:
         refuse(
             "grant_types",
             _(
-                "Type d'autorisation inconnu : « %(value)s » (authorization_code, "
-                "refresh_token ou client_credentials).",
+                "Type d'autorisation inconnu : « %(value)s » (%(known)s).",
                 value=grant,
+                known=", ".join(GRANT_TYPES),
             ),
         )
     if not new.grant_types:
@@ -248,6 +262,14 @@ def check_new_client(new: NewClient) -> dict[str, list[str]]:
             "grant_types",
             _("Un client public ne peut pas utiliser client_credentials (il n'a pas de secret)."),
         )
+    if method == ClientAuthMethod.NONE.value and TOKEN_EXCHANGE in new.grant_types:
+        refuse(
+            "grant_types",
+            _("Un client public ne peut pas échanger de jetons (il n'a pas de secret)."),
+        )
+    for name in ("exchange_subject_token_types", "exchange_actor_token_types"):
+        for problem in exchange_token_types_problems(getattr(new, name)):
+            refuse(name, problem)
     if new.id_token_signed_response_alg not in ID_TOKEN_ALGORITHMS:
         refuse(
             "id_token_signed_response_alg",
@@ -284,6 +306,24 @@ def check_new_client(new: NewClient) -> dict[str, list[str]]:
 
 def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(v.strip() for v in values if v.strip()))
+
+
+def _expanded(values: list[str]) -> list[str]:
+    """`_unique`, the short names (token-exchange, access_token) replaced by their URNs."""
+    return _unique([SHORT_NAMES.get(v.strip(), v) for v in values])
+
+
+def exchange_token_types_problems(values: list[str]) -> list[str]:
+    """Why a token exchange allowlist cannot be registered (one French line per value)."""
+    return [
+        _(
+            "Type de jeton inconnu pour l'échange : « %(value)s » (%(known)s).",
+            value=value,
+            known=", ".join(EXCHANGE_TOKEN_TYPES),
+        )
+        for value in values
+        if value not in EXCHANGE_TOKEN_TYPES
+    ]
 
 
 # --- secrets --------------------------------------------------------------------------------
@@ -324,11 +364,13 @@ def create_client(
         auth_method=new.auth_method,
         jwks_uri=(new.jwks_uri or "").strip() or None,
         id_token_signed_response_alg=new.id_token_signed_response_alg,
-        grant_types=_unique(new.grant_types),
+        grant_types=_expanded(new.grant_types),
         scopes=_unique(new.scopes),
         require_mfa=new.require_mfa,
         accepts_delegations=new.accepts_delegations,
         admits_delegates=new.admits_delegates,
+        exchange_subject_token_types=_expanded(new.exchange_subject_token_types),
+        exchange_actor_token_types=_expanded(new.exchange_actor_token_types),
     )
     errors = check_new_client(new)
     if errors:
@@ -351,6 +393,8 @@ def create_client(
         require_mfa=new.require_mfa,
         accepts_delegations=new.accepts_delegations,
         admits_delegates=new.admits_delegates,
+        exchange_subject_token_types=new.exchange_subject_token_types,
+        exchange_actor_token_types=new.exchange_actor_token_types,
     )
     session.add(client)
     flush_or_raise(session)
@@ -460,6 +504,54 @@ def set_delegation_settings(
         return {}
     for name, value in changes.items():
         setattr(client, name, value)
+    session.flush()
+    record(
+        session,
+        AuditEventType.OIDC_CLIENT_UPDATED,
+        subject=None,
+        actor=actor,
+        client_id=client.client_id,
+        name=client.name,
+        changes=changes,
+    )
+    forget_client(client.client_id)
+    return changes
+
+
+def set_exchange_token_types(
+    session: DbSession,
+    client: OAuthClient,
+    actor: Actor,
+    *,
+    subject_types: list[str] | None = None,
+    actor_types: list[str] | None = None,
+) -> dict[str, list[str]]:
+    """RFC 8693 allowlists (ADR 0025): the token types the client may present as subject and
+    as actor of a token exchange (empty: exchange refused; they count only with the
+    token-exchange grant type). None leaves a list as it is. Returns what changed (audited
+    when anything did). The caller commits."""
+    if client.disabled_at is not None:
+        raise ClientAlreadyRemoved()
+    wanted = {
+        "exchange_subject_token_types": subject_types,
+        "exchange_actor_token_types": actor_types,
+    }
+    errors: dict[str, list[str]] = {}
+    changes: dict[str, list[str]] = {}
+    for name, values in wanted.items():
+        if values is None:
+            continue
+        values = _expanded(values)
+        if problems := exchange_token_types_problems(values):
+            errors[name] = problems
+        elif list(getattr(client, name) or []) != values:
+            changes[name] = values
+    if errors:
+        raise ClientInvalid(errors)
+    if not changes:
+        return {}
+    for name, values in changes.items():
+        setattr(client, name, values)
     session.flush()
     record(
         session,

@@ -75,7 +75,10 @@ def userinfo() -> Response:
     from idp.oidc.clients import get_client
 
     client = get_client(str(valid.claims.get("client_id") or ""))
-    response = jsonify(claims.userinfo_claims(valid.user, valid.scopes, client=client))
+    answer = claims.userinfo_claims(valid.user, valid.scopes, client=client)
+    if "act" in valid.claims:  # exchanged (RFC 8693): the grantor's claims, and who acts
+        answer["act"] = valid.claims["act"]
+    response = jsonify(answer)
     response.headers.update(NO_STORE)
     return response
 

@@ -592,6 +592,9 @@ class AuthorizationServer(FlaskAuthorizationServer):
         from idp.oidc import tokens
 
         tokens.register(self)
+        from idp.delegation.exchange import TokenExchangeGrant  # RFC 8693 (ADR 0025)
+
+        self.register_grant(TokenExchangeGrant)
 
 
 authorization_server = AuthorizationServer()

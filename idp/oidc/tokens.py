@@ -407,6 +407,10 @@ def validate_access_token(token: str) -> AccessTokenClaims:
         if found.client_id != claims["client_id"] or found.disabled_at is not None:
             raise InvalidAccessToken("unknown or disabled client")
         user = found.User
+        if "dlg" in claims:  # exchanged (RFC 8693): speaks for a delegation's grantor
+            from idp.delegation.exchange import represented_user
+
+            user = represented_user(db.session, claims, user)
         if user is None:
             if claims["sub"] != claims["client_id"]:
                 raise InvalidAccessToken("invalid claims")
@@ -754,6 +758,8 @@ class TokenIntrospectionEndpoint(IntrospectionEndpoint):
                 "jti": claims["jti"],
                 "sub": claims["sub"],
             }
+            if "act" in claims:  # an exchanged token: who acts for `sub` (RFC 8693 4.1)
+                payload["act"] = claims["act"]
             user = token.valid.user
         if user is not None:
             payload["sub"] = user.subject

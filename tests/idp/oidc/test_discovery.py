@@ -44,6 +44,7 @@ def test_discovery_metadata_advertises_what_the_provider_does(client):
         "authorization_code",
         "refresh_token",
         "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     }
     assert m["subject_types_supported"] == ["public"]
     assert m["id_token_signing_alg_values_supported"] == ["RS256", "ES256"]
