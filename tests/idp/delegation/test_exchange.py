@@ -338,6 +338,19 @@ def test_revoking_the_subject_tokens_family_refuses_and_kills(app, client):
     assert "subject_token" in body["error_description"]
 
 
+def test_ending_the_collaborators_idp_session_kills_exchanged_tokens(app, client):
+    """The session (`sid`) ends (logout, « Fermer » on « Mon compte »): its grants are
+    revoked, so the exchanged token, which names the subject's grant, dies with them."""
+    from idp.accounts.sessions import end_own_session
+
+    s = scene(client)
+    token = exchanged(client, s)["access_token"]
+    assert end_own_session(db.session, s.collaborator, segments(token)[1]["sid"]) is not None
+    db.session.commit()
+    assert active(client, s.rp, token) == {"active": False}
+    refused(exchange(client, s.rp, s.subject_token), "invalid_grant")
+
+
 def test_an_exchanged_token_is_revocable_by_itself(app, client):
     s = scene(client)
     token = exchanged(client, s)["access_token"]
@@ -515,9 +528,11 @@ def test_a_subject_token_of_another_client_is_refused(app, client):
 
 
 def test_invalid_subject_tokens_are_refused(app, client):
-    s = scene(client)
+    s = scene(client, grant_types=["authorization_code", "client_credentials", TOKEN_EXCHANGE])
     expired = forge({"exp": int(time.time()) - 10}, base=s.subject_token)
-    for token in ("garbage", expired, s.tokens["id_token"]):
+    own = _token_request(client, s.rp, grant_type="client_credentials")
+    assert own.status_code == 200, own.get_json()
+    for token in ("garbage", expired, s.tokens["id_token"], own.get_json()["access_token"]):
         refused(exchange(client, s.rp, token), "invalid_grant")
 
 
