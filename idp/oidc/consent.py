@@ -40,7 +40,10 @@ SCOPE_DESCRIPTIONS: dict[str, LazyString] = {
         "Votre inscription au tableau de l'Ordre : catégorie, numéro d'inscription et conseil "
         "régional"
     ),
-    "delegations": _l("Les délégations que vous avez données ou reçues"),
+    "delegations": _l(
+        "Les délégations que vous détenez pour ce site : qui les a données, pour quels "
+        "services, jusqu'à quand"
+    ),
 }
 
 # Pending requests kept in the cookie session: a few tabs at once, no more (cookie size).

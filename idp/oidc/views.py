@@ -521,6 +521,7 @@ def _profile_refused_page(
             client_name=client.row.name,
             username=user_session.user.username,
             allowed_labels=[profile_label(p) for p in client.row.allowed_profiles],
+            admits_delegates=client.row.admits_delegates,
         ),
         403,
     )
