@@ -17,6 +17,7 @@ See docs/adr/0021-oidc-provider.md.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -372,6 +373,10 @@ def create_client(
         exchange_subject_token_types=_expanded(new.exchange_subject_token_types),
         exchange_actor_token_types=_expanded(new.exchange_actor_token_types),
     )
+    if TOKEN_EXCHANGE in new.grant_types and not new.exchange_subject_token_types:
+        # The grant type alone (the admin form's checkbox) means the only subject type there
+        # is: access tokens. An explicit list (the CLI) is kept as given.
+        new = dataclasses.replace(new, exchange_subject_token_types=[ACCESS_TOKEN_TYPE])
     errors = check_new_client(new)
     if errors:
         raise ClientInvalid(errors)

@@ -642,3 +642,27 @@ def test_cli_update_sets_and_empties_the_allowlists(app):
     assert len(updates) == 2
     bad = _cli(app, "clients", "update", rp.client_id, "--exchange-actor-token-types", "saml2")
     assert bad.exit_code == 2 and "--exchange-actor-token-types" in bad.output
+
+
+def test_a_client_registered_with_the_grant_type_alone_exchanges_access_tokens(
+    client: FlaskClient,
+) -> None:
+    """The admin form has the grant type's checkbox, not the allowlists: the grant type alone
+    means the one subject type there is (access tokens); actor tokens stay refused."""
+    from idp.audit.services import SYSTEM
+    from idp.oidc.clients import NewClient, create_client
+
+    created = create_client(
+        db.session,
+        NewClient(
+            name="Bibliothèque",
+            redirect_uris=["https://bibliotheque.example/callback"],
+            grant_types=["authorization_code", TOKEN_EXCHANGE],
+        ),
+        SYSTEM,
+    )
+    db.session.commit()
+    row = db.session.scalar(select(OAuthClient).where(OAuthClient.name == "Bibliothèque"))
+    assert row is not None and created is not None
+    assert row.exchange_subject_token_types == [ACCESS_TOKEN_TYPE]
+    assert row.exchange_actor_token_types == []
