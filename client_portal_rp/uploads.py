@@ -98,6 +98,8 @@ class Upload:
 
     fields: dict[str, list[str]] = field(default_factory=dict)
     files: list[ReceivedFile] = field(default_factory=list)
+    # With skip_oversized: the names (as sent) of the files over the limit, read and dropped.
+    oversized: list[str] = field(default_factory=list)
 
     def field(self, name: str) -> str | None:
         values = self.fields.get(name)
@@ -171,7 +173,10 @@ class _Receiver:
         tmp_dir: Path,
         check_fields: FieldCheck | None,
         max_parts: int,
+        skip_oversized: bool = False,
     ) -> None:
+        self.skip_oversized = skip_oversized
+        self.skipping = False  # the current part is over the limit: its bytes are dropped
         self.max_file_bytes = max_file_bytes
         self.max_parts = max_parts
         self.parts = 0
@@ -213,10 +218,16 @@ class _Receiver:
         self.upload.files.append(self.file)  # listed at once, so a failure removes it too
 
     def data(self, event: Data) -> None:
+        if self.skipping:
+            self.skipping = event.more_data
+            return
         if self.file is not None and self.out is not None:
             self.file.size += len(event.data)
             if self.file.size > self.max_file_bytes:
-                raise UploadTooLarge(self.file.filename, self.max_file_bytes)
+                if not self.skip_oversized:
+                    raise UploadTooLarge(self.file.filename, self.max_file_bytes)
+                self._drop_file(more=event.more_data)
+                return
             self.out.write(event.data)
             if not event.more_data:
                 self.end_file()
@@ -229,6 +240,18 @@ class _Receiver:
                 value = b"".join(self.field_chunks).decode("utf-8", "replace")
                 self.upload.fields.setdefault(self.field_name, []).append(value)
                 self.field_name = None
+
+    def _drop_file(self, *, more: bool) -> None:
+        """The file passed the limit: its temporary file goes, its name is reported, and the
+        rest of its bytes are read and dropped (the next files still arrive)."""
+        assert self.file is not None and self.out is not None
+        self.out.abort()
+        self.out = None
+        self.file.path.unlink(missing_ok=True)
+        self.upload.files.remove(self.file)
+        self.upload.oversized.append(self.file.filename)
+        self.file = None
+        self.skipping = more
 
     def end_file(self) -> None:
         assert self.file is not None and self.out is not None
@@ -255,6 +278,7 @@ def receive_upload(
     check_fields: FieldCheck | None = None,
     max_parts: int = MAX_PARTS,
     drain_on_error: bool = False,
+    skip_oversized: bool = False,
 ) -> Upload:
     """Read the multipart/form-data body of `request` into an Upload: text fields in memory,
     each file in a temporary file of `tmp_dir` (the same file system as the blob store, so that
@@ -262,6 +286,8 @@ def receive_upload(
 
     `check_fields(fields)` runs once, when the first file part begins (or at the end when there
     is none), with the text fields sent before it: raise UploadError there to stop (CSRF).
+    With `skip_oversized`, a file over `max_file_bytes` is read and dropped instead, its name
+    in `Upload.oversized`, and the other files still arrive (a form posting several files).
     Raises UploadTooLarge as soon as a file passes `max_file_bytes` or the body passes
     `max_total_bytes` (a Content-Length over it is refused before reading anything), and
     UploadInvalid for a body that is no upload form; the temporary files are removed then.
@@ -286,6 +312,7 @@ def receive_upload(
         tmp_dir=tmp_dir,
         check_fields=check_fields,
         max_parts=max_parts,
+        skip_oversized=skip_oversized,
     )
     decoder = MultipartDecoder(boundary.encode("latin-1"))
     stream = request.stream

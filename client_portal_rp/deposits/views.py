@@ -175,6 +175,7 @@ def upload(access: Access) -> Response | tuple[Any, int]:
             check_fields=csrf_check,
             max_parts=MAX_FILES_PER_REQUEST + 10,
             drain_on_error=True,
+            skip_oversized=True,  # one file too large does not lose the others
         )
     except UploadTooLarge as too_large:
         if too_large.filename is None:
@@ -215,9 +216,24 @@ def upload(access: Access) -> Response | tuple[Any, int]:
                 return _refuse(
                     access, _("Cette demande de pièce n'existe pas ou n'est plus ouverte."), 422
                 )
+        too_large = [
+            {
+                "ok": False,
+                "name": safe_display_name(name),
+                "message": _(
+                    "Le fichier « %(name)s » dépasse la taille maximale de %(limit)s : il n'a "
+                    "pas été déposé.",
+                    name=safe_display_name(name),
+                    limit=size_label(limit),
+                ),
+            }
+            for name in received.oversized
+        ]
+        if not received.files and too_large:
+            return _refuse(access, too_large[0]["message"], 413)
         if not received.files:
             return _refuse(access, _("Choisissez au moins un fichier à déposer."), 422)
-        results: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = list(too_large)
         to_process: list[Deposit] = []
         for file in received.files:
             try:

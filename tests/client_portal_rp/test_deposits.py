@@ -433,6 +433,30 @@ def test_a_file_over_the_limit_is_refused_while_streaming_and_the_next_accepted(
     assert list(incoming.iterdir()) == []  # no temporary file left behind
 
 
+def test_without_javascript_one_file_too_large_does_not_lose_the_others(
+    portal_app: Flask, portal_client: FlaskClient, member: tuple[Company, PortalUser]
+) -> None:
+    """The plain form posts every file in one request: the one over the limit is read and
+    dropped, named in a message; the others are deposited."""
+    company, _user = member
+    old = portal_app.config["PORTAL_MAX_UPLOAD_BYTES"]
+    portal_app.config["PORTAL_MAX_UPLOAD_BYTES"] = 25 * 1000
+    try:
+        big = FACTURX_PDF + b"0" * (25 * 1000 + 1 - len(FACTURX_PDF))
+        answer = post_files(
+            portal_client,
+            company,
+            [("avant.pdf", a_pdf()), ("gros.pdf", big), ("apres.pdf", a_pdf() + b"%x")],
+        )
+        assert answer.status_code == 303
+        page = portal_client.get(answer.headers["Location"]).get_data(as_text=True)
+        assert "« gros.pdf » dépasse la taille maximale" in page
+    finally:
+        portal_app.config["PORTAL_MAX_UPLOAD_BYTES"] = old
+    assert sorted(d.filename for d in deposits_of(company)) == ["apres.pdf", "avant.pdf"]
+    assert list(services.upload_tmp_dir().iterdir()) == []
+
+
 def test_the_same_bytes_again_are_flagged_as_a_duplicate_with_the_first_date(
     portal_client: FlaskClient, member: tuple[Company, PortalUser]
 ) -> None:

@@ -188,6 +188,41 @@ def test_file_over_limit_is_stopped_while_reading(upload_app: Flask, upload_dir:
     assert tmp_files(upload_dir) == []
 
 
+def test_skip_oversized_drops_that_file_and_keeps_the_others(
+    upload_app: Flask, upload_dir: Path
+) -> None:
+    """A form posting several files at once: the one over the limit is read and dropped (its
+    name reported, nothing of it on disk), the files before and after it arrive whole."""
+    body = multipart(
+        [
+            ("documents", "avant.pdf", b"%PDF-1.4 before"),
+            ("documents", "gros.pdf", b"x" * 300_000),
+            ("documents", "apres.pdf", b"%PDF-1.4 after"),
+        ]
+    )
+    with upload_app.test_request_context(
+        "/upload",
+        method="POST",
+        data=body,
+        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+    ):
+        with receive_upload(
+            request,
+            max_file_bytes=FILE_LIMIT,
+            max_total_bytes=5 * TOTAL_LIMIT,
+            tmp_dir=upload_dir,
+            skip_oversized=True,
+        ) as upload:
+            assert upload.oversized == ["gros.pdf"]
+            assert [f.filename for f in upload.files] == ["avant.pdf", "apres.pdf"]
+            assert [f.path.read_bytes() for f in upload.files] == [
+                b"%PDF-1.4 before",
+                b"%PDF-1.4 after",
+            ]
+            assert len(tmp_files(upload_dir)) == 2
+    assert tmp_files(upload_dir) == []
+
+
 def test_drain_on_error_reads_the_rest_without_writing(upload_dir: Path) -> None:
     app = Flask(__name__)
     body = multipart([("f", "gros.pdf", b"x" * 500_000)])
