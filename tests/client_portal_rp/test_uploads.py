@@ -200,26 +200,28 @@ def test_skip_oversized_drops_that_file_and_keeps_the_others(
             ("documents", "apres.pdf", b"%PDF-1.4 after"),
         ]
     )
-    with upload_app.test_request_context(
-        "/upload",
-        method="POST",
-        data=body,
-        content_type=f"multipart/form-data; boundary={BOUNDARY}",
-    ):
-        with receive_upload(
+    with (
+        upload_app.test_request_context(
+            "/upload",
+            method="POST",
+            data=body,
+            content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        ),
+        receive_upload(
             request,
             max_file_bytes=FILE_LIMIT,
             max_total_bytes=5 * TOTAL_LIMIT,
             tmp_dir=upload_dir,
             skip_oversized=True,
-        ) as upload:
-            assert upload.oversized == ["gros.pdf"]
-            assert [f.filename for f in upload.files] == ["avant.pdf", "apres.pdf"]
-            assert [f.path.read_bytes() for f in upload.files] == [
-                b"%PDF-1.4 before",
-                b"%PDF-1.4 after",
-            ]
-            assert len(tmp_files(upload_dir)) == 2
+        ) as upload,
+    ):
+        assert upload.oversized == ["gros.pdf"]
+        assert [f.filename for f in upload.files] == ["avant.pdf", "apres.pdf"]
+        assert [f.path.read_bytes() for f in upload.files] == [
+            b"%PDF-1.4 before",
+            b"%PDF-1.4 after",
+        ]
+        assert len(tmp_files(upload_dir)) == 2
     assert tmp_files(upload_dir) == []
 
 
