@@ -216,7 +216,7 @@ def upload(access: Access) -> Response | tuple[Any, int]:
                 return _refuse(
                     access, _("Cette demande de pièce n'existe pas ou n'est plus ouverte."), 422
                 )
-        too_large = [
+        oversized = [
             {
                 "ok": False,
                 "name": safe_display_name(name),
@@ -229,11 +229,11 @@ def upload(access: Access) -> Response | tuple[Any, int]:
             }
             for name in received.oversized
         ]
-        if not received.files and too_large:
-            return _refuse(access, too_large[0]["message"], 413)
+        if not received.files and oversized:
+            return _refuse(access, oversized[0]["message"], 413)
         if not received.files:
             return _refuse(access, _("Choisissez au moins un fichier à déposer."), 422)
-        results: list[dict[str, Any]] = list(too_large)
+        results: list[dict[str, Any]] = list(oversized)
         to_process: list[Deposit] = []
         for file in received.files:
             try:
