@@ -10,27 +10,25 @@ instant get one winner and one precise message, never two audit lines for one ch
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import abort
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
 from client_portal_rp import audit
+from client_portal_rp.deposits.services import DepositFilter, DepositPage, page_of
+from client_portal_rp.deposits.services import parse_filter as parse_filter_of_firm
 from client_portal_rp.extensions import db
 from client_portal_rp.models import (
     Company,
     Deposit,
     DepositStatus,
-    DepositType,
     Firm,
     PortalUser,
     utcnow,
 )
 
-PAGE_SIZE = 50
 MAX_NOTE = 2000
 
 
@@ -40,40 +38,6 @@ class InboxError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-@dataclass
-class InboxFilter:
-    """What the inbox shows (from the query string, every value checked)."""
-
-    company: Company | None = None
-    deposit_type: DepositType | None = None
-    status: DepositStatus | None = None
-    date_from: date | None = None
-    date_to: date | None = None
-    page: int = 1
-    errors: list[str] = field(default_factory=list)
-
-    def query_args(self, **override: Any) -> dict[str, Any]:
-        """The filter as query arguments (the pagination links keep it)."""
-        args: dict[str, Any] = {
-            "entreprise": self.company.public_id if self.company else None,
-            "type": self.deposit_type.code if self.deposit_type else None,
-            "statut": self.status.value if self.status else None,
-            "du": self.date_from.isoformat() if self.date_from else None,
-            "au": self.date_to.isoformat() if self.date_to else None,
-            "page": self.page if self.page > 1 else None,
-        }
-        args.update(override)
-        return {key: value for key, value in args.items() if value}
-
-
-@dataclass
-class InboxPage:
-    deposits: list[Deposit]
-    total: int
-    page: int
-    pages: int
 
 
 def firm_companies(firm: Firm) -> list[Company]:
@@ -96,88 +60,31 @@ def firm_company(firm: Firm, public_id: str) -> Company:
     return company
 
 
-def _parse_date(raw: str, label: str, errors: list[str]) -> date | None:
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        errors.append(f"La date « {label} » n'est pas une date valable (format AAAA-MM-JJ).")
-        return None
-
-
-def parse_filter(firm: Firm, args: Mapping[str, str]) -> InboxFilter:
-    """The filter from the query string; a wrong value is dropped with a French message."""
-    found = InboxFilter()
-    errors = found.errors
+def parse_filter(firm: Firm, args: Mapping[str, str]) -> DepositFilter:
+    """The deposit list's filter, plus one of the firm's companies (`entreprise`)."""
+    found = parse_filter_of_firm(firm.id, args)
     company_id = (args.get("entreprise") or "").strip()
     if company_id:
         found.company = db.session.scalar(
             select(Company).where(Company.public_id == company_id, Company.firm_id == firm.id)
         )
         if found.company is None:
-            errors.append("Cette entreprise n'est pas un client du cabinet.")
-    type_code = (args.get("type") or "").strip()
-    if type_code:
-        found.deposit_type = db.session.scalar(
-            select(DepositType).where(DepositType.firm_id == firm.id, DepositType.code == type_code)
-        )
-        if found.deposit_type is None:
-            errors.append("Ce type de document n'existe pas pour le cabinet.")
-    status = (args.get("statut") or "").strip()
-    if status:
-        if status in DepositStatus._value2member_map_:
-            found.status = DepositStatus(status)
-        else:
-            errors.append("Ce statut n'existe pas (déposé, pris en charge ou traité).")
-    found.date_from = _parse_date((args.get("du") or "").strip(), "du", errors)
-    found.date_to = _parse_date((args.get("au") or "").strip(), "au", errors)
-    if found.date_from and found.date_to and found.date_from > found.date_to:
-        errors.append("La date « du » est après la date « au » : la période est vide.")
-    page = (args.get("page") or "1").strip()
-    found.page = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+            found.errors.insert(0, "Cette entreprise n'est pas un client du cabinet.")
     return found
 
 
-def _filtered(firm: Firm, wanted: InboxFilter) -> Select[Any]:
-    statement = (
+def inbox_page(firm: Firm, wanted: DepositFilter) -> DepositPage:
+    """One page (50) of the firm's deposits matching the filter, newest first."""
+    return page_of(
         select(Deposit)
         .join(Company, Deposit.company_id == Company.id)
-        .where(Company.firm_id == firm.id)
+        .where(Company.firm_id == firm.id),
+        wanted,
+        joinedload(Deposit.company),
+        joinedload(Deposit.deposit_type),
+        joinedload(Deposit.uploaded_by),
+        joinedload(Deposit.taken_by),
     )
-    if wanted.company is not None:
-        statement = statement.where(Deposit.company_id == wanted.company.id)
-    if wanted.deposit_type is not None:
-        statement = statement.where(Deposit.deposit_type_id == wanted.deposit_type.id)
-    if wanted.status is not None:
-        statement = statement.where(Deposit.status == wanted.status.value)
-    if wanted.date_from is not None:
-        start = datetime.combine(wanted.date_from, time.min, tzinfo=UTC)
-        statement = statement.where(Deposit.created_at >= start)
-    if wanted.date_to is not None:
-        end = datetime.combine(wanted.date_to + timedelta(days=1), time.min, tzinfo=UTC)
-        statement = statement.where(Deposit.created_at < end)
-    return statement
-
-
-def inbox_page(firm: Firm, wanted: InboxFilter) -> InboxPage:
-    """One page (50) of the firm's deposits matching the filter, newest first."""
-    statement = _filtered(firm, wanted)
-    total = db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(wanted.page, pages)
-    deposits = db.session.scalars(
-        statement.options(
-            joinedload(Deposit.company),
-            joinedload(Deposit.deposit_type),
-            joinedload(Deposit.uploaded_by),
-            joinedload(Deposit.taken_by),
-        )
-        .order_by(Deposit.created_at.desc(), Deposit.id.desc())
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    ).all()
-    return InboxPage(list(deposits), total, page, pages)
 
 
 def firm_deposit(firm: Firm, public_id: str) -> Deposit:

@@ -260,8 +260,10 @@ def file_kind(deposit: Deposit) -> FileKind:
 
 @dataclass
 class DepositFilter:
-    """What the list shows (from the query string, every value checked)."""
+    """What a list of deposits shows (from the query string, every value checked): the
+    company's list, and the firm's inbox, which may also narrow to one `company`."""
 
+    company: Company | None = None
     deposit_type: DepositType | None = None
     status: DepositStatus | None = None
     date_from: date | None = None
@@ -270,7 +272,9 @@ class DepositFilter:
     errors: list[str] = field(default_factory=list)
 
     def query_args(self, **override: Any) -> dict[str, Any]:
+        """The filter as query arguments (the pagination links keep it)."""
         args: dict[str, Any] = {
+            "entreprise": self.company.public_id if self.company else None,
             "type": self.deposit_type.code if self.deposit_type else None,
             "statut": self.status.value if self.status else None,
             "du": self.date_from.isoformat() if self.date_from else None,
@@ -282,7 +286,9 @@ class DepositFilter:
 
     @property
     def active(self) -> bool:
-        return bool(self.deposit_type or self.status or self.date_from or self.date_to)
+        return bool(
+            self.company or self.deposit_type or self.status or self.date_from or self.date_to
+        )
 
 
 @dataclass
@@ -303,13 +309,20 @@ def _parse_date(raw: str, label: str, errors: list[str]) -> date | None:
         return None
 
 
-def parse_filter(company: Company, args: Mapping[str, str]) -> DepositFilter:
-    """The filter from the query string; a wrong value is dropped with a French message."""
+def parse_filter(firm_id: int, args: Mapping[str, str]) -> DepositFilter:
+    """Type (one of the firm's), status, dates and page from the query string; a wrong value
+    is dropped with a French message."""
     found = DepositFilter()
     errors = found.errors
     code = (args.get("type") or "").strip()
     if code:
-        found.deposit_type = deposit_type_of(company, code)
+        found.deposit_type = (
+            db.session.scalar(
+                select(DepositType).where(DepositType.firm_id == firm_id, DepositType.code == code)
+            )
+            if len(code) <= 40
+            else None
+        )
         if found.deposit_type is None:
             errors.append("Ce type de document n'existe pas.")
     status = (args.get("statut") or "").strip()
@@ -332,8 +345,11 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=PARIS).astimezone(UTC)
 
 
-def _filtered(company: Company, wanted: DepositFilter) -> Select[Any]:
-    statement = select(Deposit).where(Deposit.company_id == company.id)
+def filtered(statement: Select[Any], wanted: DepositFilter) -> Select[Any]:
+    """`statement` (the deposits a page may show: one company's, or a firm's) narrowed by
+    the filter."""
+    if wanted.company is not None:
+        statement = statement.where(Deposit.company_id == wanted.company.id)
     if wanted.deposit_type is not None:
         statement = statement.where(Deposit.deposit_type_id == wanted.deposit_type.id)
     if wanted.status is not None:
@@ -346,24 +362,31 @@ def _filtered(company: Company, wanted: DepositFilter) -> Select[Any]:
     return statement
 
 
-def deposits_page(company: Company, wanted: DepositFilter) -> DepositPage:
-    """One page (50) of the company's deposits matching the filter, newest first."""
-    statement = _filtered(company, wanted)
+def page_of(statement: Select[Any], wanted: DepositFilter, *loads: Any) -> DepositPage:
+    """One page (50) of the filtered deposits, newest first, with the relations `loads`."""
+    statement = filtered(statement, wanted)
     total = db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(wanted.page, pages)
     deposits = db.session.scalars(
-        statement.options(
-            joinedload(Deposit.deposit_type),
-            joinedload(Deposit.taken_by),
-            joinedload(Deposit.uploaded_by),
-            joinedload(Deposit.duplicate_of),
-        )
+        statement.options(*loads)
         .order_by(Deposit.created_at.desc(), Deposit.id.desc())
         .limit(PAGE_SIZE)
         .offset((page - 1) * PAGE_SIZE)
     ).all()
     return DepositPage(list(deposits), total, page, pages)
+
+
+def deposits_page(company: Company, wanted: DepositFilter) -> DepositPage:
+    """One page of the company's deposits matching the filter."""
+    return page_of(
+        select(Deposit).where(Deposit.company_id == company.id),
+        wanted,
+        joinedload(Deposit.deposit_type),
+        joinedload(Deposit.taken_by),
+        joinedload(Deposit.uploaded_by),
+        joinedload(Deposit.duplicate_of),
+    )
 
 
 def open_piece_requests(company: Company) -> list[PieceRequest]:

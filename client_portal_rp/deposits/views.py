@@ -87,7 +87,7 @@ def _render_page(
     answering: PieceRequest | None = None,
 ) -> tuple[str, int]:
     company = access.company
-    wanted = services.parse_filter(company, request.args)
+    wanted = services.parse_filter(company.firm_id, request.args)
     page = services.deposits_page(company, wanted)
     types = services.deposit_types_for(company)
     if answering is None:
