@@ -470,7 +470,17 @@ def set_require_mfa(session: DbSession, client: OAuthClient, required: bool, act
         raise ClientAlreadyRemoved()
     if client.require_mfa == required:
         return False
-    client.require_mfa = required
+    _apply_settings(session, client, actor, {"require_mfa": required})
+    return True
+
+
+def _apply_settings(
+    session: DbSession, client: OAuthClient, actor: Actor, changes: dict[str, Any]
+) -> None:
+    """Write changed settings of a client, audit them, and drop the cached copy every worker
+    reads (the one way a client's settings change after registration)."""
+    for name, value in changes.items():
+        setattr(client, name, value)
     session.flush()
     record(
         session,
@@ -479,10 +489,9 @@ def set_require_mfa(session: DbSession, client: OAuthClient, required: bool, act
         actor=actor,
         client_id=client.client_id,
         name=client.name,
-        changes={"require_mfa": required},
+        changes=changes,
     )
     forget_client(client.client_id)
-    return True
 
 
 def set_delegation_settings(
@@ -507,19 +516,7 @@ def set_delegation_settings(
     }
     if not changes:
         return {}
-    for name, value in changes.items():
-        setattr(client, name, value)
-    session.flush()
-    record(
-        session,
-        AuditEventType.OIDC_CLIENT_UPDATED,
-        subject=None,
-        actor=actor,
-        client_id=client.client_id,
-        name=client.name,
-        changes=changes,
-    )
-    forget_client(client.client_id)
+    _apply_settings(session, client, actor, changes)
     return changes
 
 
@@ -555,19 +552,7 @@ def set_exchange_token_types(
         raise ClientInvalid(errors)
     if not changes:
         return {}
-    for name, values in changes.items():
-        setattr(client, name, values)
-    session.flush()
-    record(
-        session,
-        AuditEventType.OIDC_CLIENT_UPDATED,
-        subject=None,
-        actor=actor,
-        client_id=client.client_id,
-        name=client.name,
-        changes=changes,
-    )
-    forget_client(client.client_id)
+    _apply_settings(session, client, actor, changes)
     return changes
 
 
