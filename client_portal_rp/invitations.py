@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from client_portal_rp import audit
 from client_portal_rp.extensions import db
@@ -143,8 +143,16 @@ def accept(invitation: Invitation, user: PortalUser) -> None:
         if invitation.accepted_by_id == user.id:
             return
         raise InvitationError(_("Cette invitation a déjà été utilisée par une autre personne."))
-    invitation.accepted_at = utcnow()
-    invitation.accepted_by_id = user.id
+    # Claimed by one conditional UPDATE: two acceptances at once, one wins.
+    claimed = db.session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None))
+        .values(accepted_at=utcnow(), accepted_by_id=user.id)
+        .execution_options(synchronize_session=False)
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        raise InvitationError(_("Cette invitation a déjà été utilisée par une autre personne."))
+    db.session.refresh(invitation)
     company = invitation.company
     if company is None:
         staff = db.session.scalar(

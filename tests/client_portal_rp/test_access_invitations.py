@@ -269,3 +269,46 @@ def test_accepting_records_the_invitation_row(company: Company) -> None:
     db.session.commit()
     row = db.session.get(Invitation, new.invitation.id)
     assert row is not None and row.accepted_by_id == nina.id
+
+
+def test_two_acceptances_of_one_invitation_at_once_attach_one_person(
+    committed_portal: Flask,
+) -> None:
+    """The acceptance is claimed by one conditional UPDATE: a second person who read the
+    invitation before the first one accepted it is refused, not attached too."""
+    from client_portal_rp.invitations import InvitationError, accept, find_by_token
+    from client_portal_rp.models import Membership, Role
+    from tests.client_portal_rp.conftest import make_company, make_firm, make_user
+
+    with committed_portal.test_request_context():
+        company = make_company(make_firm())
+        new = invite(
+            firm=company.firm,
+            company=company,
+            email="claire@client.test",
+            name="",
+            role=Role.USER,
+            modules={Module.DEPOSIT},
+            invited_by=None,
+        )
+        db.session.commit()
+        first, second = make_user(), make_user()
+        stale = find_by_token(new.token)  # read before anyone accepted
+        assert stale is not None and stale.accepted_at is None
+        ids = (company.id, first.id, second.id)
+        db.session.expunge(stale)
+        db.session.remove()
+    with committed_portal.test_request_context():
+        accept(find_by_token(new.token), db.session.get(PortalUser, ids[1]))  # type: ignore[arg-type]
+        db.session.commit()
+        db.session.remove()
+    with committed_portal.test_request_context():
+        stale = db.session.merge(stale, load=False)
+        with pytest.raises(InvitationError, match="déjà été utilisée"):
+            accept(stale, db.session.get(PortalUser, ids[2]))  # type: ignore[arg-type]
+        db.session.rollback()
+        members = db.session.scalars(
+            select(Membership.user_id).where(Membership.company_id == ids[0])
+        ).all()
+        assert members == [ids[1]]
+        db.session.remove()
