@@ -27,7 +27,10 @@ DATABASE_FILE = "portal.sqlite"
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the portal. `test_config` overrides the environment (tests)."""
+    from apiflask import APIFlask
+
     from client_portal_rp.accounts import INVITATION_SESSION_KEY, on_login
+    from client_portal_rp.api import APP_OPTIONS
 
     app = create_site(
         __name__,
@@ -37,6 +40,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         database_file=DATABASE_FILE,
         on_login=on_login,
         carry=(INVITATION_SESSION_KEY, "locale"),
+        app_class=APIFlask,  # the API's OpenAPI document (client_portal_rp/api/)
+        app_options=APP_OPTIONS,
     )
     app.config.setdefault(
         "SQLALCHEMY_DATABASE_URI",

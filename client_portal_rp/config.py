@@ -76,4 +76,13 @@ def build_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "MAIL_TIMEOUT": 10,
         # Work after the answer (emails, photo jobs) in a thread; tests run it inline.
         "PORTAL_BACKGROUND_INLINE": mode == "testing",
+        # The API (client_portal_rp/api/, ADR 0026): the `aud` its access tokens must carry
+        # (the RFC 8707 resource a client asks the IdP for), and the requests a token family
+        # may make per minute, counted in Redis when REDIS_URL is set (shared by every worker).
+        # (empty: PORTAL_BASE_URL + /api/v1)
+        "PORTAL_API_AUDIENCE": env.get("PORTAL_API_AUDIENCE", ""),
+        "PORTAL_API_RATE_LIMIT": _positive_int(env, "PORTAL_API_RATE_LIMIT", 600),
+        "PORTAL_RATELIMIT_STORAGE_URL": env.get("PORTAL_REDIS_URL")
+        or env.get("REDIS_URL")
+        or "memory://",
     }

@@ -335,6 +335,15 @@ class Deposit(db.Model):  # type: ignore[name-defined]
         CheckConstraint(_check_in("processing", Processing), name="processing"),
         Index("ix_deposits_company_created", "company_id", "created_at"),
         Index("ix_deposits_company_sha256", "company_id", "sha256"),
+        # A deposit sent again with its Idempotency-Key (the app's offline queue, the API) is
+        # the same deposit: one row per key and person in a company (ADR 0026).
+        Index(
+            "uq_deposits_idempotency",
+            "company_id",
+            "uploaded_by_id",
+            "idempotency_key",
+            unique=True,
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -358,6 +367,7 @@ class Deposit(db.Model):  # type: ignore[name-defined]
     firm_note: Mapped[str] = mapped_column(Text, default="")
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("deposits.id"))
     piece_request_id: Mapped[int | None] = mapped_column(ForeignKey("piece_requests.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     company: Mapped[Company] = relationship()

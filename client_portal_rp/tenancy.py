@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -95,10 +96,49 @@ def forbidden(message: str) -> tuple[str, int]:
     return render_template("forbidden.html", message=message), 403
 
 
-def advanced_required(access: Access, module: Module) -> bool:
-    """The module is "sécurité avancée" for this company and the login is not."""
-    login = current_login()
-    return module in access.company.advanced() and not (login is not None and login.advanced)
+class Refusal(enum.Enum):
+    """Why a person may not use a company's page or API operation (`check_access`)."""
+
+    NOT_FOUND = "not_found"  # no such company, or none of theirs: the same answer
+    MODULE = "module"  # their access lacks the module
+    MANAGE = "manage"  # « Administrez vos accès » is for admins and the firm's staff
+    ADVANCED = "advanced"  # the module wants a login with a second factor
+
+
+def check_access(
+    user: PortalUser | None,
+    company_public_id: str,
+    module: Module | None = None,
+    *,
+    manage: bool = False,
+    advanced: bool,
+) -> tuple[Access | None, Refusal | None]:
+    """The one decision for pages (`company_view`) and the API (client_portal_rp/api/auth.py):
+    the person's access to the company, or why not. `advanced`: their login (page) or token
+    (API) carries the MFA level."""
+    access = load_access(user, company_public_id) if user is not None else None
+    if access is None:
+        return None, Refusal.NOT_FOUND
+    if module is not None and not access.has(module):
+        return access, Refusal.MODULE
+    if manage and not access.can_manage_accesses:
+        return access, Refusal.MANAGE
+    if module is not None and module in access.company.advanced() and not advanced:
+        return access, Refusal.ADVANCED
+    return access, None
+
+
+def module_refused_message(access: Access, module: Module) -> str:
+    return _(
+        "Votre accès à %(company)s ne comprend pas le module « %(module)s ». "
+        "Demandez-le à l'administrateur de votre entreprise.",
+        company=access.company.name,
+        module=module.label,
+    )
+
+
+def manage_refused_message() -> str:
+    return _("Seuls les administrateurs de l'entreprise et le cabinet gèrent les accès.")
 
 
 def company_view(
@@ -114,23 +154,21 @@ def company_view(
             user = current_user()
             if user is None:
                 return login_redirect()
-            access = load_access(user, company_id)
+            login = current_login()
+            access, refusal = check_access(
+                user,
+                company_id,
+                module,
+                manage=manage,
+                advanced=login is not None and login.advanced,
+            )
             if access is None:
                 abort(404)
-            if module is not None and not access.has(module):
-                return forbidden(
-                    _(
-                        "Votre accès à %(company)s ne comprend pas le module « %(module)s ». "
-                        "Demandez-le à l'administrateur de votre entreprise.",
-                        company=access.company.name,
-                        module=module.label,
-                    )
-                )
-            if manage and not access.can_manage_accesses:
-                return forbidden(
-                    _("Seuls les administrateurs de l'entreprise et le cabinet gèrent les accès.")
-                )
-            if module is not None and advanced_required(access, module):
+            if refusal is Refusal.MODULE and module is not None:
+                return forbidden(module_refused_message(access, module))
+            if refusal is Refusal.MANAGE:
+                return forbidden(manage_refused_message())
+            if refusal is Refusal.ADVANCED and module is not None:
                 if request.method in ("GET", "HEAD"):
                     return login_redirect(advanced=True)
                 return forbidden(

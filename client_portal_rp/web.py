@@ -103,7 +103,15 @@ def init_web(app: Flask) -> None:
         app context; a test that keeps one pushed would otherwise carry a person over from one
         request (one test client) to the next."""
         # _flask_babel: the locale; csrf_token: Flask-WTF's token of this session
-        for cached in ("portal_user", "rp_login", "_flask_babel", "csrf_token"):
+        for cached in (
+            "portal_user",
+            "rp_login",
+            "_flask_babel",
+            "csrf_token",
+            "api_token",
+            "api_rate_limit",
+            "access",
+        ):
             g.pop(cached, None)
 
     from client_portal_rp.archives.views import human_size
@@ -120,12 +128,27 @@ def init_web(app: Flask) -> None:
             "Module": Module,
         }
 
+    from werkzeug.exceptions import HTTPException
+
+    from client_portal_rp.api import api_error, init_api, is_api_request
+
+    init_api(app)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> HTTPException | Response:
+        """Under /api/v1, problem+json; elsewhere Werkzeug's page (the codes below have ours)."""
+        return api_error(error) if is_api_request() else error
+
     @app.errorhandler(404)
-    def not_found(error: Exception) -> tuple[str, int]:
+    def not_found(error: HTTPException) -> tuple[str, int] | Response:
+        if is_api_request():
+            return api_error(error)
         return render_template("not_found.html"), 404
 
     @app.errorhandler(413)
-    def too_large(error: Exception) -> tuple[str, int]:
+    def too_large(error: HTTPException) -> tuple[str, int] | Response:
+        if is_api_request():
+            return api_error(error)
         limit_mb = app.config["PORTAL_MAX_UPLOAD_BYTES"] // (1024 * 1024)
         return render_template(
             "forbidden.html",
@@ -138,8 +161,12 @@ def init_web(app: Flask) -> None:
         ), 413
 
     @app.errorhandler(500)
-    def server_error(error: Exception) -> tuple[str, int]:
+    def server_error(error: Exception) -> tuple[str, int] | Response:
         request_id = g.get("request_id") or secrets.token_hex(6)
         log.error("500 request_id=%s", request_id)
         db.session.rollback()
+        if is_api_request():
+            from client_portal_rp.api.problems import problem_response
+
+            return problem_response(500, _("Erreur interne"), extra={"request_id": request_id})
         return render_template("server_error.html", request_id=request_id), 500

@@ -26,12 +26,15 @@ def create_site(
     *,
     prefix: str,
     database_file: str,
+    app_class: type[Flask] = Flask,
+    app_options: Mapping[str, Any] | None = None,
     **rp_options: Any,
 ) -> Flask:
     """A relying party's app: `config` (from the environment) overridden by `test_config`,
     logging, the security headers, and login through Sésame (`<prefix>*` settings;
-    `rp_options` go to `init_relying_party`)."""
-    app = Flask(import_name, instance_relative_config=True)
+    `rp_options` go to `init_relying_party`). `app_class` and `app_options`: a Flask subclass
+    and its own arguments (the portal is an APIFlask app, for its API's OpenAPI document)."""
+    app = app_class(import_name, instance_relative_config=True, **dict(app_options or {}))
     app.config.update(config)
     if test_config:
         app.config.update(test_config)

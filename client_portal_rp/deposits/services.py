@@ -17,6 +17,7 @@ first deposited (« Ce fichier a déjà été déposé le ... »).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from client_portal_rp import audit
@@ -65,14 +67,23 @@ class DepositRefused(Exception):
         self.message = message
 
 
+class IdempotencyConflict(DepositRefused):
+    """The Idempotency-Key was already used by this person in this company for another file."""
+
+
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
+
+
 @dataclass
 class DepositResult:
     """What `deposit_file` did: the new deposit, the earlier deposit of the same bytes in the
-    company if there is one, and whether the photo job must run for it."""
+    company if there is one, and whether the photo job must run for it. `replayed`: the
+    Idempotency-Key named a deposit already made, which is returned and nothing was added."""
 
     deposit: Deposit
     duplicate_of: Deposit | None
     needs_processing: bool
+    replayed: bool = False
 
     @property
     def message(self) -> str:
@@ -185,13 +196,28 @@ def deposit_file(
     source: str = "web",
     comment: str = "",
     piece_request: PieceRequest | None = None,
+    idempotency_key: str | None = None,
 ) -> DepositResult:
     """Deposit the file at `path` (received whole, `size` bytes of digest `sha256`) for
     `company`: kind checked, bytes stored, row and audit line added, the missing-piece request
     answered. The caller commits, then schedules the photo job when `needs_processing`
     (jobs.schedule) — `portal jobs run` catches any it missed. `path` is left where it is.
-    Raises DepositRefused (French message naming the file)."""
+    Raises DepositRefused (French message naming the file).
+
+    `idempotency_key` (the app's offline queue, the API; only with `uploaded_by`): a deposit
+    this person already made in the company with this key is returned as it is (`replayed`),
+    the same bytes or not a second time; the key with other bytes is IdempotencyConflict. Two
+    requests racing with one key: the unique index lets one insert, the other returns it."""
     name = safe_display_name(filename)
+    if idempotency_key is not None:
+        if uploaded_by is None or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise DepositRefused(
+                "La clé d'idempotence doit compter 8 à 64 caractères parmi lettres, chiffres "
+                "et « _ . : - »."
+            )
+        earlier = deposit_by_key(company, uploaded_by, idempotency_key)
+        if earlier is not None:
+            return _replay(earlier, sha256, name)
     if deposit_type.firm_id != company.firm_id:
         raise DepositRefused("Ce type de dépôt n'existe pas pour cette entreprise.")
     if piece_request is not None and piece_request.company_id != company.id:
@@ -227,9 +253,21 @@ def deposit_file(
         status=DepositStatus.DEPOSITED.value,
         duplicate_of_id=first.id if first is not None else None,
         piece_request_id=piece_request.id if piece_request is not None else None,
+        idempotency_key=idempotency_key,
         created_at=utcnow(),
     )
-    db.session.add(deposit)
+    if idempotency_key is not None and uploaded_by is not None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(deposit)
+                db.session.flush()
+        except IntegrityError:  # the same key, inserted meanwhile by a concurrent request
+            earlier = deposit_by_key(company, uploaded_by, idempotency_key)
+            if earlier is None:
+                raise
+            return _replay(earlier, sha256, name)
+    else:
+        db.session.add(deposit)
     if piece_request is not None and piece_request.answered_at is None:
         piece_request.answered_at = deposit.created_at
     db.session.flush()
@@ -248,6 +286,25 @@ def deposit_file(
         request=piece_request.public_id if piece_request is not None else None,
     )
     return DepositResult(deposit, first, photo)
+
+
+def deposit_by_key(company: Company, person: PortalUser, key: str) -> Deposit | None:
+    return db.session.scalar(
+        select(Deposit).where(
+            Deposit.company_id == company.id,
+            Deposit.uploaded_by_id == person.id,
+            Deposit.idempotency_key == key,
+        )
+    )
+
+
+def _replay(earlier: Deposit, sha256: str, name: str) -> DepositResult:
+    if earlier.sha256 != sha256:
+        raise IdempotencyConflict(
+            f"« {name} » : cette clé d'idempotence a déjà servi pour un autre fichier "
+            f"(« {earlier.filename} »). Chaque dépôt a sa propre clé."
+        )
+    return DepositResult(earlier, None, False, replayed=True)
 
 
 def file_kind(deposit: Deposit) -> FileKind:

@@ -65,6 +65,10 @@ SCOPE_LABELS: dict[str, LazyString] = {
     "ordre": _l("votre inscription au tableau de l'Ordre (profil, numéro, conseil régional)"),
     "delegations": _l("vos délégations"),
     "offline_access": _l("garder l'accès quand vous n'êtes pas connecté"),
+    "portal.deposits": _l("vos dépôts de documents au portail client"),
+    "portal.accounting": _l("votre compta en ligne au portail client"),
+    "portal.archives": _l("vos archives au portail client"),
+    "portal.accesses": _l("les utilisateurs et droits de vos entreprises au portail client"),
 }
 
 

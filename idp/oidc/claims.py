@@ -37,6 +37,15 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "offline_access": (),
     "delegations": ("delegations",),  # idp.delegation.claims: those covering the client
 }
+# Scopes of a resource server, opening no claim: the client portal's API, one per module and
+# one for its users and rights (client_portal_rp/api/auth.py; ADR 0026).
+API_SCOPES: tuple[str, ...] = (
+    "portal.deposits",
+    "portal.accounting",
+    "portal.archives",
+    "portal.accesses",
+)
+SCOPE_CLAIMS.update(dict.fromkeys(API_SCOPES, ()))
 SUPPORTED_SCOPES = tuple(SCOPE_CLAIMS)
 
 

@@ -39,6 +39,7 @@ from idp.config import settings
 from idp.database import DbSession, flush_or_raise, utcnow
 from idp.errors import DomainError
 from idp.extensions import db
+from idp.oidc import claims as oidc_claims
 from idp.oidc.models import ClientAuthMethod, Grant, OAuthClient
 from idp.profiles.catalog import Profile
 from idp.text import has_forbidden_characters
@@ -50,6 +51,7 @@ SUPPORTED_SCOPES: tuple[str, ...] = (
     "offline_access",
     "ordre",
     "delegations",
+    *oidc_claims.API_SCOPES,
 )
 # RFC 8693 token exchange (ADR 0025, idp/delegation/exchange.py), and the token types it reads.
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a URN

@@ -76,6 +76,9 @@ def portal_test_config(database_url: str, root: Path, **overrides: Any) -> dict[
         "MAIL_PORT": 9,  # nothing listens: tests that read mail use `portal_smtp`
         "MAIL_TIMEOUT": 2,
         "SERVER_NAME": None,
+        # The API's per-token limit: high enough for the fuzzing run (test_api_ratelimit
+        # builds its own limiter).
+        "PORTAL_API_RATE_LIMIT": 1_000_000,
         **overrides,
     }
 

@@ -63,6 +63,10 @@ def test_discovery_metadata_advertises_what_the_provider_does(client):
         "offline_access",
         "ordre",
         "delegations",
+        "portal.deposits",
+        "portal.accounting",
+        "portal.archives",
+        "portal.accesses",
     ]
     for claim in ("sub", "sid", "acr", "amr", "azp", "at_hash", "ordre_council", "locale"):
         assert claim in m["claims_supported"]

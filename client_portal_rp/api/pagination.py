@@ -1,0 +1,82 @@
+"""Cursor pagination for the API's lists (newest first): the cursor is the last item's
+(`created_at`, `id`), opaque to clients (base64url), and the next page is a keyset query, so a
+deposit added meanwhile neither shifts nor repeats items and page 200 costs what page 1 does."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from flask_babel import gettext as _
+from sqlalchemy import Select, and_, or_
+
+from client_portal_rp.api.problems import Problem
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Cursor:
+    created_at: datetime
+    id: int
+
+    def encode(self) -> str:
+        raw = f"{self.created_at.isoformat()}|{self.id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> Cursor:
+        try:
+            if len(value) > 200:
+                raise ValueError(value)
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+            moment, _sep, ident = raw.partition("|")
+            created_at = datetime.fromisoformat(moment)
+            if created_at.tzinfo is None or not ident.isdigit():
+                raise ValueError(raw)
+            return cls(created_at, int(ident))
+        except (ValueError, UnicodeDecodeError, binascii.Error) as error:
+            raise Problem(
+                400,
+                _("Curseur invalide"),
+                _(
+                    "Le paramètre « cursor » ne vient pas d'une page précédente : "
+                    "reprenez la liste au début."
+                ),
+                code="invalid_cursor",
+                errors={"cursor": [_("Curseur invalide.")]},
+            ) from error
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def keyset_page(statement: Select[Any], model: Any, *, cursor: str | None, limit: int) -> Page[Any]:
+    """One page of `statement` ordered by (`created_at`, `id`) descending, after `cursor`."""
+    if cursor:
+        after = Cursor.decode(cursor)
+        statement = statement.where(
+            or_(
+                model.created_at < after.created_at,
+                and_(model.created_at == after.created_at, model.id < after.id),
+            )
+        )
+    from client_portal_rp.extensions import db
+
+    rows = list(
+        db.session.scalars(
+            statement.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = Cursor(rows[-1].created_at, rows[-1].id).encode() if more and rows else None
+    return Page(rows, next_cursor)

@@ -1,0 +1,54 @@
+"""Rate limits per token family (`AccessToken.limit_key`), with the IETF `RateLimit-Policy` and
+`RateLimit` response headers (draft-ietf-httpapi-ratelimit-headers) and 429 + `Retry-After` past
+the limit. Counted by the `limits` library (Flask-Limiter's own) in Redis when REDIS_URL is set,
+in memory otherwise (one process: development and the SQLite tests)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+from limits import RateLimitItemPerMinute
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+POLICY_NAME = "jeton"
+EXTENSION = "portal.api.ratelimit"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_in: int  # seconds until the window starts again
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Policy": f'"{POLICY_NAME}";q={self.limit};w=60',
+            "RateLimit": f'"{POLICY_NAME}";r={self.remaining};t={self.reset_in}',
+        }
+
+
+class TokenRateLimiter:
+    def __init__(self, storage: Storage, per_minute: int) -> None:
+        self.item = RateLimitItemPerMinute(per_minute)
+        self.limiter = FixedWindowRateLimiter(storage)
+
+    def hit(self, key: str) -> Verdict:
+        allowed = self.limiter.hit(self.item, "portal-api", key)
+        stats = self.limiter.get_window_stats(self.item, "portal-api", key)
+        reset_in = max(0, math.ceil(stats.reset_time - time.time()))
+        return Verdict(allowed, self.item.amount, max(0, stats.remaining), reset_in)
+
+
+def init_rate_limiter(app: Flask) -> None:
+    storage = storage_from_string(app.config["PORTAL_RATELIMIT_STORAGE_URL"])
+    app.extensions[EXTENSION] = TokenRateLimiter(storage, int(app.config["PORTAL_API_RATE_LIMIT"]))
+
+
+def rate_limiter() -> TokenRateLimiter:
+    limiter: TokenRateLimiter = current_app.extensions[EXTENSION]
+    return limiter

@@ -1,0 +1,3 @@
+"""Imports every module of API operations, so that they register on the blueprint."""
+
+from client_portal_rp.api import companies  # noqa: F401
