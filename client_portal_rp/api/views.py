@@ -1,3 +1,9 @@
 """Imports every module of API operations, so that they register on the blueprint."""
 
-from client_portal_rp.api import companies  # noqa: F401
+from client_portal_rp.api import (  # noqa: F401
+    accesses,
+    archives,
+    companies,
+    deposits,
+    docs,
+)

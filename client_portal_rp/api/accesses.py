@@ -1,0 +1,1 @@
+"""API operations: accesses (filled in by issue 17)."""

@@ -1,0 +1,1 @@
+"""API operations: archives (filled in by issue 17)."""

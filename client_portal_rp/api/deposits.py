@@ -1,0 +1,1 @@
+"""API operations: deposits (filled in by issue 17)."""

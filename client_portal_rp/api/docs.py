@@ -1,0 +1,1 @@
+"""API operations: docs (filled in by issue 17)."""
