@@ -75,7 +75,8 @@ def _validation_problem(error: HTTPError) -> Response:
             code="validation_error",
             errors=errors or None,
         )
-    return problem_response(status, str(error.message), headers=dict(error.headers or {}))
+    headers = {str(name): str(value) for name, value in dict(error.headers or {}).items()}
+    return problem_response(status, str(error.message), headers=headers)
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -112,10 +113,12 @@ RATE_LIMIT_HEADERS = {
 }
 
 
-def document_spec(spec: dict[str, Any]) -> dict[str, Any]:
+def document_spec(spec: dict[str, Any] | str) -> dict[str, Any] | str:
     """What APIFlask does not write itself: the bearer scheme, errors as problem+json (APIFlask
     documents them as application/json with its own schema), the errors every operation may
     answer, and the RateLimit headers."""
+    if isinstance(spec, str):  # APIFlask passes the YAML text when asked for YAML: not ours
+        return spec
     components = spec.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     for name in ("HTTPError", "ValidationError"):

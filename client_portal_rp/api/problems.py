@@ -37,7 +37,7 @@ class Problem(HTTPException):
         self.extra_headers = headers or {}
         self.extra = extra or {}
 
-    def get_response(self, environ: Any = None, scope: Any = None) -> Response:  # type: ignore[override]
+    def get_response(self, environ: Any = None, scope: Any = None) -> Response:
         return problem_response(
             int(self.code or 500),
             self.title,

@@ -46,6 +46,7 @@ class TokenRateLimiter:
 
 def init_rate_limiter(app: Flask) -> None:
     storage = storage_from_string(app.config["PORTAL_RATELIMIT_STORAGE_URL"])
+    assert isinstance(storage, Storage), "a synchronous storage (memory://, redis://)"
     app.extensions[EXTENSION] = TokenRateLimiter(storage, int(app.config["PORTAL_API_RATE_LIMIT"]))
 
 
