@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import Response, current_app, send_file
+from flask_babel import gettext as _
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -38,6 +39,7 @@ from client_portal_rp.files import (
     DOCUMENT_KINDS,
     PHOTO_KINDS,
     FileKind,
+    content_disposition,
     safe_display_name,
     sniff,
 )
@@ -51,12 +53,14 @@ from client_portal_rp.models import (
     Processing,
     utcnow,
 )
-from client_portal_rp.storage import BlobStore, LocalBlobStore, current_blob_store
+from client_portal_rp.storage import BlobNotFound, BlobStore, LocalBlobStore, current_blob_store
 
 PAGE_SIZE = 50
 MAX_COMMENT = 2000
 SOURCES = ("web", "email")
 PARIS = ZoneInfo("Europe/Paris")
+# A PDF opened in the browser cannot run anything of ours: an opaque origin, no scripts.
+PDF_SANDBOX = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
 
 
 class DepositRefused(Exception):
@@ -312,6 +316,90 @@ def file_kind(deposit: Deposit) -> FileKind:
     return FileKind[deposit.kind.upper()]
 
 
+# --- serving the files (the page and the API) ---------------------------------------------
+
+
+class FileUnavailable(Exception):
+    """Not served: none of the blobs asked for exists (a thumbnail of a PDF), or the deposit is
+    a photo whose location is not removed yet (`message`, French, for the person)."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "")
+        self.message = message
+
+
+def is_ready(deposit: Deposit) -> bool:
+    """Whether the deposit's file may be served: no photo job, or its job is done."""
+    return deposit.processing in (Processing.DONE.value, Processing.NONE.value)
+
+
+def not_ready_message(deposit: Deposit) -> str:
+    if deposit.processing == Processing.FAILED.value:
+        return _(
+            "« %(name)s » n'a pas pu être lue comme une photo : elle n'est pas disponible. "
+            "Déposez-la de nouveau ou envoyez-la dans un autre format.",
+            name=deposit.filename,
+        )
+    return _(
+        "« %(name)s » est en cours de traitement (suppression de la position GPS, "
+        "miniature) : réessayez dans quelques secondes.",
+        name=deposit.filename,
+    )
+
+
+def has_thumbnail(deposit: Deposit) -> bool:
+    return bool(deposit.thumbnail_sha256) and deposit.processing == Processing.DONE.value
+
+
+def send_blob(sha256: str, mimetype: str, disposition: str, *, sandbox: bool = False) -> Response:
+    """A blob as the answer: never cached, `nosniff`, its Content-Disposition; a missing blob
+    is logged and FileUnavailable."""
+    store = blob_store()
+    try:
+        size = store.size(sha256)
+        stream = store.open(sha256)
+    except BlobNotFound:
+        current_app.logger.error("blob %s missing", sha256)
+        raise FileUnavailable() from None
+    response = send_file(stream, mimetype=mimetype, conditional=False, etag=False, max_age=None)
+    response.content_length = size
+    response.headers["Content-Disposition"] = disposition
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    if sandbox:
+        response.headers["Content-Security-Policy"] = PDF_SANDBOX
+    return response
+
+
+def send_download(deposit: Deposit) -> Response:
+    """The file as deposited (a photo: without its location), always as an attachment.
+    FileUnavailable with the French message while a photo waits for its job."""
+    if not is_ready(deposit):
+        raise FileUnavailable(not_ready_message(deposit))
+    return send_blob(
+        deposit.blob_sha256,
+        file_kind(deposit).mime_type,
+        content_disposition(deposit.filename, inline=False),
+    )
+
+
+def jpeg_name(deposit: Deposit) -> str:
+    stem = deposit.filename.rsplit(".", 1)[0] if "." in deposit.filename else deposit.filename
+    return f"{stem}.jpg"
+
+
+def send_thumbnail(deposit: Deposit) -> Response:
+    """The photo's thumbnail (JPEG); FileUnavailable when it has none (yet)."""
+    if not has_thumbnail(deposit):
+        raise FileUnavailable()
+    assert deposit.thumbnail_sha256 is not None
+    return send_blob(
+        deposit.thumbnail_sha256,
+        "image/jpeg",
+        content_disposition(f"vignette-{jpeg_name(deposit)}", inline=True),
+    )
+
+
 # --- the company's list ------------------------------------------------------------------
 
 
@@ -327,6 +415,12 @@ class DepositFilter:
     date_to: date | None = None
     page: int = 1
     errors: list[str] = field(default_factory=list)
+    # The same messages by query argument (type, statut, du, au): the API's `errors`.
+    field_errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def refuse(self, argument: str, message: str) -> None:
+        self.errors.append(message)
+        self.field_errors.setdefault(argument, []).append(message)
 
     def query_args(self, **override: Any) -> dict[str, Any]:
         """The filter as query arguments (the pagination links keep it)."""
@@ -356,13 +450,13 @@ class DepositPage:
     pages: int
 
 
-def _parse_date(raw: str, label: str, errors: list[str]) -> date | None:
+def _parse_date(raw: str, label: str, found: DepositFilter) -> date | None:
     if not raw:
         return None
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        errors.append(f"La date « {label} » n'est pas une date valable (format AAAA-MM-JJ).")
+        found.refuse(label, f"La date « {label} » n'est pas une date valable (format AAAA-MM-JJ).")
         return None
 
 
@@ -370,7 +464,6 @@ def parse_filter(firm_id: int, args: Mapping[str, str]) -> DepositFilter:
     """Type (one of the firm's), status, dates and page from the query string; a wrong value
     is dropped with a French message."""
     found = DepositFilter()
-    errors = found.errors
     code = (args.get("type") or "").strip()
     if code:
         found.deposit_type = (
@@ -381,17 +474,17 @@ def parse_filter(firm_id: int, args: Mapping[str, str]) -> DepositFilter:
             else None
         )
         if found.deposit_type is None:
-            errors.append("Ce type de document n'existe pas.")
+            found.refuse("type", "Ce type de document n'existe pas.")
     status = (args.get("statut") or "").strip()
     if status:
         if status in DepositStatus._value2member_map_:
             found.status = DepositStatus(status)
         else:
-            errors.append("Ce statut n'existe pas (déposé, pris en charge ou traité).")
-    found.date_from = _parse_date((args.get("du") or "").strip(), "du", errors)
-    found.date_to = _parse_date((args.get("au") or "").strip(), "au", errors)
+            found.refuse("statut", "Ce statut n'existe pas (déposé, pris en charge ou traité).")
+    found.date_from = _parse_date((args.get("du") or "").strip(), "du", found)
+    found.date_to = _parse_date((args.get("au") or "").strip(), "au", found)
     if found.date_from and found.date_to and found.date_from > found.date_to:
-        errors.append("La date « du » est après la date « au » : la période est vide.")
+        found.refuse("au", "La date « du » est après la date « au » : la période est vide.")
     page = (args.get("page") or "1").strip()
     found.page = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
     return found

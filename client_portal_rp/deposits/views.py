@@ -9,6 +9,12 @@ enforced while reading, and the CSRF token (a form field before the files, or th
 header) is checked before the first file byte is written; the view is therefore exempt from
 CSRFProtect, which would read the whole body first.
 
+The web app's offline queue (static/js/deposit-queue.js) sends each queued file alone with an
+`Idempotency-Key` header (ADR 0026): a file sent again with its key (the answer was lost, the
+sync event and the page both flushed) returns the deposit already made, with 200 and
+`Idempotency-Replayed: true`, and adds nothing (no row, no audit line, no photo job); the key
+with another file is 409.
+
 Files are served only as what `sniff` said they are, as attachments unless they are images
 (or a PDF under a CSP sandbox), `nosniff`, never cached; a photo is not served before the job
 removed its location (SECURITY.md 49, 50).
@@ -26,7 +32,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import format_datetime
@@ -40,10 +45,10 @@ from client_portal_rp.deposits.mailbox import mailbox_address
 from client_portal_rp.extensions import db
 from client_portal_rp.files import FileKind, content_disposition, safe_display_name
 from client_portal_rp.models import Deposit, DepositStatus, Module, PieceRequest, Processing
-from client_portal_rp.storage import BlobNotFound
 from client_portal_rp.tenancy import Access, company_view, one_of_company
 from client_portal_rp.uploads import (
     UploadError,
+    UploadInvalid,
     UploadTooLarge,
     csrf_check,
     megabytes,
@@ -56,8 +61,6 @@ bp = Blueprint("deposits", __name__)
 MIB = 1024 * 1024
 MAX_FILES_PER_REQUEST = 20
 PREVIEW_KINDS = {FileKind.JPEG, FileKind.PNG, FileKind.HEIC, FileKind.TIFF, FileKind.PDF}
-# A PDF opened in the browser cannot run anything of ours: an opaque origin, no scripts.
-PDF_SANDBOX = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
 
 
 def max_file_bytes() -> int:
@@ -67,6 +70,24 @@ def max_file_bytes() -> int:
 def size_label(limit: int) -> str:
     """The limit as people read it: « 25 Mo » for the configured 25 MiB."""
     return f"{limit // MIB} Mo" if limit % MIB == 0 else megabytes(limit)
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key() -> str | None:
+    """The request's Idempotency-Key (None without one); raises UploadInvalid when malformed."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not services.IDEMPOTENCY_KEY.fullmatch(key):
+        raise UploadInvalid(
+            _(
+                "La clé d'idempotence doit compter 8 à 64 caractères parmi lettres, chiffres "
+                "et « _ . : - »."
+            )
+        )
+    return key
 
 
 def wants_json() -> bool:
@@ -148,11 +169,17 @@ def _file_result(result: services.DepositResult) -> dict[str, Any]:
             date=format_datetime(result.duplicate_of.created_at, "short"),
             name=result.duplicate_of.filename,
         )
+    if result.replayed:
+        message = _(
+            "« %(name)s » était déjà déposé : ce nouvel envoi n'ajoute rien.",
+            name=deposit.filename,
+        )
     return {
         "ok": True,
         "name": deposit.filename,
         "deposit": deposit.public_id,
         "duplicate": result.duplicate_of is not None,
+        "replayed": result.replayed,
         "message": message,
     }
 
@@ -196,6 +223,10 @@ def upload(access: Access) -> Response | tuple[Any, int]:
         return _refuse(access, _(invalid.message), invalid.status)
 
     with received:
+        try:
+            key = idempotency_key()
+        except UploadInvalid as invalid:
+            return _refuse(access, invalid.message, invalid.status)
         form = DepositForm()
         if not form.validate():
             message = next(
@@ -233,6 +264,12 @@ def upload(access: Access) -> Response | tuple[Any, int]:
             return _refuse(access, oversized[0]["message"], 413)
         if not received.files:
             return _refuse(access, _("Choisissez au moins un fichier à déposer."), 422)
+        if key is not None and len(received.files) + len(received.oversized) > 1:
+            return _refuse(
+                access,
+                _("Une clé d'idempotence vaut pour un seul fichier : envoyez-les un par un."),
+                400,
+            )
         results: list[dict[str, Any]] = list(oversized)
         to_process: list[Deposit] = []
         for file in received.files:
@@ -247,7 +284,11 @@ def upload(access: Access) -> Response | tuple[Any, int]:
                     uploaded_by=access.user,
                     comment=form.comment.data or "",
                     piece_request=piece_request,
+                    idempotency_key=key,
                 )
+            except services.IdempotencyConflict as conflict:
+                db.session.rollback()
+                return _refuse(access, conflict.message, 409)
             except services.DepositRefused as refused:
                 results.append(
                     {
@@ -263,10 +304,14 @@ def upload(access: Access) -> Response | tuple[Any, int]:
         db.session.commit()
     jobs.schedule(deposit.id for deposit in to_process)
     accepted = sum(1 for r in results if r["ok"])
+    replayed = any(r.get("replayed") for r in results)
     if wants_json():
-        status = 201 if accepted else 422
+        status = (200 if replayed else 201) if accepted else 422
         message = results[0]["message"] if len(results) == 1 else ""
-        return jsonify(ok=bool(accepted), message=message, results=results), status
+        answer = jsonify(ok=bool(accepted), message=message, results=results)
+        if replayed:
+            answer.headers["Idempotency-Replayed"] = "true"
+        return answer, status
     for answer in results:
         if answer["ok"]:
             flash(answer["message"], "warning" if answer.get("duplicate") else "success")
@@ -279,48 +324,18 @@ def upload(access: Access) -> Response | tuple[Any, int]:
 
 
 def _not_ready(access: Access, deposit: Deposit) -> tuple[str, int]:
-    if deposit.processing == Processing.FAILED.value:
-        message = _(
-            "« %(name)s » n'a pas pu être lue comme une photo : elle n'est pas disponible. "
-            "Déposez-la de nouveau ou envoyez-la dans un autre format.",
-            name=deposit.filename,
-        )
-    else:
-        message = _(
-            "« %(name)s » est en cours de traitement (suppression de la position GPS, "
-            "miniature) : réessayez dans quelques secondes.",
-            name=deposit.filename,
-        )
     return render_template(
-        "forbidden.html", title=_("Document en cours de traitement"), message=message
+        "forbidden.html",
+        title=_("Document en cours de traitement"),
+        message=services.not_ready_message(deposit),
     ), 409
 
 
-def _ready(deposit: Deposit) -> bool:
-    return deposit.processing in (Processing.DONE.value, Processing.NONE.value)
-
-
 def _send_blob(sha256: str, mimetype: str, disposition: str, *, sandbox: bool = False) -> Response:
-    store = services.blob_store()
     try:
-        size = store.size(sha256)
-        stream = store.open(sha256)
-    except BlobNotFound:
-        current_app.logger.error("blob %s missing", sha256)
+        return services.send_blob(sha256, mimetype, disposition, sandbox=sandbox)
+    except services.FileUnavailable:
         raise NotFound() from None
-    response = send_file(stream, mimetype=mimetype, conditional=False, etag=False, max_age=None)
-    response.content_length = size
-    response.headers["Content-Disposition"] = disposition
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    if sandbox:
-        response.headers["Content-Security-Policy"] = PDF_SANDBOX
-    return response
-
-
-def _jpeg_name(deposit: Deposit) -> str:
-    stem = deposit.filename.rsplit(".", 1)[0] if "." in deposit.filename else deposit.filename
-    return f"{stem}.jpg"
 
 
 @bp.get("/entreprises/<company_id>/depots/<deposit_id>/fichier", endpoint="download")
@@ -328,12 +343,12 @@ def _jpeg_name(deposit: Deposit) -> str:
 def download(access: Access, deposit_id: str) -> Response | tuple[str, int]:
     """The file as deposited (a photo: without its location), always as an attachment."""
     deposit = one_of_company(Deposit, access.company, deposit_id)
-    if not _ready(deposit):
+    if not services.is_ready(deposit):
         return _not_ready(access, deposit)
-    kind = services.file_kind(deposit)
-    return _send_blob(
-        deposit.blob_sha256, kind.mime_type, content_disposition(deposit.filename, inline=False)
-    )
+    try:
+        return services.send_download(deposit)
+    except services.FileUnavailable:
+        raise NotFound() from None
 
 
 @bp.get("/entreprises/<company_id>/depots/<deposit_id>/apercu", endpoint="view_file")
@@ -342,7 +357,7 @@ def view_file(access: Access, deposit_id: str) -> Response | tuple[str, int]:
     """Open in the browser: a photo (the JPEG rendition of a HEIC/TIFF), a PDF under a CSP
     sandbox; a CSV/XLSX is downloaded."""
     deposit = one_of_company(Deposit, access.company, deposit_id)
-    if not _ready(deposit):
+    if not services.is_ready(deposit):
         return _not_ready(access, deposit)
     kind = services.file_kind(deposit)
     if kind in (FileKind.HEIC, FileKind.TIFF):
@@ -351,7 +366,7 @@ def view_file(access: Access, deposit_id: str) -> Response | tuple[str, int]:
         return _send_blob(
             deposit.rendition_sha256,
             "image/jpeg",
-            content_disposition(_jpeg_name(deposit), inline=True),
+            content_disposition(services.jpeg_name(deposit), inline=True),
         )
     if kind in PREVIEW_KINDS:
         return _send_blob(
@@ -369,10 +384,7 @@ def view_file(access: Access, deposit_id: str) -> Response | tuple[str, int]:
 @company_view(Module.DEPOSIT)
 def thumbnail(access: Access, deposit_id: str) -> Response | tuple[str, int]:
     deposit = one_of_company(Deposit, access.company, deposit_id)
-    if not deposit.thumbnail_sha256 or deposit.processing != Processing.DONE.value:
-        raise NotFound()
-    return _send_blob(
-        deposit.thumbnail_sha256,
-        "image/jpeg",
-        content_disposition(f"vignette-{_jpeg_name(deposit)}", inline=True),
-    )
+    try:
+        return services.send_thumbnail(deposit)
+    except services.FileUnavailable:
+        raise NotFound() from None
