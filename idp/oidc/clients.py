@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -73,6 +74,12 @@ SECRET_METHODS = frozenset(
 DEFAULT_GRANT_TYPES: tuple[str, ...] = ("authorization_code", "refresh_token")
 DEFAULT_SCOPES: tuple[str, ...] = ("openid", "profile", "email", "offline_access")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# RFC 8252 (native apps): a public client's redirect on a loopback IP literal, never the name
+# `localhost` (section 8.3), admitted even in production; its port may vary (section 7.3).
+NATIVE_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1"})
+_NATIVE_LOOPBACK = re.compile(
+    r"http://(?P<host>127\.0\.0\.1|\[::1\])(?::(?P<port>[1-9][0-9]{0,4}))?(?P<rest>[/?][^#]*)?"
+)
 NAME_MAX_LENGTH = 120
 URI_MAX_LENGTH = 500
 SECRET_BYTES = 32  # 256 bits
@@ -142,11 +149,13 @@ class NewClient:
 # --- validation -----------------------------------------------------------------------------
 
 
-def uri_problem(uri: str) -> str | None:
+def uri_problem(uri: str, *, native_redirect: bool = False) -> str | None:
     """Why `uri` cannot be registered (redirect, post-logout, back-channel, jwks), or None.
 
-    Absolute https; plain http only for a loopback host (127.0.0.1, localhost, [::1]) and only
-    where OIDC_ALLOW_INSECURE_TRANSPORT holds (development, tests); no fragment, no userinfo."""
+    Absolute https; plain http only for a loopback host (127.0.0.1, localhost, [::1]) where
+    OIDC_ALLOW_INSECURE_TRANSPORT holds (development, tests), and, with `native_redirect` (a
+    public client's redirect URI, RFC 8252), on a loopback IP literal everywhere; no fragment,
+    no userinfo."""
     if (
         not uri
         or uri != uri.strip()
@@ -170,18 +179,37 @@ def uri_problem(uri: str) -> str | None:
     scheme = parts.scheme.lower()
     if scheme == "https":
         return None
-    loopback_http = (
-        scheme == "http"
-        and parts.hostname in LOOPBACK_HOSTS
-        and settings().oidc.allow_insecure_transport
-    )
-    if loopback_http:
-        return None
+    if scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        if settings().oidc.allow_insecure_transport:
+            return None
+        if native_redirect and parts.hostname in NATIVE_LOOPBACK_HOSTS:
+            return None
     return _(
         "« %(uri)s » doit commencer par https:// (http:// n'est admis que pour 127.0.0.1, "
-        "localhost ou [::1], hors production).",
+        "localhost ou [::1] hors production, et pour l'adresse de retour d'une application "
+        "native, client public, sur 127.0.0.1 ou [::1]).",
         uri=uri,
     )
+
+
+def loopback_redirect_key(uri: str) -> tuple[str, str] | None:
+    """A native app's loopback redirect without its port (RFC 8252 section 7.3): (IP literal,
+    path and query) as written, or None for any other URI. The port, when there is one, must
+    be 1-65535 in plain digits; nothing else of the URI is normalised."""
+    found = _NATIVE_LOOPBACK.fullmatch(uri)
+    if found is None:
+        return None
+    port = found.group("port")
+    if port is not None and int(port) > 65535:
+        return None
+    return found.group("host"), found.group("rest") or ""
+
+
+def native_redirect_matches(requested: str, registered: list[str]) -> bool:
+    """A public client's requested redirect equals a registered loopback one but for the
+    port. Only the caller knows the client is public: it asks for nothing else."""
+    key = loopback_redirect_key(requested)
+    return key is not None and any(loopback_redirect_key(uri) == key for uri in registered)
 
 
 def check_new_client(new: NewClient) -> dict[str, list[str]]:
@@ -199,10 +227,13 @@ def check_new_client(new: NewClient) -> dict[str, list[str]]:
     elif has_forbidden_characters(name):
         refuse("name", _("Le nom contient des caractères non admis."))
 
-    for uri_field in ("redirect_uris", "post_logout_redirect_uris"):
-        for uri in getattr(new, uri_field):
-            if problem := uri_problem(uri):
-                refuse(uri_field, problem)
+    native = new.method == ClientAuthMethod.NONE.value
+    for uri in new.redirect_uris:
+        if problem := uri_problem(uri, native_redirect=native):
+            refuse("redirect_uris", problem)
+    for uri in new.post_logout_redirect_uris:
+        if problem := uri_problem(uri):
+            refuse("post_logout_redirect_uris", problem)
     for single in ("backchannel_logout_uri", "jwks_uri"):
         value = getattr(new, single)
         if value and (problem := uri_problem(value)):

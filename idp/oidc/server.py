@@ -5,7 +5,9 @@ Where Authlib 1.9 falls short (../shared/OIDC_NOTES.md), the subclasses here say
 - requests read the POST body only on POST (pitfall 10), and their URI is the issuer's;
 - `iss` is added to every authorization redirect, errors included (pitfall 2);
 - PKCE is S256 only and required at /authorize for public clients (pitfall 5);
-- `redirect_uri` is required and matched exactly, never defaulted (pitfall 13);
+- `redirect_uri` is required and matched exactly, never defaulted (pitfall 13), but for the
+  port of a public client's loopback redirect (RFC 8252 section 7.3); the token endpoint
+  compares it with the code's exactly;
 - a code is claimed by one conditional UPDATE; a second redemption revokes the grant (token
   family) the first one created (pitfall 7);
 - each client authenticates with its registered method only (pitfall 8); `invalid_client` is
@@ -111,8 +113,16 @@ class Client(ClientMixin):
         return " ".join(s for s in claims.scope_list(scope) if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        """Character for character, among the registered ones (security 19)."""
-        return redirect_uri in self.row.redirect_uris
+        """Character for character, among the registered ones (security 19); but a public
+        client's loopback redirect on an IP literal takes any port (RFC 8252 section 7.3: a
+        native app listens where the system lets it), its path and query still exact."""
+        if redirect_uri in self.row.redirect_uris:
+            return True
+        from idp.oidc import clients
+
+        return self.row.is_public and clients.native_redirect_matches(
+            redirect_uri, self.row.redirect_uris
+        )
 
     def check_client_secret(self, client_secret: str) -> bool:
         from idp.oidc import clients
