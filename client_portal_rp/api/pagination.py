@@ -59,24 +59,32 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-def keyset_page(statement: Select[Any], model: Any, *, cursor: str | None, limit: int) -> Page[Any]:
-    """One page of `statement` ordered by (`created_at`, `id`) descending, after `cursor`."""
+def keyset_page(
+    statement: Select[Any],
+    model: Any,
+    *,
+    cursor: str | None,
+    limit: int,
+    created: str = "created_at",
+) -> Page[Any]:
+    """One page of `statement` ordered by (`created`, `id`) descending, after `cursor`.
+    `created`: the model's moment column (archives order by `published_at`)."""
+    moment = getattr(model, created)
     if cursor:
         after = Cursor.decode(cursor)
         statement = statement.where(
             or_(
-                model.created_at < after.created_at,
-                and_(model.created_at == after.created_at, model.id < after.id),
+                moment < after.created_at,
+                and_(moment == after.created_at, model.id < after.id),
             )
         )
     from client_portal_rp.extensions import db
 
     rows = list(
-        db.session.scalars(
-            statement.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
-        )
+        db.session.scalars(statement.order_by(moment.desc(), model.id.desc()).limit(limit + 1))
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = Cursor(rows[-1].created_at, rows[-1].id).encode() if more and rows else None
+    last = rows[-1] if rows else None
+    next_cursor = Cursor(getattr(last, created), last.id).encode() if more and last else None
     return Page(rows, next_cursor)

@@ -24,9 +24,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
+from flask import Response, current_app, send_file
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
+from werkzeug.exceptions import NotFound
 
 from client_portal_rp import audit
 from client_portal_rp.extensions import db
@@ -34,6 +35,7 @@ from client_portal_rp.files import (
     DATA_KINDS,
     DOCUMENT_KINDS,
     FileKind,
+    content_disposition,
     safe_display_name,
     sniff,
 )
@@ -44,7 +46,7 @@ from client_portal_rp.models import (
     PortalUser,
     utcnow,
 )
-from client_portal_rp.storage import BlobStore, LocalBlobStore, current_blob_store
+from client_portal_rp.storage import BlobNotFound, BlobStore, LocalBlobStore, current_blob_store
 
 PAGE_SIZE = 50
 FIRST_EXERCICE = 1990
@@ -54,6 +56,14 @@ ARCHIVE_KINDS = DOCUMENT_KINDS | DATA_KINDS
 # Opened in the browser (under a CSP sandbox): what every browser shows by itself. HEIC and
 # TIFF are published as they are but downloaded (Chromium and Firefox show neither).
 INLINE_KINDS = frozenset({FileKind.PDF, FileKind.JPEG, FileKind.PNG})
+# The response that shows a document in the browser: a sandbox (opaque origin, no scripts, no
+# forms, no popups, no plugins of ours), nothing loaded from anywhere. Measured on Chromium 156
+# (tests/client_portal_rp/test_archives_browser.py): its PDF viewer and its image view render
+# under `sandbox; default-src 'none'` alone. `style-src 'unsafe-inline'` is kept for the inline
+# styles of the page Chromium wraps around a PDF or an image (older versions drew the viewer at a
+# fifth of the height without them, Chromium issue 271452); it costs nothing where no script
+# runs and nothing can load.
+VIEWER_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'"
 
 
 class ArchiveRefused(Exception):
@@ -322,6 +332,17 @@ def summary(company: Company, wanted: ArchiveFilter) -> tuple[dict[ArchiveFolder
     return counts, sorted(exercices, reverse=True)
 
 
+def matching(company: Company, wanted: ArchiveFilter) -> Select[tuple[ArchiveDocument]]:
+    """The company's documents matching the whole filter (search, exercice, folder), unordered:
+    the page orders and cuts it by page number, the API by cursor."""
+    statement: Select[tuple[ArchiveDocument]] = _narrowed(select(ArchiveDocument), company, wanted)
+    if wanted.exercice is not None:
+        statement = statement.where(ArchiveDocument.exercice == wanted.exercice)
+    if wanted.folder is not None:
+        statement = statement.where(ArchiveDocument.folder == wanted.folder.value)
+    return statement
+
+
 def archives_page(company: Company, wanted: ArchiveFilter) -> ArchivePage:
     """One page (50) of the company's documents matching the filter, newest first."""
     counts, exercices = summary(company, wanted)
@@ -330,16 +351,39 @@ def archives_page(company: Company, wanted: ArchiveFilter) -> ArchivePage:
     page = min(wanted.page, pages)
     documents: list[ArchiveDocument] = []
     if total:  # nothing matches: no second pass over the company's documents
-        statement = _narrowed(select(ArchiveDocument), company, wanted)
-        if wanted.exercice is not None:
-            statement = statement.where(ArchiveDocument.exercice == wanted.exercice)
-        if wanted.folder is not None:
-            statement = statement.where(ArchiveDocument.folder == wanted.folder.value)
         documents = list(
             db.session.scalars(
-                statement.order_by(ArchiveDocument.published_at.desc(), ArchiveDocument.id.desc())
+                matching(company, wanted)
+                .order_by(ArchiveDocument.published_at.desc(), ArchiveDocument.id.desc())
                 .limit(PAGE_SIZE)
                 .offset((page - 1) * PAGE_SIZE)
             )
         )
     return ArchivePage(documents, total, page, pages, counts, exercices)
+
+
+# --- serving -----------------------------------------------------------------------------
+
+
+def send_document(document: ArchiveDocument, *, inline: bool) -> Response:
+    """The document's bytes as the page and the API serve them (SECURITY.md 50): read by digest
+    only, the kind `sniff` found, `nosniff`, never cached, the safe name through
+    `content_disposition`, and the viewer's sandbox even on a download (a browser that rendered
+    it anyway would run nothing). A blob missing from the store is a 404, logged."""
+    store = blob_store()
+    try:
+        size = store.size(document.blob_sha256)
+        stream = store.open(document.blob_sha256)
+    except BlobNotFound:
+        current_app.logger.error("archive blob %s missing", document.blob_sha256)
+        raise NotFound() from None
+    kind = file_kind(document)
+    response = send_file(
+        stream, mimetype=kind.mime_type, conditional=False, etag=False, max_age=None
+    )
+    response.content_length = size
+    response.headers["Content-Disposition"] = content_disposition(document.filename, inline=inline)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Security-Policy"] = VIEWER_CSP
+    return response

@@ -34,20 +34,17 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
-from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from client_portal_rp.archives import services
 from client_portal_rp.archives.forms import PublishForm
 from client_portal_rp.extensions import db
-from client_portal_rp.files import FileKind, content_disposition, safe_display_name
+from client_portal_rp.files import FileKind, safe_display_name
 from client_portal_rp.models import ArchiveDocument, ArchiveFolder, Module, PortalUser
-from client_portal_rp.storage import BlobNotFound
 from client_portal_rp.tenancy import Access, company_view, forbidden, one_of_company
 from client_portal_rp.uploads import (
     UploadError,
@@ -62,14 +59,8 @@ bp = Blueprint("archives", __name__)
 
 MAX_FILES_PER_REQUEST = 20
 MIB = 1024 * 1024
-# The response that shows a document in the browser: a sandbox (opaque origin, no scripts, no
-# forms, no popups, no plugins of ours), nothing loaded from anywhere. Measured on Chromium 156
-# (tests/client_portal_rp/test_archives_browser.py): its PDF viewer and its image view render
-# under `sandbox; default-src 'none'` alone. `style-src 'unsafe-inline'` is kept for the inline
-# styles of the page Chromium wraps around a PDF or an image (older versions drew the viewer at a
-# fifth of the height without them, Chromium issue 271452); it costs nothing where no script
-# runs and nothing can load.
-VIEWER_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'"
+# The viewer's sandbox (services.py says why), named here too for the tests.
+VIEWER_CSP = services.VIEWER_CSP
 
 
 @dataclass(frozen=True)
@@ -336,33 +327,12 @@ def detail(access: Access, document_id: str) -> str:
     )
 
 
-def _send(document: ArchiveDocument, *, inline: bool) -> Response:
-    store = services.blob_store()
-    try:
-        size = store.size(document.blob_sha256)
-        stream = store.open(document.blob_sha256)
-    except BlobNotFound:
-        current_app.logger.error("archive blob %s missing", document.blob_sha256)
-        raise NotFound() from None
-    kind = services.file_kind(document)
-    response = send_file(
-        stream, mimetype=kind.mime_type, conditional=False, etag=False, max_age=None
-    )
-    response.content_length = size
-    response.headers["Content-Disposition"] = content_disposition(document.filename, inline=inline)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    # Even a download gets the sandbox: a browser that rendered it anyway would run nothing.
-    response.headers["Content-Security-Policy"] = VIEWER_CSP
-    return response
-
-
 @bp.get("/entreprises/<company_id>/archives/<document_id>/voir")
 @company_view(Module.ARCHIVES)
 def open_document(access: Access, document_id: str) -> Response:
     """The document in the browser: PDF, JPEG, PNG inline under the sandbox; others saved."""
     document = one_of_company(ArchiveDocument, access.company, document_id)
-    return _send(document, inline=services.opens_inline(document))
+    return services.send_document(document, inline=services.opens_inline(document))
 
 
 @bp.get("/entreprises/<company_id>/archives/<document_id>/telecharger")
@@ -370,4 +340,4 @@ def open_document(access: Access, document_id: str) -> Response:
 def download(access: Access, document_id: str) -> Response:
     """« Enregistrer sous »: always an attachment, with the document's safe name."""
     document = one_of_company(ArchiveDocument, access.company, document_id)
-    return _send(document, inline=False)
+    return services.send_document(document, inline=False)
