@@ -1,11 +1,12 @@
 """`python -m devserver` (what `make run` starts): the whole product on one laptop.
 
 Order matters: the database is migrated, the demo accounts loaded and the four relying parties
-(the portal, three sample partner sites) registered in the IdP through its CLI before anything
-serves; the mailbox listens before the outbox worker starts, so the demo activation email is
-delivered on the first poll. Every child runs in its own process group, so Ctrl-C reaches this
-process only and each child is then stopped in turn (SIGTERM, then SIGKILL after a grace
-period): the outbox worker finishes the message in flight instead of dying mid-send.
+(the portal, three sample partner sites) and the demo native app's public client registered in
+the IdP through its CLI before anything serves; the mailbox listens before the outbox worker
+starts, so the demo activation email is delivered on the first poll. Every child runs in its
+own process group, so Ctrl-C reaches this process only and each child is then stopped in turn
+(SIGTERM, then SIGKILL after a grace period): the outbox worker finishes the message in flight
+instead of dying mid-send.
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ from types import FrameType
 from typing import IO
 
 from devserver import demo
-from devserver.clients import SCOPES, Credentials, RegistrationError, Site, ensure_registered
+from devserver.clients import (
+    PUBLIC_AUTH_METHOD,
+    SCOPES,
+    Credentials,
+    RegistrationError,
+    Site,
+    ensure_registered,
+)
 from samples.partner_site import SITES as PARTNER_SITES
 
 HOST = "127.0.0.1"
@@ -181,13 +189,45 @@ def sites(ports: Ports) -> list[Site]:
     ]
 
 
+NATIVE_APP_SCOPES = (
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "portal.deposits",
+    "portal.accounting",
+    "portal.archives",
+    "portal.accesses",
+)
+
+
+def native_app() -> Site:
+    """The demo native app (ADR 0026): a public client (no secret, PKCE) whose loopback
+    redirect takes any port (RFC 8252), with the portal API's scopes. Third-party: Sésame asks
+    for consent, since any program may claim a public client's id (RFC 8252 section 8.6)."""
+    return Site(
+        "mobile",
+        "Sésame Mobile (démo)",
+        f"http://{HOST}",
+        PUBLIC_AUTH_METHOD,
+        False,
+        scopes=NATIVE_APP_SCOPES,
+        grant_types=("authorization_code", "refresh_token"),
+    )
+
+
+def api_url(ports: Ports) -> str:
+    """The portal API's base URL, which is also its tokens' audience (the RFC 8707 resource)."""
+    return f"http://{HOST}:{ports.portal}/api/v1"
+
+
 def site_env(site: Site, credentials: Credentials, all_sites: Sequence[Site]) -> dict[str, str]:
     """A relying party's own variables (PORTAL_* or PARTNER_*, docs/configuration.md)."""
     prefix = "PORTAL_" if site.key == "portal" else "PARTNER_"
     env = {
         f"{prefix}BASE_URL": site.base_url,
         f"{prefix}CLIENT_ID": credentials.client_id,
-        f"{prefix}CLIENT_SECRET": credentials.client_secret,
+        f"{prefix}CLIENT_SECRET": credentials.client_secret or "",
         f"{prefix}CLIENT_AUTH_METHOD": credentials.auth_method,
     }
     if prefix == "PARTNER_":
@@ -331,7 +371,7 @@ def tcp_open(port: int) -> Callable[[], bool]:
     return check
 
 
-def banner(ports: Ports, env: dict[str, str]) -> str:
+def banner(ports: Ports, env: dict[str, str], native_client_id: str | None = None) -> str:
     account = demo.active_demo_account()
     pending = demo.pending_demo_account()
     database = env["DATABASE_URL"].removeprefix("sqlite:///")
@@ -380,6 +420,7 @@ def banner(ports: Ports, env: dict[str, str]) -> str:
         "    demo.garage         administratrice du Garage Leroy / admin of another company",
         "    demo.expert         cabinet Rousseau Audit : dépôts reçus, archives / firm staff",
         "",
+        *native_app_lines(ports, native_client_id),
         "  Sécurité avancée : « Mon compte » → ajoutez une application d'authentification ou",
         "  une clé d'accès ; « Espace sécurisé » sur la Revue demande alors ce second facteur.",
         "  Advanced security: add an authenticator app or a passkey on « Mon compte »; the",
@@ -392,6 +433,21 @@ def banner(ports: Ports, env: dict[str, str]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def native_app_lines(ports: Ports, client_id: str | None) -> list[str]:
+    """The banner's lines on the native app's client and the API (none without a client)."""
+    if client_id is None:
+        return []
+    return [
+        "  API du portail / portal API (application native « Sésame Mobile (démo) »):",
+        f"    client_id (public, PKCE)  {client_id}",
+        f"    API (resource)            {api_url(ports)}   (OpenAPI: /api/v1/openapi.json)",
+        f"    code + PKCE S256 sur http://{IDP_HOST}:{ports.idp}/authorize, redirect_uri "
+        f"http://{HOST}:<port>/callback ;",
+        f"    puis POST /token avec resource={api_url(ports)} ; Authorization: Bearer <jeton>.",
+        "",
+    ]
 
 
 def run(env: dict[str, str], stop: threading.Event, out: Callable[[str], None] = print) -> int:
@@ -414,8 +470,11 @@ def run(env: dict[str, str], stop: threading.Event, out: Callable[[str], None] =
         supervisor.run_once("portal-demo", flask_command(PORTAL_APP, "demo", "load"))
         out("[devserver] Sites clients / relying parties (idp clients add)…")
         relying_parties = sites(ports)
+        mobile = native_app()
         try:
-            credentials = ensure_registered(relying_parties, supervisor.idp, CLIENTS_FILE, out)
+            credentials = ensure_registered(
+                [*relying_parties, mobile], supervisor.idp, CLIENTS_FILE, out
+            )
         except RegistrationError as error:
             raise StartupError(
                 f"Enregistrement des sites / registering the sites: {error}"
@@ -457,7 +516,7 @@ def run(env: dict[str, str], stop: threading.Event, out: Callable[[str], None] =
             ],
             stop,
         )
-        out(banner(ports, environment))
+        out(banner(ports, environment, credentials[mobile.key].client_id))
         while not stop.wait(0.5):
             dead = supervisor.exited()
             if dead is not None:

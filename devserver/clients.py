@@ -1,5 +1,6 @@
-"""The relying parties of `make run` (the portal and the three sample partner sites), registered
-in the IdP through its own CLI (`idp clients add ... --json`), as an operator would.
+"""The relying parties of `make run` (the portal and the three sample partner sites, and the
+native app's public client), registered in the IdP through its own CLI
+(`idp clients add ... --json`), as an operator would.
 
 Idempotent: the client ids and secrets are kept in instance/oidc-clients.json (gitignored, mode
 0600) with what was registered; a restart reuses a client that `idp clients list --json` still
@@ -18,28 +19,45 @@ from typing import Any
 from urllib.parse import urlsplit
 
 SCOPES = ("openid", "profile", "email", "ordre")
+PUBLIC_AUTH_METHOD = "none"
 
 
 @dataclass(frozen=True)
 class Site:
-    """A relying party `make run` starts: what the IdP registers for it."""
+    """A relying party `make run` starts: what the IdP registers for it. A public client
+    (`auth_method` "none": a native app, RFC 8252) has no secret and no site: only its
+    redirect URI, `base_url`/callback, and no logout addresses."""
 
-    key: str  # portal, bibliotheque, revue, experts
+    key: str  # portal, bibliotheque, revue, experts, mobile
     name: str
     base_url: str
-    auth_method: str  # client_secret_basic or client_secret_post
+    auth_method: str  # client_secret_basic, client_secret_post, or none (public)
     first_party: bool  # no consent screen
     scopes: tuple[str, ...] = SCOPES
     # Who may log in (empty: everyone), and the delegation settings (ADR 0025).
     allowed_profiles: tuple[str, ...] = ()
     accepts_delegations: bool = False
     admits_delegates: bool = False
+    grant_types: tuple[str, ...] = ()  # empty: the IdP's default (code and refresh)
+
+    @property
+    def public(self) -> bool:
+        return self.auth_method == PUBLIC_AUTH_METHOD
 
     @property
     def port(self) -> int:
         return urlsplit(self.base_url).port or 80
 
     def registration(self) -> dict[str, Any]:
+        if self.public:
+            return {
+                "name": self.name,
+                "redirect_uri": f"{self.base_url}/callback",
+                "auth_method": self.auth_method,
+                "first_party": self.first_party,
+                "scopes": list(self.scopes),
+                "grant_types": list(self.grant_types),
+            }
         return {
             "name": self.name,
             "redirect_uri": f"{self.base_url}/callback",
@@ -60,11 +78,16 @@ class Site:
             "clients", "add",
             "--name", self.name,
             "--redirect-uri", f"{self.base_url}/callback",
-            "--post-logout-uri", f"{self.base_url}/logged-out",
-            "--backchannel-logout-uri", f"{self.base_url}/backchannel-logout",
             "--auth-method", self.auth_method,
             "--json",
         ]  # fmt: skip
+        if not self.public:  # a native app has no page to come back to, no back channel
+            args += [
+                "--post-logout-uri", f"{self.base_url}/logged-out",
+                "--backchannel-logout-uri", f"{self.base_url}/backchannel-logout",
+            ]  # fmt: skip
+        for grant_type in self.grant_types:
+            args += ["--grant-type", grant_type]
         for scope in self.scopes:
             args += ["--scope", scope]
         if self.first_party:
@@ -81,7 +104,7 @@ class Site:
 @dataclass(frozen=True)
 class Credentials:
     client_id: str
-    client_secret: str
+    client_secret: str | None  # None: a public client
     auth_method: str
 
 
@@ -139,7 +162,7 @@ def ensure_registered(
         if (
             client_id in known
             and entry.get("registration") == site.registration()
-            and entry.get("client_secret")
+            and (entry.get("client_secret") or site.public)
         ):
             out(f"[clients] {site.name} : client {client_id} (déjà enregistré / reused)")
         else:
@@ -154,5 +177,7 @@ def ensure_registered(
             saved[site.key] = entry
             _save(path, saved)
             out(f"[clients] {site.name} : client {entry['client_id']} (enregistré / registered)")
-        result[site.key] = Credentials(entry["client_id"], entry["client_secret"], site.auth_method)
+        result[site.key] = Credentials(
+            entry["client_id"], entry.get("client_secret"), site.auth_method
+        )
     return result

@@ -1,6 +1,6 @@
-"""`make run` registers its four relying parties in the IdP through the IdP's own CLI
-(`idp clients add ... --json`), once: restarts reuse them, a changed port or a new database
-registers again."""
+"""`make run` registers its four relying parties and the demo native app's public client in the
+IdP through the IdP's own CLI (`idp clients add ... --json`), once: restarts reuse them, a
+changed port or a new database registers again."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from devserver.__main__ import Ports, Supervisor, child_env, site_env, sites
+from devserver.__main__ import Ports, Supervisor, child_env, native_app, site_env, sites
 from devserver.clients import Credentials, RegistrationError, Site, ensure_registered
 
 
@@ -146,3 +146,38 @@ def test_clients_supervisor_runs_the_idp_cli_in_a_process(
     env = child_env(PORTS, {"DATABASE_URL": own_database_url, "SESAME_ENV": "testing"})
     status, out, _ = Supervisor(env).idp(["clients", "list", "--json"])
     assert status == 0 and json.loads(out) == []
+
+
+def test_clients_make_run_registers_the_native_app_as_a_public_client(
+    idp_cli: InProcessIdpCli, tmp_path: Path
+) -> None:
+    """ADR 0026: « Sésame Mobile (démo) », no secret (PKCE), a loopback redirect whose port
+    the IdP lets vary (RFC 8252), the portal API's scopes, no logout addresses."""
+    path = tmp_path / "oidc-clients.json"
+    lines: list[str] = []
+    first = ensure_registered([*sites(PORTS), native_app()], idp_cli, path, lines.append)
+    mobile = first["mobile"]
+    assert mobile.client_secret is None and mobile.auth_method == "none"
+    registered = idp_cli.listed()[mobile.client_id]
+    assert registered["name"] == "Sésame Mobile (démo)"
+    assert registered["public"] is True and registered["first_party"] is False
+    assert registered["redirect_uris"] == ["http://127.0.0.1/callback"]
+    assert registered["post_logout_redirect_uris"] == []
+    assert registered["backchannel_logout_uri"] is None
+    assert registered["grant_types"] == ["authorization_code", "refresh_token"]
+    assert registered["scopes"] == [
+        "openid",
+        "profile",
+        "email",
+        "offline_access",
+        "portal.deposits",
+        "portal.accounting",
+        "portal.archives",
+        "portal.accesses",
+    ]
+    assert json.loads(path.read_text())["mobile"]["client_secret"] is None
+
+    idp_cli.calls.clear()
+    again = ensure_registered([*sites(PORTS), native_app()], idp_cli, path, print)
+    assert again == first  # reused without a secret, nothing added
+    assert idp_cli.calls == [["clients", "list", "--json"]]

@@ -57,3 +57,15 @@ def test_orchestrator_children_share_issuer_and_smtp_and_banner_shows_them() -> 
         assert f"http://127.0.0.1:{port}" in text
     assert env["PARTNER_IDP_ISSUER"] == env["IDP_ISSUER"]
     assert "demo.collaborateur" in text and "lanterne boussole rivage 27" in text
+    assert "client_id (public" not in text  # no native app registered: no lines about it
+
+
+def test_orchestrator_banner_shows_the_native_app_client_and_the_api() -> None:
+    ports = Ports(idp=6000, portal=6001, mailbox=6025, smtp=2525, library=6002, journal=6003)
+    env = child_env(ports, {"DATABASE_URL": "sqlite:////tmp/x.sqlite"})
+    text = banner(ports, env, "mobile-client-id")
+    assert "Sésame Mobile (démo)" in text
+    assert "client_id (public, PKCE)  mobile-client-id" in text
+    assert "http://127.0.0.1:6001/api/v1" in text  # the API, its tokens' resource
+    assert "resource=http://127.0.0.1:6001/api/v1" in text
+    assert "http://localhost:6000/authorize" in text
