@@ -76,6 +76,9 @@ class IdempotencyConflict(DepositRefused):
 
 
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
+IDEMPOTENCY_KEY_RULE = (
+    "La clé d'idempotence doit compter 8 à 64 caractères parmi lettres, chiffres et « _ . : - »."
+)
 
 
 @dataclass
@@ -215,10 +218,7 @@ def deposit_file(
     name = safe_display_name(filename)
     if idempotency_key is not None:
         if uploaded_by is None or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
-            raise DepositRefused(
-                "La clé d'idempotence doit compter 8 à 64 caractères parmi lettres, chiffres "
-                "et « _ . : - »."
-            )
+            raise DepositRefused(IDEMPOTENCY_KEY_RULE)
         earlier = deposit_by_key(company, uploaded_by, idempotency_key)
         if earlier is not None:
             return _replay(earlier, sha256, name)
