@@ -2,7 +2,12 @@
    at a time) so that every file shows its own progress on a slow mobile network, and a file
    refused (too large, wrong type) does not stop the others. Without this script the form is a
    plain multipart POST. Texts come from the form's data-msg-* attributes (translated by the
-   page); the CSRF token is the form's own field, sent first, and the X-CSRFToken header. */
+   page); the CSRF token is the form's own field, sent first, and the X-CSRFToken header.
+
+   The offline queue (deposit-queue.js, ADR 0026): each file gets its Idempotency-Key when it
+   is chosen, sent with its request; a file chosen while offline, or whose request fails on a
+   network error, goes to the queue with that same key (sent once more, it cannot be deposited
+   twice) and is listed in « En attente d'envoi » until it is sent. */
 (function () {
   "use strict";
 
@@ -20,6 +25,10 @@
   var CONCURRENCY = 2;
   var entries = [];
   var running = 0;
+  var queue = window.PortalDepositQueue || null;
+  var company = form.getAttribute("data-company");
+  var owner = document.body.getAttribute("data-user") || "";
+  var panel = document.querySelector("[data-deposit-queue]");
 
   function msg(name) {
     return form.getAttribute("data-msg-" + name) || "";
@@ -66,7 +75,10 @@
     item.appendChild(status);
     item.appendChild(remove);
     list.appendChild(item);
-    var entry = { file: file, item: item, bar: bar, percent: percent, status: status, state: "" };
+    var entry = {
+      file: file, item: item, bar: bar, percent: percent, status: status, state: "",
+      key: queue ? queue.newKey() : null,
+    };
     remove.addEventListener("click", function () {
       if (entry.state === "waiting" || entry.state === "error") {
         entries.splice(entries.indexOf(entry), 1);
@@ -149,6 +161,9 @@
     xhr.open("POST", form.action);
     xhr.setRequestHeader("Accept", "application/json");
     xhr.setRequestHeader("X-CSRFToken", token());
+    if (entry.key) {
+      xhr.setRequestHeader("Idempotency-Key", entry.key);
+    }
     xhr.upload.addEventListener("progress", function (event) {
       if (event.lengthComputable) {
         setProgress(entry, event.loaded / event.total);
@@ -166,6 +181,13 @@
       finished();
     });
     xhr.addEventListener("error", function () {
+      if (queue && owner) { // the network failed: the file waits in the queue, same key
+        enqueue([entry]).then(finished, function () {
+          setStatus(entry, msg("failed"), "error");
+          finished();
+        });
+        return;
+      }
       setStatus(entry, msg("failed"), "error");
       finished();
     });
@@ -226,7 +248,146 @@
       }
       return;
     }
+    if (queue && owner && navigator.onLine === false) {
+      enqueue(waiting);
+      return;
+    }
     submit.disabled = true;
     next();
   });
+
+  // --- the offline queue -----------------------------------------------------------------
+
+  function field(name) {
+    var element = form.elements[name];
+    return element && element.value ? element.value : "";
+  }
+
+  function enqueue(chosen) {
+    var saved = chosen.map(function (entry) {
+      entry.state = "queued";
+      return queue.add({
+        key: entry.key,
+        owner: owner,
+        company: company,
+        url: form.action,
+        type: field("type"),
+        comment: field("comment"),
+        pieceRequest: field("piece_request"),
+        name: entry.file.name,
+        blob: entry.file,
+        size: entry.file.size,
+        created: new Date().toISOString(),
+      }).then(function () {
+        setStatus(entry, msg("queued"), "queued");
+      });
+    });
+    return Promise.all(saved).then(function () {
+      renderQueue();
+      askForSync();
+    });
+  }
+
+  function askForSync() {
+    if (!navigator.serviceWorker) {
+      return;
+    }
+    navigator.serviceWorker.ready.then(function (registration) {
+      if (registration.sync) {
+        return registration.sync.register(queue.syncTag(company));
+      }
+      return null;
+    }).catch(function () { /* no Background Sync: the page sends on `online` */ });
+  }
+
+  function panelMsg(name) {
+    return panel.getAttribute("data-msg-" + name) || "";
+  }
+
+  function renderQueue() {
+    if (!queue || !panel) {
+      return Promise.resolve();
+    }
+    return queue.all().then(function (items) {
+      var mine = items.filter(function (item) {
+        return item.company === company && item.owner === owner;
+      });
+      var waiting = mine.filter(function (item) { return item.state === "waiting"; });
+      var list = panel.querySelector("[data-queue-list]");
+      list.textContent = "";
+      mine.forEach(function (item) {
+        var row = document.createElement("li");
+        var name = document.createElement("span");
+        var state = document.createElement("span");
+        row.className = "queue-item queue-" + item.state;
+        name.className = "queue-name";
+        name.textContent = item.name;
+        state.className = "badge queue-state";
+        state.textContent = panelMsg(item.state === "refused" ? "refused" : "waiting");
+        row.appendChild(name);
+        row.appendChild(state);
+        if (item.state === "refused") {
+          var why = document.createElement("p");
+          why.className = "queue-message";
+          why.textContent = item.message;
+          var remove = document.createElement("button");
+          remove.type = "button";
+          remove.className = "link-button";
+          remove.textContent = panelMsg("remove");
+          remove.addEventListener("click", function () {
+            queue.remove(item.key).then(renderQueue);
+          });
+          row.appendChild(why);
+          row.appendChild(remove);
+        }
+        list.appendChild(row);
+      });
+      var count = panel.querySelector("[data-queue-count]");
+      count.textContent = panelMsg(waiting.length === 1 ? "one" : "many")
+        .replace("{n}", String(waiting.length));
+      panel.querySelector("[data-queue-send]").hidden = !waiting.length;
+      if (mine.length) {
+        panel.hidden = false;
+      } else if (!panel.querySelector("[data-queue-status]").textContent) {
+        panel.hidden = true;
+      }
+    });
+  }
+
+  function showSent(names) {
+    if (!names.length || !panel) {
+      return;
+    }
+    var status = panel.querySelector("[data-queue-status]");
+    status.textContent = panelMsg("sent").replace("{names}", names.join(", "));
+    panel.hidden = false;
+  }
+
+  if (queue && panel) {
+    var sendNow = panel.querySelector("[data-queue-send]");
+    sendNow.addEventListener("click", function () {
+      var status = panel.querySelector("[data-queue-status]");
+      if (navigator.onLine === false) {
+        status.textContent = panelMsg("offline");
+        return;
+      }
+      sendNow.disabled = true;
+      queue.flush(company).catch(function () {
+        status.textContent = panelMsg("failed");
+      }).then(function () {
+        sendNow.disabled = false;
+        renderQueue();
+      });
+    });
+    if (window.BroadcastChannel) {
+      var channel = new window.BroadcastChannel(queue.CHANNEL);
+      channel.addEventListener("message", function (event) {
+        if (event.data && event.data.type === "flushed") {
+          showSent(event.data.sent || []);
+        }
+        renderQueue();
+      });
+    }
+    renderQueue();
+  }
 }());
