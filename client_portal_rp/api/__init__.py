@@ -57,15 +57,27 @@ def is_api_request() -> bool:
     return request.path == PREFIX or request.path.startswith(PREFIX + "/")
 
 
+def _field_errors(messages: dict[Any, Any], prefix: str, into: dict[str, list[str]]) -> None:
+    """marshmallow's errors as field -> messages; a nested object's fields get dotted names
+    (`modules.depot`), a list item's its index."""
+    for name, value in messages.items():
+        key = f"{prefix}{name}" if prefix and name != "_schema" else str(name)
+        if prefix and name == "_schema":
+            key = prefix.rstrip(".")
+        if isinstance(value, dict):
+            _field_errors(value, f"{key}.", into)
+        else:
+            texts = value if isinstance(value, list) else [value]
+            into.setdefault(key, []).extend(str(text) for text in texts)
+
+
 def _validation_problem(error: HTTPError) -> Response:
     """APIFlask's input validation (422) and its `abort` as problem+json."""
     errors: dict[str, list[str]] = {}
     detail = error.detail if isinstance(error.detail, dict) else {}
     for location in detail.values():
         if isinstance(location, dict):
-            for name, messages in location.items():
-                texts = messages if isinstance(messages, list) else [messages]
-                errors[str(name)] = [str(text) for text in texts]
+            _field_errors(location, "", errors)
     status = int(error.status_code)
     if status == 422:
         return problem_response(
