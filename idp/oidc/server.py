@@ -304,13 +304,19 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     @hooked
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
-        """Claim the code, start its token family, issue the tokens (RFC 6749 4.1.4)."""
+        """Claim the code, start its token family, issue the tokens (RFC 6749 4.1.4). The
+        RFC 8707 `resource`s asked join the access token's `aud`, as at refresh (a native app
+        asks for the portal's API so: ADR 0026); a malformed one is refused before the code is
+        claimed."""
+        from idp.oidc import tokens
+
         request: Request = self.request
         client: Client = request.client
         stored: StoredCode = request.authorization_code
         user = self.authenticate_user(stored)
         if user is None or not _session_alive(stored.row.session_public_id):
             raise InvalidGrantError("The authorization is no longer valid.")
+        g.oidc_resources = tokens.requested_resources(request.form)
         grant = claim_code(stored.row)
         request.user = user
         request.grant = grant

@@ -168,6 +168,51 @@ def test_native_https_redirects_of_a_public_client_stay_exact(app, client, reque
     assert "code" in callback_params(response)
 
 
+# --- the token endpoint: the API asked for as an RFC 8707 resource (ADR 0026) -------------------
+
+
+def _code(client, rp: RegisteredClient) -> tuple[str, str]:
+    verifier, challenge = pkce_pair()
+    response = authorize(client, rp, code_challenge=challenge, code_challenge_method="S256")
+    return callback_params(response)["code"], verifier
+
+
+def test_native_code_grant_resource_joins_the_audience(app, client):
+    rp = _at(
+        register_client(public=True, redirect_uris=[LOOPBACK]), "http://127.0.0.1:4242/callback"
+    )
+    sign_in(client)
+    code, verifier = _code(client, rp)
+    api = "https://portail.example/api/v1"
+    response = redeem_code(client, rp, code, verifier=verifier, resource=api)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    claims = _access_claims(response.get_json()["access_token"])
+    assert claims["aud"] == [rp.client_id, api]
+
+
+@pytest.mark.parametrize("resource", ["api", "/api/v1", "https://portail.example/api#v1"])
+def test_native_code_grant_bad_resource_is_invalid_target_and_spends_no_code(app, client, resource):
+    rp = _at(
+        register_client(public=True, redirect_uris=[LOOPBACK]), "http://127.0.0.1:4242/callback"
+    )
+    sign_in(client)
+    code, verifier = _code(client, rp)
+    refused = redeem_code(client, rp, code, verifier=verifier, resource=resource)
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_target"
+    assert db.session.scalar(select(AuthorizationCode.used_at)) is None
+    again = redeem_code(client, rp, code, verifier=verifier)
+    assert again.status_code == 200
+    assert _access_claims(again.get_json()["access_token"])["aud"] == rp.client_id
+
+
+def _access_claims(token: str) -> dict[str, object]:
+    from joserfc import jwt
+
+    from idp.oidc import keys
+
+    return dict(jwt.decode(token, keys.verification_key_set(), algorithms=["ES256"]).claims)
+
+
 # --- registration -------------------------------------------------------------------------------
 
 
