@@ -42,6 +42,14 @@ APP_CONFIG: dict[str, Any] = {
     "AUTO_200_RESPONSE": False,  # the pages are not part of the API document
     "AUTO_VALIDATION_ERROR_RESPONSE": True,
     "VALIDATION_ERROR_STATUS_CODE": 422,
+    # The document's sections, in the portal's order (without it APIFlask adds an empty one
+    # named after the blueprint, "Api").
+    "TAGS": [
+        {"name": "Entreprises", "description": "La personne du jeton et ses entreprises"},
+        {"name": "Dépôts", "description": "Déposez vos documents"},
+        {"name": "Archives", "description": "Accédez à vos archives"},
+        {"name": "Accès", "description": "Administrez vos accès (administrateurs et cabinet)"},
+    ],
     "INFO": {
         "description": (
             "Le portail client en JSON : entreprises, dépôts de documents, archives, "
@@ -156,6 +164,8 @@ def document_spec(spec: dict[str, Any] | str) -> dict[str, Any] | str:
                 p.get("in") == "query" for p in operation["parameters"]
             ):
                 wanted["400"] = "Paramètre invalide"
+            if "requestBody" in operation:
+                wanted["400"] = "Requête invalide (corps illisible, ou paramètre invalide)"
             for code, description in wanted.items():
                 responses.setdefault(code, {"description": description})
             for code, response in responses.items():
