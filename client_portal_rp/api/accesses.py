@@ -87,10 +87,7 @@ def _role(*, required: bool) -> String:
 def _modules() -> Nested:
     return Nested(
         ModuleRights,
-        error_messages={
-            "type": _l('« modules » est un objet : {"depot": true, "compta": false, …}.'),
-            "null": _l('« modules » est un objet : {"depot": true, "compta": false, …}.'),
-        },
+        error_messages={"type": MODULES_OBJECT, "null": MODULES_OBJECT},
         metadata={"description": "Droits par module ; un module absent ne change pas"},
     )
 
