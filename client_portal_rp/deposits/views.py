@@ -308,10 +308,10 @@ def upload(access: Access) -> Response | tuple[Any, int]:
     if wants_json():
         status = (200 if replayed else 201) if accepted else 422
         message = results[0]["message"] if len(results) == 1 else ""
-        answer = jsonify(ok=bool(accepted), message=message, results=results)
+        reply = jsonify(ok=bool(accepted), message=message, results=results)
         if replayed:
-            answer.headers["Idempotency-Replayed"] = "true"
-        return answer, status
+            reply.headers["Idempotency-Replayed"] = "true"
+        return reply, status
     for answer in results:
         if answer["ok"]:
             flash(answer["message"], "warning" if answer.get("duplicate") else "success")
