@@ -166,8 +166,6 @@ def document_spec(spec: dict[str, Any] | str) -> dict[str, Any] | str:
                 wanted["400"] = "Paramètre invalide"
             if "requestBody" in operation:
                 wanted["400"] = "Requête invalide (corps illisible, ou paramètre invalide)"
-            if "requestBody" in operation:
-                wanted["400"] = "Requête invalide (corps illisible, ou paramètre invalide)"
             for code, description in wanted.items():
                 responses.setdefault(code, {"description": description})
             for code, response in responses.items():
