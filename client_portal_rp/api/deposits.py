@@ -146,7 +146,7 @@ class DepositIn(Schema):
     type = String(
         required=True,
         validate=Length(1, 40),
-        metadata={"description": "Code du type de dépôt (voir deposit-types)"},
+        metadata={"description": "Code du type de dépôt (voir deposit-types)", "example": "achats"},
     )
     comment = String(
         validate=Length(0, services.MAX_COMMENT), metadata={"description": "Commentaire"}
