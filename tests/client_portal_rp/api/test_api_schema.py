@@ -34,7 +34,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from client_portal_rp import create_app
+from client_portal_rp import create_app, invitations
+from client_portal_rp.extensions import db
 from client_portal_rp.models import Company, Module, PortalUser, Role
 from tests.client_portal_rp.api.support import bearer, token_for
 from tests.client_portal_rp.conftest import (
@@ -82,13 +83,22 @@ def fuzz_data(api_client: FlaskClient) -> FuzzData:
         assert answer.status_code == 201, answer.json
         deposit_ids.append(answer.json["id"])
     documents = [publish(company, f"bilan-{n}.pdf", by=admin) for n in range(2)]
+    invitation = invitations.invite(
+        firm=company.firm,
+        company=company,
+        email="denise@martin.test",
+        name="Denise",
+        role=Role.USER,
+        modules={Module.ARCHIVES},
+        invited_by=admin,
+    ).invitation
+    db.session.commit()
     real_ids = {
         "company_id": company.public_id,
         "deposit_id": deposit_ids[0],
         "document_id": documents[0].public_id,
-        "archive_id": documents[0].public_id,
-        "user_id": colleague.subject,
-        "member_id": colleague.subject,
+        "user_id": colleague.public_id,
+        "invitation_id": invitation.public_id,
     }
     return FuzzData(company, admin, token, real_ids, itertools.count())
 
