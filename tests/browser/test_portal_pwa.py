@@ -154,7 +154,13 @@ def test_installable_app_queues_an_offline_photo_and_sends_it_once(
         parsed = cdp.send("Page.getAppManifest")
         assert parsed.get("errors") == [], parsed.get("errors")
         state = page.evaluate(
-            "navigator.serviceWorker.ready.then((r) => r.active && r.active.state)"
+            """async () => {
+                const worker = (await navigator.serviceWorker.ready).active;
+                if (worker.state === "activating") {
+                    await new Promise((done) => worker.addEventListener("statechange", done));
+                }
+                return worker.state;
+            }"""
         )
         assert state == "activated"
         page.wait_for_function("navigator.serviceWorker.controller !== null")
