@@ -179,6 +179,10 @@ def company_view(
                     )
                 )
             g.access = access
+            if module is not None and module in access.company.advanced():
+                # Pages of a "sécurité avancée" module are never kept for reading offline
+                # (the service worker reads this header: static/js/sw.js).
+                g.no_offline_copy = True
             return view(access, **kwargs)
 
         return wrapper

@@ -112,6 +112,7 @@ def init_web(app: Flask) -> None:
             "api_token",
             "api_rate_limit",
             "access",
+            "no_offline_copy",
         ):
             g.pop(cached, None)
 
@@ -134,6 +135,12 @@ def init_web(app: Flask) -> None:
     from client_portal_rp.api import api_error, init_api, is_api_request
 
     init_api(app)
+
+    @app.after_request
+    def offline_copy_policy(response: Response) -> Response:
+        if g.get("no_offline_copy"):
+            response.headers["X-Portail-Hors-Ligne"] = "non"
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> HTTPException | Response:

@@ -68,3 +68,18 @@ def test_a_right_removed_is_gone_on_the_next_request(
     db.session.delete(membership)
     db.session.commit()
     assert portal_client.get(f"/entreprises/{company.public_id}/compta").status_code == 404
+
+
+def test_pages_of_advanced_modules_are_marked_never_to_keep_offline(
+    portal_app: Flask, portal_client: FlaskClient
+) -> None:
+    """The installable app keeps the last lists for reading offline, except those of the
+    "sécurité avancée" modules (static/js/sw.js reads the header)."""
+    company = make_company(make_firm())
+    user = make_member(company, role=Role.ADMIN)
+    sign_in(portal_client, portal_app, user, advanced=True)
+    archives = portal_client.get(f"/entreprises/{company.public_id}/archives")
+    deposits = portal_client.get(f"/entreprises/{company.public_id}/depots")
+    assert archives.status_code == deposits.status_code == 200
+    assert archives.headers["X-Portail-Hors-Ligne"] == "non"
+    assert "X-Portail-Hors-Ligne" not in deposits.headers

@@ -23,6 +23,8 @@ var SHELL_CACHE = "portail-shell-" + VERSION;
 var PAGES_CACHE = "portail-pages";
 var OFFLINE_URL = "/hors-ligne";
 var COPY_HEADER = "X-Portail-Copie";
+// The server marks pages never to keep offline ("sécurité avancée" modules).
+var NO_COPY_HEADER = "X-Portail-Hors-Ligne";
 var MAX_PAGES = 24;
 var LIST_PAGES = [
   /^\/entreprises\/[^/]+\/$/,
@@ -57,6 +59,10 @@ self.addEventListener("activate", function (event) {
 
 function forgetPages() {
   return caches.delete(PAGES_CACHE);
+}
+
+function forgetCopy(request) {
+  return caches.open(PAGES_CACHE).then(function (cache) { return cache.delete(request.url); });
 }
 
 function keepCopy(request, response) {
@@ -104,6 +110,8 @@ function page(event) {
     if (isListPage(url)) {
       if (response.type === "opaqueredirect" || response.redirected) {
         event.waitUntil(forgetPages()); // sent to the login page: no session any more
+      } else if (response.headers.get(NO_COPY_HEADER) === "non") {
+        event.waitUntil(forgetCopy(request));
       } else if (response.ok) {
         event.waitUntil(keepCopy(request, response.clone()));
       }
