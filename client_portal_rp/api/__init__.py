@@ -21,8 +21,9 @@ from apiflask.exceptions import HTTPError
 from flask import Flask, Response, g, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
-from client_portal_rp.api.problems import from_http_exception, problem_response
+from client_portal_rp.api.problems import default_title, from_http_exception, problem_response
 from client_portal_rp.api.ratelimit import init_rate_limiter
 
 PREFIX = "/api/v1"
@@ -41,6 +42,7 @@ APP_OPTIONS: dict[str, Any] = {
 APP_CONFIG: dict[str, Any] = {
     "AUTO_200_RESPONSE": False,  # the pages are not part of the API document
     "AUTO_VALIDATION_ERROR_RESPONSE": True,
+    "AUTO_404_RESPONSE": False,  # document_spec describes the 404s, in French
     "VALIDATION_ERROR_STATUS_CODE": 422,
     # The document's sections, in the portal's order (without it APIFlask adds an empty one
     # named after the blueprint, "Api").
@@ -171,6 +173,12 @@ def document_spec(spec: dict[str, Any] | str) -> dict[str, Any] | str:
             for code, response in responses.items():
                 if code.startswith(("4", "5")):
                     response["content"] = problem
+                    if response.get("description") in (
+                        HTTP_STATUS_CODES.get(int(code)),
+                        "Validation error",
+                    ):
+                        # APIFlask's English reason phrase: ours, in French
+                        response["description"] = wanted.get(code) or default_title(int(code))
                 else:
                     response.setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
     return spec
