@@ -73,10 +73,14 @@ def keyset_page(
     if cursor:
         after = Cursor.decode(cursor)
         statement = statement.where(
+            # The redundant `<=` is what PostgreSQL turns into an index range (company_id,
+            # created_at); with the OR alone it reads from the newest row and filters
+            # (bench/portal_api.py prints both plans).
+            moment <= after.created_at,
             or_(
                 moment < after.created_at,
                 and_(moment == after.created_at, model.id < after.id),
-            )
+            ),
         )
     from client_portal_rp.extensions import db
 

@@ -44,6 +44,14 @@ SCOPE_DESCRIPTIONS: dict[str, LazyString] = {
         "Les délégations que vous détenez pour ce site : qui les a données, pour quels "
         "services, jusqu'à quand"
     ),
+    # The client portal's API (ADR 0026): what an app may do there in your name.
+    "portal.deposits": _l("Au portail client : déposer vos documents et voir vos dépôts"),
+    "portal.accounting": _l("Au portail client : lire vos indicateurs et échéanciers"),
+    "portal.archives": _l("Au portail client : chercher et télécharger vos archives"),
+    "portal.accesses": _l(
+        "Au portail client : gérer les utilisateurs et les droits des entreprises que vous "
+        "administrez"
+    ),
 }
 
 # Pending requests kept in the cookie session: a few tabs at once, no more (cookie size).
