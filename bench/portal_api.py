@@ -118,12 +118,12 @@ def query_plans(company_id: int, type_id: int) -> dict[str, list[str]]:
     after = or_(Deposit.created_at < middle, and_(Deposit.created_at == middle, Deposit.id < 10**9))
     statements = {
         "first page": base.order_by(*newest).limit(PAGE_LIMIT + 1),
-        "deep page": base.where(after).order_by(*newest).limit(PAGE_LIMIT + 1),
-        # Proposed for api/pagination.py: the same rows, with a plain range on created_at
-        # that PostgreSQL can use as an index condition (it does not use the OR above).
-        "deep page, proposed": base.where(Deposit.created_at <= middle, after)
+        # As api/pagination.py `keyset_page` writes it: the redundant `created_at <=` is what
+        # PostgreSQL uses as an index range; the OR alone, which it does not, for comparison.
+        "deep page": base.where(Deposit.created_at <= middle, after)
         .order_by(*newest)
         .limit(PAGE_LIMIT + 1),
+        "deep page, OR alone": base.where(after).order_by(*newest).limit(PAGE_LIMIT + 1),
         "filtered": base.where(
             Deposit.deposit_type_id == type_id,
             Deposit.status == "depose",
