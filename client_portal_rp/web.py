@@ -111,6 +111,7 @@ def init_web(app: Flask) -> None:
             "csrf_token",
             "api_token",
             "api_rate_limit",
+            "api_labels",
             "access",
             "no_offline_copy",
         ):
