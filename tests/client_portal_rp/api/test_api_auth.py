@@ -40,9 +40,7 @@ def test_no_token_is_401_with_a_bearer_challenge_and_a_french_problem(
     }
 
 
-def test_the_page_session_does_not_open_the_api(
-    portal_app: Flask, api_client: FlaskClient
-) -> None:
+def test_the_page_session_does_not_open_the_api(portal_app: Flask, api_client: FlaskClient) -> None:
     from tests.client_portal_rp.conftest import sign_in
 
     _company, user = _company_with()
