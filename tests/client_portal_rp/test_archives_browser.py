@@ -10,6 +10,7 @@ the portal's store and its id in the signed session cookie.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from client_portal_rp.archives.views import VIEWER_CSP
 from client_portal_rp.models import ArchiveFolder, PortalUser
@@ -129,13 +130,24 @@ def test_archives_list_fits_and_opens_a_pdf_in_chromiums_viewer(
             page.get_by_role("link", name="Ouvrir").click()
         viewer = opened.value
         viewer.wait_for_load_state()
-        viewer.wait_for_timeout(1500)  # the viewer draws the page after `load`
-        shot = viewer.screenshot(path=str(RESULTS_DIR / f"portal-archive-pdf-{name}.png"))
+        assert pdf_drawn(viewer), "Chromium did not render the PDF"
+        viewer.screenshot(path=str(RESULTS_DIR / f"portal-archive-pdf-{name}.png"))
         assert viewer.url.endswith(f"/archives/{live_portal.pdf_id}/voir")
-        assert looks_like_a_rendered_pdf(shot), "Chromium did not render the PDF"
         assert errors == []
     finally:
         context.close()
+
+
+def pdf_drawn(page: Page, seconds: float = 15.0) -> bool:
+    """The viewer draws the page some time after `load` (longer on a loaded machine): look
+    every 300 ms rather than once after a fixed wait."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if looks_like_a_rendered_pdf(page.screenshot()):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        page.wait_for_timeout(300)
 
 
 def test_pdf_and_image_render_under_the_sandbox_policy(
@@ -149,8 +161,7 @@ def test_pdf_and_image_render_under_the_sandbox_policy(
         assert response is not None
         # all_headers(): `headers` leaves out the security ones.
         assert response.all_headers()["content-security-policy"] == VIEWER_CSP
-        page.wait_for_timeout(1500)
-        assert looks_like_a_rendered_pdf(page.screenshot())
+        assert pdf_drawn(page)
 
         response = page.goto(f"{base}/{live_portal.png_id}/voir")
         assert response is not None and response.headers["content-type"] == "image/png"
