@@ -323,6 +323,7 @@ class PieceRequest(db.Model):  # type: ignore[name-defined]
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     company: Mapped[Company] = relationship()
+    asked_by: Mapped[PortalUser | None] = relationship()
 
 
 class Deposit(db.Model):  # type: ignore[name-defined]

@@ -35,7 +35,7 @@ from client_portal_rp.deposits import jobs, services
 from client_portal_rp.deposits.views import size_label
 from client_portal_rp.extensions import db
 from client_portal_rp.files import DATA_KINDS, DOCUMENT_KINDS, FileKind
-from client_portal_rp.models import Deposit, DepositStatus, DepositType, Module
+from client_portal_rp.models import Deposit, DepositStatus, DepositType, Module, PieceRequest
 from client_portal_rp.tenancy import Access, one_of_company
 from client_portal_rp.uploads import UploadError, UploadTooLarge, receive_upload
 
@@ -151,6 +151,22 @@ class DepositIn(Schema):
     comment = String(
         validate=Length(0, services.MAX_COMMENT), metadata={"description": "Commentaire"}
     )
+    request = String(
+        validate=Length(1, 64),
+        metadata={"description": "La demande de pièce du cabinet à laquelle ce dépôt répond"},
+    )
+
+
+class PieceRequestOut(Schema):
+    id = String(required=True)
+    message = String(required=True, metadata={"description": "Ce que le cabinet demande"})
+    asked_by = String(allow_none=True, metadata={"description": "Qui l'a demandé au cabinet"})
+    created_at = DateTime(required=True)
+    last_reminded_at = DateTime(allow_none=True)
+
+
+class PieceRequestListOut(Schema):
+    items = List(Nested(PieceRequestOut), required=True)
 
 
 class IdempotencyHeader(Schema):
@@ -300,6 +316,32 @@ def _refused(status: int, message: str, *, code: str, field: str | None = None) 
 @api_company(Module.DEPOSIT)
 def deposit_types(access: Access) -> dict[str, Any]:
     return {"items": [type_out(t) for t in services.deposit_types_for(access.company)]}
+
+
+def piece_request_out(asked: PieceRequest) -> dict[str, Any]:
+    person = asked.asked_by
+    return {
+        "id": asked.public_id,
+        "message": asked.message,
+        "asked_by": (person.name or person.email) if person is not None else None,
+        "created_at": asked.created_at,
+        "last_reminded_at": asked.last_reminded_at,
+    }
+
+
+@bp.get("/companies/<company_id>/piece-requests")
+@bp.output(PieceRequestListOut)
+@bp.doc(
+    summary="Les pièces que le cabinet demande",
+    description=(
+        "Les demandes encore ouvertes, les plus anciennes d'abord ; un dépôt y répond en "
+        "donnant l'identifiant de la demande dans le champ « request »."
+    ),
+    tags=TAGS,
+)
+@api_company(Module.DEPOSIT)
+def piece_requests(access: Access) -> dict[str, Any]:
+    return {"items": [piece_request_out(r) for r in services.open_piece_requests(access.company)]}
 
 
 @bp.get("/companies/<company_id>/deposits")
@@ -491,6 +533,17 @@ def create_deposit(access: Access) -> tuple[dict[str, Any], int, dict[str, str]]
             raise _refused(
                 422, _("Ce type de document n'existe pas."), code="validation_error", field="type"
             )
+        answering = None
+        wanted = (received.field("request") or "").strip()
+        if wanted:
+            answering = services.piece_request_of(access.company, wanted)
+            if answering is None:
+                raise _refused(
+                    422,
+                    _("Cette demande de pièce n'existe pas ou n'est plus ouverte."),
+                    code="validation_error",
+                    field="request",
+                )
         file = files[0]
         try:
             result = services.deposit_file(
@@ -502,6 +555,7 @@ def create_deposit(access: Access) -> tuple[dict[str, Any], int, dict[str, str]]
                 sha256=file.sha256,
                 uploaded_by=access.user,
                 comment=received.field("comment") or "",
+                piece_request=answering,
                 idempotency_key=key,
             )
         except services.IdempotencyConflict as conflict:

@@ -539,6 +539,17 @@ def deposits_page(company: Company, wanted: DepositFilter) -> DepositPage:
     )
 
 
+def piece_request_of(company: Company, public_id: str) -> PieceRequest | None:
+    """One of the company's piece requests by its public id (never by its id alone)."""
+    if not public_id or len(public_id) > 64:
+        return None
+    return db.session.scalar(
+        select(PieceRequest).where(
+            PieceRequest.public_id == public_id, PieceRequest.company_id == company.id
+        )
+    )
+
+
 def open_piece_requests(company: Company) -> list[PieceRequest]:
     """The firm's requests the company has still to answer (oldest first)."""
     return list(

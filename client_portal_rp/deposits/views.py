@@ -239,11 +239,8 @@ def upload(access: Access) -> Response | tuple[Any, int]:
             return _refuse(access, _("Ce type de document n'existe pas."), 422)
         piece_request = None
         if form.piece_request.data:
-            try:
-                piece_request = one_of_company(
-                    PieceRequest, access.company, form.piece_request.data
-                )
-            except NotFound:
+            piece_request = services.piece_request_of(access.company, form.piece_request.data)
+            if piece_request is None:
                 return _refuse(
                     access, _("Cette demande de pièce n'existe pas ou n'est plus ouverte."), 422
                 )

@@ -22,6 +22,7 @@ from client_portal_rp.models import (
     Deposit,
     DepositStatus,
     Module,
+    PieceRequest,
     PortalUser,
     Processing,
 )
@@ -57,10 +58,13 @@ def upload(
     code: str = "achats",
     comment: str | None = None,
     key: str | None = None,
+    answering: str | None = None,
 ) -> TestResponse:
     form: dict[str, Any] = {"type": code, "file": (io.BytesIO(data), name)}
     if comment is not None:
         form["comment"] = comment
+    if answering is not None:
+        form["request"] = answering
     headers = bearer(token_for(user))
     if key is not None:
         headers["Idempotency-Key"] = key
@@ -456,3 +460,46 @@ def test_upload_operation_is_documented_as_one_multipart_body(api_client: FlaskC
     assert {"200", "201", "409", "413", "422"} <= set(post["responses"])
     listing = spec["paths"]["/api/v1/companies/{company_id}/deposits"]["get"]
     assert {p["name"] for p in listing["parameters"]} >= {"type", "statut", "du", "au", "cursor"}
+
+
+# --- the firm's piece requests -------------------------------------------------------------
+
+
+def test_open_piece_requests_are_listed_and_a_deposit_answers_one(
+    api_client: FlaskClient, member: tuple[Company, PortalUser]
+) -> None:
+    company, user = member
+    staff = make_user("comptable@cabinet.fr", name="Paul Comptable")
+    wanted = PieceRequest(company_id=company.id, asked_by_id=staff.id, message="Relevé de mars")
+    closed = PieceRequest(company_id=company.id, message="Ancienne", closed_at=datetime.now(UTC))
+    db.session.add_all([wanted, closed])
+    db.session.commit()
+    answer = get(api_client, url(company).replace("/deposits", "/piece-requests"), user)
+    assert answer.status_code == 200
+    assert [(r["id"], r["message"], r["asked_by"]) for r in answer.json["items"]] == [
+        (wanted.public_id, "Relevé de mars", "Paul Comptable")
+    ]
+    created = upload(api_client, company, user, a_pdf(), answering=wanted.public_id)
+    assert created.status_code == 201
+    (deposit,) = rows(company)
+    assert deposit.piece_request_id == wanted.id
+    assert db.session.get(PieceRequest, wanted.id).answered_at is not None  # type: ignore[union-attr]
+    again = get(api_client, url(company).replace("/deposits", "/piece-requests"), user)
+    assert again.json["items"] == []
+
+
+def test_a_piece_request_of_another_company_is_refused_and_nothing_is_deposited(
+    api_client: FlaskClient, member: tuple[Company, PortalUser]
+) -> None:
+    company, user = member
+    other = make_company(company.firm, "Voisine")
+    theirs = PieceRequest(company_id=other.id, message="Leur demande")
+    db.session.add(theirs)
+    db.session.commit()
+    answer = upload(api_client, company, user, a_pdf(), answering=theirs.public_id)
+    problem = assert_problem(answer, 422, "validation_error")
+    assert problem["errors"]["request"] == [
+        "Cette demande de pièce n'existe pas ou n'est plus ouverte."
+    ]
+    assert rows(company) == []
+    assert db.session.get(PieceRequest, theirs.id).answered_at is None  # type: ignore[union-attr]
