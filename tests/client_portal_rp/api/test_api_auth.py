@@ -4,6 +4,7 @@ insufficient_user_authentication, problem+json errors, RateLimit headers (ADR 00
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from joserfc.jwk import ECKey
@@ -170,3 +171,26 @@ def test_advanced_module_without_mfa_token_asks_for_step_up(api_client: FlaskCli
     access, refusal = check_access(user, company.public_id, Module.ARCHIVES, advanced=False)
     assert access is not None and refusal is Refusal.ADVANCED
     assert check_access(user, company.public_id, Module.ARCHIVES, advanced=True)[1] is None
+
+
+def test_an_unreachable_counter_store_lets_requests_through_uncounted(
+    portal_app: Flask, api_client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis down (nothing listens on port 1): the API keeps answering, without RateLimit
+    headers, and says why in the log (docs/security.md 55)."""
+    from limits.storage import storage_from_string
+
+    from client_portal_rp.api.ratelimit import EXTENSION
+
+    _company, user = _company_with()
+    saved = portal_app.extensions[EXTENSION]
+    storage = storage_from_string("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    portal_app.extensions[EXTENSION] = TokenRateLimiter(storage, 3)  # type: ignore[arg-type]
+    try:
+        with caplog.at_level("WARNING", logger="client_portal_rp.api"):
+            answer = api_client.get("/api/v1/me", headers=bearer(token_for(user)))
+    finally:
+        portal_app.extensions[EXTENSION] = saved
+    assert answer.status_code == 200
+    assert "RateLimit" not in answer.headers
+    assert "store unreachable" in caplog.text
