@@ -42,7 +42,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -55,6 +54,8 @@ from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench._common import drop_postgres, free_port, percentile, throwaway_postgres
 
 ISSUER = "https://sesame.example"
 SCOPES = "openid portal.deposits portal.accounting portal.archives portal.accesses"
@@ -287,12 +288,6 @@ def cpu_timed(app: Any) -> Any:
 # --- the client ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def get(port: int, path: str, token: str) -> tuple[int, bytes, float, float]:
     """Status, body, wall time (ms, from the client) and the server's CPU time (ms)."""
     started = time.perf_counter()
@@ -347,12 +342,6 @@ def filters(rng: random.Random, codes: list[str]) -> dict[str, str]:
     if rng.random() < 0.2:
         wanted.pop("statut")
     return wanted
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def validation_cost(ready: dict[str, Any], samples: int) -> list[float]:
@@ -439,34 +428,12 @@ def measure(port: int, ready: dict[str, Any], args: argparse.Namespace) -> None:
 # --- PostgreSQL, the run ----------------------------------------------------------------------
 
 
-def throwaway_postgres(url: str) -> tuple[str, str]:
-    """A new database on the server of `url`: its URL and its name."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"portal_api_bench_{secrets.token_hex(4)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(url).set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_postgres(url: str, name: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="portal-api-") as tmp:
         workdir = Path(tmp)
         created: str | None = None
         if args.database_url:
-            database_url, created = throwaway_postgres(args.database_url)
+            database_url, created = throwaway_postgres(args.database_url, "portal_api_bench")
         else:
             database_url = f"sqlite:///{workdir / 'portal.sqlite'}"
         port = free_port()

@@ -29,7 +29,6 @@ import json
 import random
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -42,6 +41,8 @@ from urllib.parse import quote, urlencode
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench._common import drop_postgres, free_port, percentile, throwaway_postgres
 
 # Words of an accounting firm's archive names (file names as firms write them).
 KINDS_OF_DOCUMENT = [
@@ -263,12 +264,6 @@ def serve(port: int, database_url: str, workdir: Path, args: argparse.Namespace)
     server.serve_forever()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def get(port: int, path: str, cookie: str) -> tuple[int, bytes, float]:
     started = time.perf_counter()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -298,41 +293,12 @@ def searches(count: int, rng: random.Random) -> list[dict[str, str]]:
     return wanted
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
-def throwaway_postgres(url: str) -> tuple[str, str]:
-    """A new database on the server of `url` (so the bench never touches that database's
-    tables): its URL and its name."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"portal_bench_{secrets.token_hex(4)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(url).set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_postgres(url: str, name: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="portal-archives-") as tmp:
         workdir = Path(tmp)
         created: str | None = None
         if args.database_url:
-            database_url, created = throwaway_postgres(args.database_url)
+            database_url, created = throwaway_postgres(args.database_url, "portal_bench")
         else:
             database_url = f"sqlite:///{workdir / 'portal.sqlite'}"
         port = free_port()
