@@ -23,7 +23,12 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from client_portal_rp.api.problems import default_title, from_http_exception, problem_response
+from client_portal_rp.api.problems import (
+    default_title,
+    from_http_exception,
+    invalid_parameters,
+    problem_response,
+)
 from client_portal_rp.api.ratelimit import init_rate_limiter
 
 PREFIX = "/api/v1"
@@ -82,13 +87,16 @@ def _field_errors(messages: dict[Any, Any], prefix: str, into: dict[str, list[st
 
 
 def _validation_problem(error: HTTPError) -> Response:
-    """APIFlask's input validation (422) and its `abort` as problem+json."""
+    """APIFlask's input validation and its `abort` as problem+json: a refused query string is
+    400 `invalid_parameter` (as the views' own checks answer), a refused body 422."""
     errors: dict[str, list[str]] = {}
     detail = error.detail if isinstance(error.detail, dict) else {}
     for location in detail.values():
         if isinstance(location, dict):
             _field_errors(location, "", errors)
     status = int(error.status_code)
+    if status == 422 and set(detail) == {"query"}:
+        return invalid_parameters(errors).get_response()
     if status == 422:
         return problem_response(
             422,

@@ -30,7 +30,7 @@ from werkzeug.wrappers import Response
 from client_portal_rp.api import bp
 from client_portal_rp.api.auth import api_company
 from client_portal_rp.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, keyset_page
-from client_portal_rp.api.problems import Problem
+from client_portal_rp.api.problems import Problem, invalid_parameters
 from client_portal_rp.deposits import jobs, services
 from client_portal_rp.deposits.views import size_label
 from client_portal_rp.extensions import db
@@ -278,23 +278,13 @@ def _deposit(access: Access, deposit_id: str) -> Deposit:
         raise _not_found() from None
 
 
-def _invalid_parameters(errors: dict[str, list[str]]) -> Problem:
-    return Problem(
-        400,
-        _("Paramètre invalide"),
-        _("Certains paramètres sont invalides : voir « errors »."),
-        code="invalid_parameter",
-        errors=errors,
-    )
-
-
 def _limit() -> int:
     raw = request.args.get("limit", "").strip()
     if not raw:
         return DEFAULT_LIMIT
     if raw.isdigit() and 1 <= int(raw) <= MAX_LIMIT:
         return int(raw)
-    raise _invalid_parameters({"limit": [_("Un nombre entier de 1 à %(max)s.", max=MAX_LIMIT)]})
+    raise invalid_parameters({"limit": [_("Un nombre entier de 1 à %(max)s.", max=MAX_LIMIT)]})
 
 
 def _refused(status: int, message: str, *, code: str, field: str | None = None) -> Problem:
@@ -360,7 +350,7 @@ def deposits(access: Access) -> dict[str, Any]:
     company = access.company
     wanted = services.parse_filter(company.firm_id, request.args)
     if wanted.field_errors:
-        raise _invalid_parameters(wanted.field_errors)
+        raise invalid_parameters(wanted.field_errors)
     limit = _limit()
     statement = services.filtered(
         select(Deposit)

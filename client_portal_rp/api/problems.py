@@ -105,3 +105,15 @@ def from_http_exception(error: HTTPException) -> Response:
         if name.lower() in ("allow", "retry-after")
     }
     return problem_response(status, default_title(status), headers=headers)
+
+
+def invalid_parameters(errors: dict[str, list[str]]) -> Problem:
+    """Query-string parameters refused (400), whichever check found them: the views' own
+    (deposits' filters, cursors) or APIFlask's query schemas. A refused body is 422."""
+    return Problem(
+        400,
+        _("Paramètre invalide"),
+        _("Certains paramètres sont invalides : voir « errors »."),
+        code="invalid_parameter",
+        errors=errors,
+    )

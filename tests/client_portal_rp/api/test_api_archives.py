@@ -177,13 +177,15 @@ def test_cursor_keeps_the_filter_and_documents_published_the_same_second(
         ("q=" + "a" * 101, "q"),
     ],
 )
-def test_a_wrong_filter_is_a_422_problem_naming_the_field_in_french(
+def test_a_wrong_filter_is_a_400_problem_naming_the_field_in_french(
     api_client: FlaskClient, company: Company, reader: PortalUser, query: str, field: str
 ) -> None:
+    """400 invalid_parameter, as the deposits' filters answer (a refused body is 422)."""
     answer = get(api_client, reader, url(company, f"?{query}"))
-    assert answer.status_code == 422
+    assert answer.status_code == 400
     assert answer.mimetype == "application/problem+json"
-    assert answer.json["title"] == "Données refusées"
+    assert answer.json["title"] == "Paramètre invalide"
+    assert answer.json["code"] == "invalid_parameter"
     assert list(answer.json["errors"]) == [field]
     message = answer.json["errors"][field][0]
     assert not message.startswith(("Not a", "Must be", "Length must")), message
