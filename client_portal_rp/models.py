@@ -32,7 +32,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from client_portal_rp.extensions import db
 
@@ -167,6 +167,10 @@ class Company(db.Model):  # type: ignore[name-defined]
     mailbox_token: Mapped[str] = mapped_column(
         String(40), unique=True, default=lambda: secrets.token_hex(8)
     )
+    # Agreed payment terms in days from the invoice date: due date of an open item whose
+    # invoice gives none (échéancier, docs/adr/0027). 30 when nothing is agreed, at most 60
+    # (Code de commerce L441-10).
+    payment_terms_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     firm: Mapped[Firm] = relationship(back_populates="companies")
@@ -332,6 +336,7 @@ class Deposit(db.Model):  # type: ignore[name-defined]
 
     __tablename__ = "deposits"
     __table_args__ = (
+        Index("ix_deposits_company_piece_key", "company_id", "piece_key"),
         CheckConstraint(_check_in("status", DepositStatus), name="status"),
         CheckConstraint(_check_in("processing", Processing), name="processing"),
         Index("ix_deposits_company_created", "company_id", "created_at"),
@@ -369,6 +374,11 @@ class Deposit(db.Model):  # type: ignore[name-defined]
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("deposits.id"))
     piece_request_id: Mapped[int | None] = mapped_column(ForeignKey("piece_requests.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    # The accounting piece reference (FEC PieceRef) this document is: typed at deposit, read
+    # from an e-invoice's number, or set by the firm. `piece_key` is its lookup form
+    # (client_portal_rp.fec.refs.piece_key); the drill-down reads it (docs/adr/0027).
+    piece_ref: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    piece_key: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     company: Mapped[Company] = relationship()
@@ -443,3 +453,177 @@ class OutboxMessage(db.Model):  # type: ignore[name-defined]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class DepositInvoice(db.Model):  # type: ignore[name-defined]
+    """What an electronic invoice (Factur-X PDF, CII or UBL XML) deposited by a client says,
+    in EN 16931 terms (client_portal_rp/einvoices.py). `error` is the French reason when the
+    file claimed to be an e-invoice and could not be read; the figures are then empty."""
+
+    __tablename__ = "deposit_invoices"
+    __table_args__ = (Index("ix_deposit_invoices_company_number", "company_id", "number_key"),)
+
+    deposit_id: Mapped[int] = mapped_column(ForeignKey("deposits.id"), primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    source: Mapped[str] = mapped_column(String(10))  # "facturx" (PDF) or "xml"
+    syntax: Mapped[str] = mapped_column(String(10), default="")  # "CII" or "UBL"
+    profile: Mapped[str] = mapped_column(String(100), default="")  # guideline id
+    supplier_name: Mapped[str] = mapped_column(String(300), default="")
+    supplier_siren: Mapped[str] = mapped_column(String(9), default="")
+    invoice_number: Mapped[str] = mapped_column(String(100), default="")
+    number_key: Mapped[str] = mapped_column(String(100), default="")
+    issue_date: Mapped[date | None] = mapped_column(Date)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    total_ht: Mapped[int | None] = mapped_column(BigInteger)  # cents
+    total_tva: Mapped[int | None] = mapped_column(BigInteger)
+    total_ttc: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str] = mapped_column(Text, default="")
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    deposit: Mapped[Deposit] = relationship(backref=backref("invoice", uselist=False))
+
+
+class FecImport(db.Model):  # type: ignore[name-defined]
+    """One imported FEC: a company's exercice (identified by the year it closes). Importing the
+    exercice again replaces this row and everything computed from it in one transaction
+    (client_portal_rp/fec/, docs/adr/0027). Amounts are integer cents, never floats."""
+
+    __tablename__ = "fec_imports"
+    __table_args__ = (
+        UniqueConstraint("company_id", "exercice", name="uq_fec_imports_company_exercice"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    exercice: Mapped[int] = mapped_column(Integer)  # the year the exercice closes
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)  # also the échéancier's reporting date
+    filename: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    line_count: Mapped[int] = mapped_column(Integer)
+    entry_count: Mapped[int] = mapped_column(Integer)
+    total_debit: Mapped[int] = mapped_column(BigInteger)  # cents
+    total_credit: Mapped[int] = mapped_column(BigInteger)
+    unbalanced_entries: Mapped[int] = mapped_column(Integer, default=0)
+    # Exercice totals: {indicator name: cents} (client_portal_rp.fec.indicators.KEYS).
+    totals: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    # [{"line": int | None, "message": str}] in French, at most fec.importer.MAX_WARNINGS.
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    warning_count: Mapped[int] = mapped_column(Integer, default=0)
+    imported_by_id: Mapped[int | None] = mapped_column(ForeignKey("portal_users.id"))
+    imported_by_label: Mapped[str] = mapped_column(String(300), default="")
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    company: Mapped[Company] = relationship()
+
+
+class FecLine(db.Model):  # type: ignore[name-defined]
+    """A line of an imported FEC, kept for the drill-down only (indicator pages never read
+    these). `party` is the third party the line belongs to: CompAuxNum, else CompteNum."""
+
+    __tablename__ = "fec_lines"
+    __table_args__ = (
+        Index("ix_fec_lines_party", "import_id", "party", "ecriture_date"),
+        Index("ix_fec_lines_entry", "import_id", "journal_code", "ecriture_num"),
+    )
+
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("fec_imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)  # in the file, header = 1
+    journal_code: Mapped[str] = mapped_column(String(40))
+    ecriture_num: Mapped[str] = mapped_column(String(60))
+    ecriture_date: Mapped[date] = mapped_column(Date)
+    compte_num: Mapped[str] = mapped_column(String(40))
+    party: Mapped[str] = mapped_column(String(60))
+    piece_ref: Mapped[str] = mapped_column(String(100))
+    piece_date: Mapped[date | None] = mapped_column(Date)
+    ecriture_lib: Mapped[str] = mapped_column(Text)
+    debit: Mapped[int] = mapped_column(BigInteger)  # cents
+    credit: Mapped[int] = mapped_column(BigInteger)
+    ecriture_let: Mapped[str] = mapped_column(String(20))
+    date_let: Mapped[date | None] = mapped_column(Date)
+
+
+class FecAccount(db.Model):  # type: ignore[name-defined]
+    """The trial balance of an import: one row per CompteNum, debit and credit totals."""
+
+    __tablename__ = "fec_accounts"
+
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("fec_imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    compte_num: Mapped[str] = mapped_column(String(40), primary_key=True)
+    compte_lib: Mapped[str] = mapped_column(String(300))
+    debit: Mapped[int] = mapped_column(BigInteger)
+    credit: Mapped[int] = mapped_column(BigInteger)
+
+
+class FecParty(db.Model):  # type: ignore[name-defined]
+    """A third party of an import, computed at import: suppliers and customers (CompAuxNum,
+    or their 40x/41x account when the file has no auxiliaries) and, for charges booked with
+    no supplier, the 6x account itself (`role` "compte"). `charges` is what the exercice's
+    entries booked to class 6 against this party: the "charges by supplier" drill-down."""
+
+    __tablename__ = "fec_parties"
+    __table_args__ = (Index("ix_fec_parties_charges", "import_id", "role", "charges"),)
+
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("fec_imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    party: Mapped[str] = mapped_column(String(60), primary_key=True)
+    label: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(12))  # "fournisseur", "client", "compte"
+    charges: Mapped[int] = mapped_column(BigInteger, default=0)  # cents
+    entry_count: Mapped[int] = mapped_column(Integer, default=0)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)  # debit - credit, cents
+
+
+class FecMonth(db.Model):  # type: ignore[name-defined]
+    """Indicators of one month of an import (client_portal_rp.fec.indicators.KEYS): flows of
+    the month for chiffre d'affaires, charges, résultat; positions at the month's end for cash,
+    receivables and payables. What the indicator pages and `portal indicators` read."""
+
+    __tablename__ = "fec_months"
+
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("fec_imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # first day of the month
+    chiffre_affaires: Mapped[int] = mapped_column(BigInteger)
+    charges: Mapped[int] = mapped_column(BigInteger)
+    resultat: Mapped[int] = mapped_column(BigInteger)
+    disponibilites: Mapped[int] = mapped_column(BigInteger)
+    concours_bancaires: Mapped[int] = mapped_column(BigInteger)
+    creances_clients: Mapped[int] = mapped_column(BigInteger)
+    dettes_fournisseurs: Mapped[int] = mapped_column(BigInteger)
+
+
+class FecOpenItem(db.Model):  # type: ignore[name-defined]
+    """An open customer or supplier item at the import's reporting date (its period end): a
+    401/403/4081/4088 or 411/413/416/418 line not lettered then. `amount` is what is owed, in
+    cents (positive: the customer owes us / we owe the supplier). `due_date` is the invoice's
+    when a deposited e-invoice carries this piece reference, else PieceDate + the company's
+    terms (`due_source` says which)."""
+
+    __tablename__ = "fec_open_items"
+    __table_args__ = (
+        Index("ix_fec_open_items_party", "import_id", "side", "party"),
+        Index("ix_fec_open_items_piece", "import_id", "piece_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("fec_imports.id", ondelete="CASCADE"))
+    side: Mapped[str] = mapped_column(String(12))  # "client" or "fournisseur"
+    party: Mapped[str] = mapped_column(String(60))
+    line_no: Mapped[int] = mapped_column(Integer)
+    compte_num: Mapped[str] = mapped_column(String(40))
+    piece_ref: Mapped[str] = mapped_column(String(100))
+    piece_key: Mapped[str] = mapped_column(String(100))
+    piece_date: Mapped[date] = mapped_column(Date)  # PieceDate, else EcritureDate
+    label: Mapped[str] = mapped_column(Text)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    due_date: Mapped[date] = mapped_column(Date)
+    due_source: Mapped[str] = mapped_column(String(10), default="delai")  # "delai", "facture"
