@@ -50,9 +50,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app))
     _init_extensions(app)
 
+    from client_portal_rp.formatting import register_filters
     from client_portal_rp.web import init_web
 
     init_web(app)
+    register_filters(app)
     from client_portal_rp.cli import register_commands
 
     register_commands(app)

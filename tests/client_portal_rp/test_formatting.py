@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from flask import Flask, render_template_string
+
+from client_portal_rp.formatting import euros
+
+
+def test_euros_french_format_with_narrow_no_break_thousands() -> None:
+    assert euros(121284390) == "1\u202f212\u202f843,90\u00a0€"
+    assert euros(5) == "0,05\u00a0€"
+    assert euros(-123450) == "-1\u202f234,50\u00a0€"
+    assert euros(None) == ""
+
+
+def test_euros_is_a_jinja_filter_of_the_portal(portal_app: Flask) -> None:
+    with portal_app.test_request_context():
+        assert render_template_string("{{ 100000 | euros }}") == "1\u202f000,00\u00a0€"
