@@ -1,0 +1,154 @@
+"""The drill-down: charges by supplier → a supplier's entries → a piece reference → the deposited
+document carrying it (« Récupérez la pièce comptable », docs/adr/0027).
+
+- Charges by supplier read `fec_parties` (computed at import): suppliers (role « fournisseur »)
+  and, for charges booked with no supplier, the 6x account itself (role « compte »), largest
+  first, each with its share of the charges so listed.
+- A party's entries read `fec_lines` through its index (import, party, date), a keyset page.
+- A piece reference finds the company's deposits whose `piece_key` is the reference's key
+  (`refs.piece_key`: `VE  0123` finds `ve-0123`). The query always names the company: another
+  company's deposit with the same key is never found (SECURITY.md 46).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import and_, func, or_, select
+
+from client_portal_rp.extensions import db
+from client_portal_rp.fec.paging import Page, clamp_limit, decode_cursor, encode_cursor
+from client_portal_rp.fec.refs import piece_key
+from client_portal_rp.models import Company, Deposit, FecImport, FecLine, FecParty
+
+CHARGE_ROLES = ("fournisseur", "compte")
+MAX_PIECE_DEPOSITS = 50
+
+
+@dataclass(frozen=True)
+class SupplierCharges:
+    party: str
+    label: str
+    role: str
+    charges: int  # cents
+    entry_count: int
+    share: float  # of `total_charges`, 0..1 (display only: amounts stay integer cents)
+
+
+@dataclass
+class ChargesPage:
+    total_charges: int  # cents, over every listed party
+    page: Page[SupplierCharges]
+
+
+def total_charges(fec_import: FecImport) -> int:
+    value = db.session.scalar(
+        select(func.coalesce(func.sum(FecParty.charges), 0)).where(
+            FecParty.import_id == fec_import.id, FecParty.role.in_(CHARGE_ROLES)
+        )
+    )
+    return int(value or 0)
+
+
+def charges_by_supplier(
+    fec_import: FecImport, *, cursor: str | None = None, limit: int | None = None
+) -> ChargesPage:
+    """Suppliers and 6x accounts by charges, largest first (keyset on charges, party).
+    Parties with no charges are left out. Raises BadCursor."""
+    size = clamp_limit(limit)
+    total = total_charges(fec_import)
+    statement = select(FecParty).where(
+        FecParty.import_id == fec_import.id,
+        FecParty.role.in_(CHARGE_ROLES),
+        FecParty.charges != 0,
+    )
+    if cursor:
+        after_charges, after_party = decode_cursor(cursor, int, str)
+        statement = statement.where(
+            or_(
+                FecParty.charges < after_charges,
+                and_(FecParty.charges == after_charges, FecParty.party > after_party),
+            )
+        )
+    rows = list(
+        db.session.scalars(
+            statement.order_by(FecParty.charges.desc(), FecParty.party).limit(size + 1)
+        )
+    )
+    items = [
+        SupplierCharges(
+            party=row.party,
+            label=row.label or row.party,
+            role=row.role,
+            charges=row.charges,
+            entry_count=row.entry_count,
+            share=(row.charges / total) if total else 0.0,
+        )
+        for row in rows[:size]
+    ]
+    last = rows[size - 1] if len(rows) > size else None
+    next_cursor = encode_cursor(last.charges, last.party) if last is not None else None
+    return ChargesPage(total, Page(items, next_cursor))
+
+
+def party_of(fec_import: FecImport, party: str) -> FecParty | None:
+    if not party or len(party) > 60:
+        return None
+    return db.session.scalar(
+        select(FecParty).where(FecParty.import_id == fec_import.id, FecParty.party == party)
+    )
+
+
+def party_entries(
+    fec_import: FecImport, party: str, *, cursor: str | None = None, limit: int | None = None
+) -> Page[FecLine]:
+    """The party's lines, by date then line number (keyset on both). Raises BadCursor."""
+    size = clamp_limit(limit)
+    statement = select(FecLine).where(FecLine.import_id == fec_import.id, FecLine.party == party)
+    if cursor:
+        after_date, after_line = decode_cursor(cursor, date, int)
+        statement = statement.where(
+            or_(
+                FecLine.ecriture_date > after_date,
+                and_(FecLine.ecriture_date == after_date, FecLine.line_no > after_line),
+            )
+        )
+    rows = list(
+        db.session.scalars(
+            statement.order_by(FecLine.ecriture_date, FecLine.line_no).limit(size + 1)
+        )
+    )
+    last = rows[size - 1] if len(rows) > size else None
+    next_cursor = encode_cursor(last.ecriture_date, last.line_no) if last is not None else None
+    return Page(rows[:size], next_cursor)
+
+
+def piece_deposits(company: Company, reference: str) -> list[Deposit]:
+    """The company's deposits carrying `reference` (by key), newest first. A reference with
+    no letter or digit finds nothing."""
+    key = piece_key(reference)
+    if not key:
+        return []
+    return list(
+        db.session.scalars(
+            select(Deposit)
+            .where(Deposit.company_id == company.id, Deposit.piece_key == key)
+            .order_by(Deposit.created_at.desc(), Deposit.id.desc())
+            .limit(MAX_PIECE_DEPOSITS)
+        )
+    )
+
+
+def piece_deposit(company: Company, public_id: str) -> Deposit | None:
+    """A deposit of the company that carries a piece reference: what the drill-down may serve
+    to a person with the compta module (views.piece_download)."""
+    if not public_id or len(public_id) > 64:
+        return None
+    return db.session.scalar(
+        select(Deposit).where(
+            Deposit.public_id == public_id,
+            Deposit.company_id == company.id,
+            Deposit.piece_key != "",
+        )
+    )

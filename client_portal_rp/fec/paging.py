@@ -1,0 +1,125 @@
+"""What the échéancier and drill-down reads share: which import a page reads (the exercice asked
+for, else the latest), keyset cursors for their lists, and amounts as decimal strings.
+
+Lists are paginated by keyset, never by offset: a supplier of a 1,000,000-line FEC may have
+100,000 entries, and their last page must cost what the first does. A cursor is the last row's
+sort key, opaque to the reader (base64url of a small JSON array); a cursor that does not decode
+to the expected shape is `BadCursor`, with the French message the page or the API shows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Generic, TypeVar
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from client_portal_rp.extensions import db
+from client_portal_rp.models import Company, FecImport
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_CURSOR = 400
+
+
+class FecReadError(Exception):
+    """A request the pages cannot answer, with the French message to show."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadCursor(FecReadError):
+    pass
+
+
+class BadExercice(FecReadError):
+    pass
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(*values: str | int | date) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, date) else v for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: str, *kinds: type) -> tuple[Any, ...]:
+    """The values `encode_cursor` wrote, checked against `kinds` (str, int or date)."""
+    try:
+        if len(value) > MAX_CURSOR:
+            raise ValueError(value)
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        items = json.loads(raw)
+        if not isinstance(items, list) or len(items) != len(kinds):
+            raise ValueError(raw)
+        decoded: list[Any] = []
+        for item, kind in zip(items, kinds, strict=True):
+            if kind is date:
+                decoded.append(date.fromisoformat(item))
+            elif isinstance(item, kind) and not isinstance(item, bool):
+                decoded.append(item)
+            else:
+                raise ValueError(raw)
+        return tuple(decoded)
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error) as error:
+        raise BadCursor(
+            _(
+                "Le paramètre « cursor » ne vient pas d'une page précédente : "
+                "reprenez la liste au début."
+            )
+        ) from error
+
+
+def parse_exercice(raw: str | None) -> int | None:
+    """`?exercice=2050` → 2050; empty → None (the latest); anything else is BadExercice."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if len(text) != 4 or not text.isdigit() or not 1900 <= int(text) <= 2999:
+        raise BadExercice(_("L'exercice est une année sur quatre chiffres, par exemple 2024."))
+    return int(text)
+
+
+def exercices_of(company: Company) -> list[int]:
+    """The company's imported exercices, latest first."""
+    return list(
+        db.session.scalars(
+            select(FecImport.exercice)
+            .where(FecImport.company_id == company.id)
+            .order_by(FecImport.exercice.desc())
+        )
+    )
+
+
+def import_of(company: Company, exercice: int | None) -> FecImport | None:
+    """The company's import for `exercice` (the year it closes), else its latest; None when
+    there is none. Always filtered by the company (tenant isolation)."""
+    statement = select(FecImport).where(FecImport.company_id == company.id)
+    if exercice is not None:
+        statement = statement.where(FecImport.exercice == exercice)
+    return db.session.scalar(statement.order_by(FecImport.exercice.desc()).limit(1))
+
+
+def decimal_euros(cents: int) -> str:
+    """Integer cents as the API's decimal string in euros: 123456 → "1234.56"."""
+    sign = "-" if cents < 0 else ""
+    whole, rest = divmod(abs(int(cents)), 100)
+    return f"{sign}{whole}.{rest:02d}"
+
+
+def clamp_limit(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    return max(1, min(MAX_LIMIT, int(limit)))
