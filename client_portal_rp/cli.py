@@ -9,6 +9,7 @@ Flask-Migrate) and the portal's own commands.
     portal jobs run
     portal requests remind                       (daily: a monthly reminder per open request)
     portal mailbox receive [--recipient ADDR] < message   (the mail server's pipe transport)
+    portal indicators --company SIREN [--exercice AAAA] [--json]   (from the imported FEC)
 
 Errors a person can fix exit with status 1 and a French message on stderr.
 """
@@ -256,6 +257,88 @@ def jobs_run() -> None:
     click.echo(f"{run_pending()} deposit(s) processed")
 
 
+@click.command("indicators")
+@click.option("--company", "siren", required=True, help="SIREN of the company.")
+@click.option("--exercice", default=None, help="Year the exercice closes (default: the latest).")
+@click.option("--json", "as_json", is_flag=True, help="Print the indicators as JSON.")
+@with_appcontext
+def indicators_command(siren: str, exercice: str | None, as_json: bool) -> None:
+    """Key indicators of a company's exercice from its imported FEC, beside the previous one
+    (stable contract: `--json` prints client_portal_rp.fec.indicators.as_json)."""
+    from client_portal_rp.companies import normalize_siren
+    from client_portal_rp.extensions import db
+    from client_portal_rp.fec.indicators import as_json as indicators_json
+    from client_portal_rp.fec.indicators import exercices_of, indicators
+    from client_portal_rp.fec.paging import FecReadError, parse_exercice
+    from client_portal_rp.models import Company
+
+    company = db.session.scalar(select(Company).where(Company.siren == normalize_siren(siren)))
+    if company is None:
+        _fail(f"Aucune entreprise de SIREN {siren}.")
+        return
+    try:
+        year = parse_exercice(exercice)
+    except FecReadError as error:
+        _fail(error.message)
+        return
+    if year is None:
+        years = exercices_of(company)
+        if not years:
+            _fail(f"Aucun FEC importé pour {company.name} (SIREN {company.siren}).")
+            return
+        year = years[0]
+    found = indicators(company, year)
+    if found is None:
+        _fail(f"Aucun FEC importé pour {company.name} (SIREN {company.siren}), exercice {year}.")
+        return
+    if as_json:
+        click.echo(json.dumps(indicators_json(found), ensure_ascii=False, indent=2))
+    else:
+        click.echo(_indicators_text(company.name, found))
+
+
+def _indicators_text(name: str, ind: Any) -> str:
+    """The indicators as a French table for a terminal: totals beside the previous exercice,
+    then the months."""
+    from client_portal_rp.fec.indicators import DISPLAY_KEYS, LABELS, change_words
+    from client_portal_rp.formatting import euros
+
+    current, previous = ind.current, ind.previous
+    lines = [
+        f"{name} — exercice {current.exercice}, du {current.period_start:%d/%m/%Y} "
+        f"au {current.period_end:%d/%m/%Y}",
+        "",
+    ]
+    head = ["Indicateur", f"Exercice {current.exercice}"]
+    if previous is not None:
+        head += [f"Exercice {previous.exercice}", "Variation"]
+    rows = [head]
+    for key in DISPLAY_KEYS:
+        row = [str(LABELS[key]), euros(current.totals[key])]
+        if previous is not None:
+            row += [euros(previous.totals[key]), change_words(ind, key)]
+        rows.append(row)
+    lines += _columns(rows)
+    monthly = ("chiffre_affaires", "charges", "resultat", "tresorerie_nette")
+    rows = [["Mois", *(str(LABELS[k]) for k in monthly)]]
+    rows += [[f"{m.month:%m/%Y}", *(euros(m.figures[k]) for k in monthly)] for m in current.months]
+    lines += ["", "Par mois (trésorerie nette en fin de mois)", *_columns(rows)]
+    return "\n".join(lines)
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    """Rows (the first is the header) as aligned columns: amounts right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    right = [len(rows) > 1 and rows[1][i].endswith("€") for i in range(len(widths))]
+    return [
+        "  ".join(
+            cell.rjust(widths[i]) if right[i] else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ).rstrip()
+        for row in rows
+    ]
+
+
 def register_commands(app: Flask) -> None:
     from client_portal_rp.demo import demo_cli
     from client_portal_rp.deposits.mailbox import mailbox_cli
@@ -270,5 +353,6 @@ def register_commands(app: Flask) -> None:
         demo_cli,
         requests_cli,
         mailbox_cli,
+        indicators_command,
     ):
         app.cli.add_command(command)

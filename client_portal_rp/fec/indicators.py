@@ -18,6 +18,9 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from client_portal_rp.extensions import db
@@ -25,11 +28,41 @@ from client_portal_rp.fec.formulas import KEYS
 from client_portal_rp.fec.paging import decimal_euros, exercices_of
 from client_portal_rp.models import Company, FecImport, FecMonth
 
-__all__ = ["ALL_KEYS", "Exercice", "Indicators", "as_json", "exercices_of", "indicators"]
+__all__ = [
+    "ALL_KEYS",
+    "DISPLAY_KEYS",
+    "LABELS",
+    "Exercice",
+    "Indicators",
+    "as_json",
+    "exercices_of",
+    "indicators",
+]
 
 NET_CASH = "tresorerie_nette"
 ALL_KEYS: tuple[str, ...] = (*KEYS, NET_CASH)
 _TENTH = Decimal("0.1")
+# The order pages and the CLI show them in; labels are the page's words.
+DISPLAY_KEYS: tuple[str, ...] = (
+    "chiffre_affaires",
+    "charges",
+    "resultat",
+    NET_CASH,
+    "disponibilites",
+    "concours_bancaires",
+    "creances_clients",
+    "dettes_fournisseurs",
+)
+LABELS = {
+    "chiffre_affaires": _l("Chiffre d'affaires"),
+    "charges": _l("Charges"),
+    "resultat": _l("Résultat"),
+    NET_CASH: _l("Trésorerie nette"),
+    "disponibilites": _l("Disponibilités"),
+    "concours_bancaires": _l("Concours bancaires"),
+    "creances_clients": _l("Créances clients"),
+    "dettes_fournisseurs": _l("Dettes fournisseurs"),
+}
 
 Figures = dict[str, int]  # ALL_KEYS -> cents
 
@@ -156,3 +189,22 @@ def as_json(ind: Indicators) -> dict[str, Any]:
         "changes": {key: None if c is None else str(c) for key, c in changes.items()},
         "previous": exercice_json(ind.previous) if ind.previous is not None else None,
     }
+
+
+def percent_text(value: Decimal) -> str:
+    """12.5 → « 12,5 % » in French (the locale's decimal sign, a no-break space)."""
+    return format_decimal(abs(value), format="#,##0.0") + "\u00a0%"
+
+
+def change_words(ind: Indicators, key: str) -> str:
+    """The change said in words (« en hausse de 21,3 % »), not by a colour or an arrow alone."""
+    change = ind.change(key)
+    if change is None:
+        if ind.previous is None:
+            return _("pas d'exercice précédent à comparer")
+        return _("variation non calculable (exercice précédent à zéro)")
+    if change > 0:
+        return _("en hausse de %(percent)s", percent=percent_text(change))
+    if change < 0:
+        return _("en baisse de %(percent)s", percent=percent_text(change))
+    return _("stable")
