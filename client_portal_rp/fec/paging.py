@@ -26,6 +26,8 @@ T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_CURSOR = 400
+# An export (CSV, XLSX) holds at most this many rows.
+EXPORT_MAX_ROWS = 100_000
 
 
 class FecReadError(Exception):
@@ -120,6 +122,8 @@ def decimal_euros(cents: int) -> str:
 
 
 def clamp_limit(limit: int | None) -> int:
+    """A page's size: DEFAULT_LIMIT when not given. Not capped here: pages and the API cap
+    what a reader asks (MAX_LIMIT), an export asks for up to EXPORT_MAX_ROWS."""
     if limit is None:
         return DEFAULT_LIMIT
-    return max(1, min(MAX_LIMIT, int(limit)))
+    return max(1, int(limit))

@@ -1,0 +1,341 @@
+"""The échéancier and drill-down pages: what they show (amounts in French, buckets,
+reconciliation), the path supplier → entries → piece reference → deposited document downloaded
+with the compta module alone, tenant isolation (SECURITY.md 46), rights (47), exports, and a
+French message for every bad argument."""
+
+from __future__ import annotations
+
+import html
+import io
+import zipfile
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from client_portal_rp.extensions import db
+from client_portal_rp.fec.views import money
+from client_portal_rp.formatting import euros
+from client_portal_rp.models import Company, Deposit, FecImport, Module, PortalUser
+from tests.client_portal_rp.conftest import make_company, make_firm, make_member, sign_in
+from tests.client_portal_rp.fec.drill_factories import (
+    add_account,
+    add_line,
+    add_open_item,
+    add_party,
+    make_import,
+    make_piece_deposit,
+)
+
+REPORTING = date(2050, 9, 30)
+NNBSP = "\u202f"
+
+
+@dataclass
+class Books:
+    company: Company
+    fec_import: FecImport
+    user: PortalUser
+    deposit: Deposit
+
+
+def base(company: Company, tail: str) -> str:
+    return f"/entreprises/{company.public_id}/compta/{tail}"
+
+
+def ok(client: FlaskClient, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, response.get_data(as_text=True)[:800]
+    return response.get_data(as_text=True)
+
+
+def fill(company: Company) -> FecImport:
+    fec_import = make_import(company, 2050, period_end=REPORTING)
+    add_party(fec_import, "C DUPONT", "Dupont SA", role="client")
+    add_party(fec_import, "F/ORANGE 1", "Orange Business", charges=1_234_567, entry_count=2)
+    add_party(fec_import, "606100", "Fournitures non stockables", role="compte", charges=100_000)
+    add_open_item(fec_import, "C DUPONT", 150_000, REPORTING - timedelta(days=45), piece_ref="VE 7")
+    add_open_item(fec_import, "C DUPONT", 20_000, REPORTING + timedelta(days=5), piece_ref="VE 9")
+    add_open_item(
+        fec_import, "F/ORANGE 1", 60_000, REPORTING - timedelta(days=95), side="fournisseur"
+    )
+    add_account(fec_import, "411000", debit=200_000, credit=20_000)  # 180,000: écart 10,000
+    add_account(fec_import, "401000", credit=60_000)
+    add_line(
+        fec_import,
+        "F/ORANGE 1",
+        date(2050, 3, 2),
+        credit=1_234_567,
+        piece_ref="VE  0123",
+        label="Abonnement mars",
+        lettering="AB",
+        date_let=date(2050, 4, 1),
+    )
+    add_line(fec_import, "F/ORANGE 1", date(2050, 1, 15), credit=5_000, piece_ref="AC 44")
+    return fec_import
+
+
+@pytest.fixture
+def books(portal_app: Flask, portal_client: FlaskClient) -> Books:
+    company = make_company(make_firm(), name="Boulangerie Martin")
+    fec_import = fill(company)
+    deposit = make_piece_deposit(company, "ve-0123", filename="orange-mars.pdf")
+    user = make_member(company, modules={Module.COMPTA})  # no deposit module
+    sign_in(portal_client, portal_app, user, advanced=True)
+    return Books(company, fec_import, user, deposit)
+
+
+# --- what the pages show -----------------------------------------------------------------
+
+
+def test_money_is_written_as_formatting_euros_writes_it(portal_app: Flask) -> None:
+    for cents in (0, 5, -5, 99, 100, 123_456, -123_456, 121_284_390, 10**12, -(10**12) - 7):
+        assert money(cents) == euros(cents)
+
+
+def test_schedule_shows_buckets_parties_and_the_reconciliation_gap(
+    portal_client: FlaskClient, books: Books
+) -> None:
+    response = portal_client.get(base(books.company, "echeancier?exercice=2050&cote=clients"))
+    assert response.status_code == 200
+    assert response.headers["X-Portail-Hors-Ligne"] == "non"  # compta: « sécurité avancée »
+    page = response.get_data(as_text=True)
+    assert "Échéancier clients" in page and "30/09/2050" in page
+    assert "Dupont SA" in page
+    assert f"1{NNBSP}500,00\u00a0€" in page  # 31-60 days
+    assert f"1{NNBSP}700,00\u00a0€" in page  # total
+    assert f"1{NNBSP}800,00\u00a0€" in page  # accounts' balance
+    assert "100,00\u00a0€" in page and "Écart : lettrage incomplet" in page
+    assert (
+        f"/entreprises/{books.company.public_id}/compta/echeancier/tiers?exercice=2050"
+        f"&amp;cote=clients&amp;tiers=C+DUPONT" in page
+    )
+    suppliers = ok(portal_client, base(books.company, "echeancier?cote=fournisseurs"))
+    assert "Orange Business" in suppliers and "Dupont SA" not in suppliers
+    assert "correspondent au solde des comptes" in suppliers
+
+
+def test_party_items_show_due_dates_with_their_source_and_days_late(
+    portal_client: FlaskClient, books: Books
+) -> None:
+    page = ok(portal_client, base(books.company, "echeancier/tiers?cote=clients&tiers=C+DUPONT"))
+    assert "VE 7" in page and "16/08/2050" in page and "45 jours" in page
+    assert "délai de paiement" in page and "Non échu" in page
+    assert "pieces?exercice=2050&amp;ref=VE+7" in page
+
+
+def test_supplier_to_entries_to_piece_to_download_with_the_compta_module_alone(
+    portal_client: FlaskClient, books: Books
+) -> None:
+    charges = ok(portal_client, base(books.company, "charges?exercice=2050"))
+    assert charges.index("Orange Business") < charges.index("Fournitures non stockables")
+    assert "92,5\u00a0%" in charges  # 1,234,567 of 1,334,567
+    assert "sans fournisseur" in charges
+    assert "tiers?exercice=2050&amp;tiers=F/ORANGE+1" in charges  # a slash is valid in a query
+
+    entries = ok(portal_client, base(books.company, "tiers?exercice=2050&tiers=F%2FORANGE+1"))
+    assert entries.index("15/01/2050") < entries.index("02/03/2050")  # by date
+    assert f"12{NNBSP}345,67\u00a0€" in entries and "Abonnement mars" in entries
+    assert "AB" in entries and "01/04/2050" in entries
+    assert "ref=VE++0123" in entries  # the reference as the FEC writes it
+
+    piece = ok(portal_client, base(books.company, "pieces?exercice=2050&ref=VE++0123"))
+    assert "Récupérez la pièce comptable" in piece and "orange-mars.pdf" in piece
+    download = (
+        f"/entreprises/{books.company.public_id}/compta/pieces/{books.deposit.public_id}/fichier"
+    )
+    assert download in piece
+    response = portal_client.get(download)
+    assert response.status_code == 200
+    assert response.data.startswith(b"%PDF-1.4")
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # The deposit module's own URL stays closed to this person.
+    own = f"/entreprises/{books.company.public_id}/depots/{books.deposit.public_id}/fichier"
+    assert portal_client.get(own).status_code == 403
+
+
+def test_a_reference_nobody_deposited_says_so(portal_client: FlaskClient, books: Books) -> None:
+    page = ok(portal_client, base(books.company, "pieces?ref=AC+44"))
+    assert "Aucun document déposé ne porte la référence « AC 44 »" in page
+    assert "Déposer la pièce" not in page  # no deposit module
+
+
+# --- tenant isolation (SECURITY.md 46) and rights (47) -----------------------------------
+
+
+def test_another_companys_deposit_with_the_same_piece_key_never_shows(
+    portal_client: FlaskClient, books: Books
+) -> None:
+    other = make_company(make_firm(), name="Concurrent SARL")
+    theirs = make_piece_deposit(other, "VE-0123", filename="secret-concurrent.pdf")
+    fill(other)
+    page = ok(portal_client, base(books.company, "pieces?ref=VE0123"))
+    assert "orange-mars.pdf" in page and "secret-concurrent.pdf" not in page
+    assert theirs.public_id not in page
+    # Their deposit's id under our company's URL, and their company's URL: 404.
+    assert (
+        portal_client.get(base(books.company, f"pieces/{theirs.public_id}/fichier")).status_code
+        == 404
+    )
+    for tail in (
+        "echeancier",
+        "charges",
+        "tiers?tiers=C+DUPONT",
+        "pieces?ref=VE0123",
+        f"pieces/{theirs.public_id}/fichier",
+    ):
+        assert portal_client.get(base(other, tail)).status_code == 404, tail
+
+
+def test_a_deposit_without_piece_reference_is_not_served_by_the_drilldown(
+    portal_client: FlaskClient, books: Books
+) -> None:
+    plain = make_piece_deposit(books.company, "", filename="releve.pdf")
+    assert (
+        portal_client.get(base(books.company, f"pieces/{plain.public_id}/fichier")).status_code
+        == 404
+    )
+
+
+def test_without_the_compta_module_every_page_is_refused(
+    portal_app: Flask, portal_client: FlaskClient, books: Books
+) -> None:
+    depositor = make_member(books.company, modules={Module.DEPOSIT})
+    sign_in(portal_client, portal_app, depositor, advanced=True)
+    from tests.client_portal_rp.test_deposits import switch_user
+
+    switch_user()
+    for tail in (
+        "echeancier",
+        "echeancier/tiers?tiers=C+DUPONT",
+        "charges",
+        "tiers?tiers=F%2FORANGE+1",
+        "pieces?ref=VE0123",
+        f"pieces/{books.deposit.public_id}/fichier",
+        "charges?format=csv",
+    ):
+        response = portal_client.get(base(books.company, tail))
+        assert response.status_code == 403, tail
+        assert "ne comprend pas le module" in response.get_data(as_text=True)
+
+
+def test_a_password_only_login_is_sent_to_step_up(
+    portal_app: Flask, portal_client: FlaskClient, books: Books
+) -> None:
+    sign_in(portal_client, portal_app, books.user, advanced=False)
+    response = portal_client.get(base(books.company, "charges"))
+    assert response.status_code == 303 and "level=advanced" in response.headers["Location"]
+
+
+# --- exports -----------------------------------------------------------------------------
+
+
+def test_tables_export_as_csv_for_french_excel(portal_client: FlaskClient, books: Books) -> None:
+    response = portal_client.get(base(books.company, "echeancier?cote=clients&format=csv"))
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "echeancier-clients" in response.headers["Content-Disposition"]
+    text = response.data.decode("utf-8-sig")
+    lines = text.splitlines()
+    assert (
+        lines[0]
+        == "Compte;Tiers;Non échu;1 à 30 jours;31 à 60 jours;61 à 90 jours;Plus de 90 jours;Total"
+    )
+    assert lines[1] == "C DUPONT;Dupont SA;200,00;0,00;1500,00;0,00;0,00;1700,00"
+    assert lines[2] == ";Total;200,00;0,00;1500,00;0,00;0,00;1700,00"
+
+    charges = portal_client.get(base(books.company, "charges?format=csv")).data.decode("utf-8-sig")
+    assert "F/ORANGE 1;Orange Business;12345,67;92,5;2" in charges
+    entries = portal_client.get(
+        base(books.company, "tiers?tiers=F%2FORANGE+1&format=csv")
+    ).data.decode("utf-8-sig")
+    assert "02/03/2050;AC;" in entries and ";VE  0123;Abonnement mars;0,00;12345,67;AB" in entries
+    items = portal_client.get(
+        base(books.company, "echeancier/tiers?cote=clients&tiers=C+DUPONT&format=csv")
+    ).data.decode("utf-8-sig")
+    assert "VE 7;16/08/2050;16/08/2050;délai de paiement;1500,00;45" in items
+
+
+def test_a_label_that_looks_like_a_formula_is_exported_as_text(
+    portal_client: FlaskClient, books: Books
+) -> None:
+    add_party(books.fec_import, "F-EVIL", '=HYPERLINK("http://x","y")', charges=1)
+    text = portal_client.get(base(books.company, "charges?format=csv")).data.decode("utf-8-sig")
+    assert "'=HYPERLINK" in text
+
+
+def test_tables_export_as_xlsx(portal_client: FlaskClient, books: Books) -> None:
+    response = portal_client.get(base(books.company, "charges?exercice=2050&format=xlsx"))
+    assert response.status_code == 200
+    assert response.mimetype.endswith("spreadsheetml.sheet")
+    assert ".xlsx" in response.headers["Content-Disposition"]
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        strings = archive.read("xl/sharedStrings.xml").decode()
+        sheet = archive.read("xl/worksheets/sheet1.xml").decode()
+    assert "Orange Business" in strings and "Part des charges" in strings
+    assert "<v>12345.67</v>" in sheet
+
+
+# --- bad arguments: French messages, never a 500 -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tail", "status", "message"),
+    [
+        ("echeancier?exercice=20x0", 400, "année sur quatre chiffres"),
+        ("echeancier?exercice=2099", 404, "pour l'exercice 2099"),
+        ("echeancier?cote=banques", 400, "« clients » ou « fournisseurs »"),
+        ("echeancier?cursor=%00%FF", 400, "reprenez la liste au début"),
+        ("charges?cursor=WyJhIiwiYiJd", 400, "reprenez la liste au début"),
+        ("tiers?cursor=abc&tiers=F%2FORANGE+1", 400, "reprenez la liste au début"),
+        ("charges?format=pdf", 400, "« csv » ou « xlsx »"),
+        ("tiers", 400, "Choisissez un tiers"),
+        ("tiers?tiers=" + "X" * 61, 400, "Choisissez un tiers"),
+        ("tiers?tiers=NOBODY", 404, "n'a aucune écriture"),
+        ("echeancier/tiers?tiers=NOBODY", 404, "aucune pièce ouverte"),
+        ("pieces", 400, "Indiquez la référence"),
+        ("pieces?ref=" + "A" * 101, 400, "Indiquez la référence"),
+    ],
+)
+def test_bad_arguments_get_a_french_message(
+    portal_client: FlaskClient, books: Books, tail: str, status: int, message: str
+) -> None:
+    response: TestResponse = portal_client.get(base(books.company, tail))
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    assert message in html.unescape(response.get_data(as_text=True))
+
+
+def test_without_any_fec_the_pages_say_the_firm_has_not_published_one(
+    portal_app: Flask, portal_client: FlaskClient
+) -> None:
+    company = make_company(make_firm())
+    sign_in(portal_client, portal_app, make_member(company, modules={Module.COMPTA}), advanced=True)
+    for tail in ("echeancier", "charges", "tiers?tiers=X", "pieces?ref=A1"):
+        page = ok(portal_client, base(company, tail))
+        assert "pas encore publié de FEC" in page, tail
+
+
+def test_pages_follow_the_next_cursor(portal_client: FlaskClient, books: Books) -> None:
+    for n in range(55):
+        add_line(
+            books.fec_import,
+            "BULK",
+            date(2050, 1, 1) + timedelta(days=n),
+            debit=n + 1,
+            commit=False,
+        )
+    db.session.commit()
+    first = ok(portal_client, base(books.company, "tiers?tiers=BULK"))
+    assert "01/01/2050" in first and "20/02/2050" not in first
+    assert "Suivants" in first
+    import re
+
+    cursor = re.search(r'cursor=([^"&]+)', first)
+    assert cursor
+    second = ok(portal_client, base(books.company, f"tiers?tiers=BULK&cursor={cursor.group(1)}"))
+    assert "20/02/2050" in second and "01/01/2050" not in second
+    assert "Revenir au début" in second and "Suivants" not in second
