@@ -3,7 +3,9 @@
 A file's name and its declared type are the sender's word; only the first bytes say what it is.
 `sniff` recognises the few kinds a client may deposit and nothing else: an HTML page renamed
 `.pdf`, an SVG, a program or a bare ZIP archive is refused before it is stored, so the portal
-never serves active content from its own origin.
+never serves active content from its own origin. XML is taken only when its root element is an
+electronic invoice's (CII, UBL Invoice or CreditNote, in their namespaces): XML can carry
+script, so it is only ever served as an attachment under the CSP sandbox, never rendered.
 
 Why our own magic bytes and not the `filetype` package: each signature is a few bytes we can read
 here in a line; `filetype` knows none of CSV, would add a dependency, and tells an XLSX from a
@@ -34,6 +36,18 @@ ACTIVE_TEXT = re.compile(
     r"|\b(?:document|window)\.\w|\beval\s*\(|\brequire\s*\(|^\s*(?://|/\*|#!)",
     re.IGNORECASE | re.MULTILINE,
 )
+# An e-invoice's XML: an optional declaration and comments, then the root's start tag (no
+# DOCTYPE: client_portal_rp/einvoices.py refuses one anyway).
+XML_ROOT = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml\s[^>]*\?>\s*)?(?:<!--.*?-->\s*)*"
+    rb"<(?:[A-Za-z_][\w.-]*:)?(CrossIndustryInvoice|Invoice|CreditNote)\b([^>]*)>",
+    re.DOTALL,
+)
+EINVOICE_NAMESPACES = {
+    b"CrossIndustryInvoice": b"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    b"Invoice": b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+    b"CreditNote": b"urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
+}
 
 
 class FileKind(enum.Enum):
@@ -45,6 +59,7 @@ class FileKind(enum.Enum):
     HEIC = ("image/heic", "photo HEIC (iPhone)", ".heic")
     TIFF = ("image/tiff", "image TIFF", ".tif")
     CSV = ("text/csv", "fichier CSV", ".csv")
+    XML = ("application/xml", "fichier XML de facture électronique", ".xml")
     XLSX = (
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "classeur Excel",
@@ -65,7 +80,7 @@ class FileKind(enum.Enum):
 
 
 DOCUMENT_KINDS = frozenset(
-    {FileKind.PDF, FileKind.JPEG, FileKind.PNG, FileKind.HEIC, FileKind.TIFF}
+    {FileKind.PDF, FileKind.JPEG, FileKind.PNG, FileKind.HEIC, FileKind.TIFF, FileKind.XML}
 )
 DATA_KINDS = frozenset({FileKind.CSV, FileKind.XLSX})
 PHOTO_KINDS = frozenset({FileKind.JPEG, FileKind.PNG, FileKind.HEIC, FileKind.TIFF})
@@ -87,6 +102,8 @@ def sniff(path: Path) -> FileKind | None:
         return FileKind.HEIC
     if head.startswith(b"PK\x03\x04"):
         return FileKind.XLSX if _is_xlsx(path) else None
+    if _is_einvoice_xml(head):
+        return FileKind.XML
     if _is_csv(head, complete=len(head) < SAMPLE_BYTES):
         return FileKind.CSV
     return None
@@ -104,6 +121,22 @@ def _is_heif(head: bytes) -> bool:
     if brands & HEIF_BRANDS:
         return True
     return bool(brands & GENERIC_HEIF_BRANDS) and not brands & AVIF_BRANDS
+
+
+def _is_einvoice_xml(head: bytes) -> bool:
+    """UTF-8 XML whose root is a CII invoice or a UBL invoice or credit note, its namespace
+    declared on the root. Any other XML (an SVG, XHTML, a feed) is none of ours."""
+    found = XML_ROOT.match(head)
+    if found is None:
+        return False
+    namespace = EINVOICE_NAMESPACES[found.group(1)]
+    return (
+        re.search(
+            rb"""xmlns(?::[\w.-]+)?\s*=\s*["']""" + re.escape(namespace) + rb"""["']""",
+            found.group(2),
+        )
+        is not None
+    )
 
 
 def _is_xlsx(path: Path) -> bool:

@@ -7,7 +7,11 @@ Every operation needs the scope `portal.deposits` and the person's right to the 
 `send_download`/`send_thumbnail` for the files (a photo is not served before its location is
 removed), `deposit_file` for a deposit, `jobs.schedule` for the photo job.
 
-The upload is documented by APIFlask as one multipart body (`file`, `type`, `comment`) but read
+One deposit's answer carries `invoice`: what the file says as an electronic invoice (Factur-X,
+CII, UBL; amounts as decimal strings in euros, "1234.50"), or null when it is none.
+
+The upload is documented by APIFlask as one multipart body (`file`, `type`, `comment`,
+`piece_ref`) but read
 by `uploads.receive_upload`: streamed to disk, the file refused as soon as it passes
 PORTAL_MAX_UPLOAD_BYTES (413), no CSRF check (bearer tokens only, no cookie is read).
 """
@@ -15,6 +19,7 @@ PORTAL_MAX_UPLOAD_BYTES (413), no CSRF check (bearer tokens only, no cookie is r
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from apiflask import Schema
@@ -35,7 +40,14 @@ from client_portal_rp.deposits import jobs, services
 from client_portal_rp.deposits.views import size_label
 from client_portal_rp.extensions import db
 from client_portal_rp.files import DATA_KINDS, DOCUMENT_KINDS, FileKind
-from client_portal_rp.models import Deposit, DepositStatus, DepositType, Module, PieceRequest
+from client_portal_rp.models import (
+    Deposit,
+    DepositInvoice,
+    DepositStatus,
+    DepositType,
+    Module,
+    PieceRequest,
+)
 from client_portal_rp.tenancy import Access, one_of_company
 from client_portal_rp.uploads import UploadError, UploadTooLarge, receive_upload
 
@@ -51,7 +63,9 @@ BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
 class KindOut(Schema):
-    kind = String(required=True, metadata={"description": "pdf, jpeg, png, heic, tiff, csv, xlsx"})
+    kind = String(
+        required=True, metadata={"description": "pdf, jpeg, png, heic, tiff, xml, csv, xlsx"}
+    )
     mime_type = String(required=True)
     extension = String(required=True)
 
@@ -110,11 +124,57 @@ class DepositOut(Schema):
         required=True,
         metadata={"description": "Photos : pending, done ou failed ; none pour les autres"},
     )
+    piece_ref = String(
+        required=True,
+        metadata={
+            "description": (
+                "Référence de la pièce comptable (PieceRef du FEC) : donnée au dépôt, ou le "
+                "numéro lu dans la facture électronique ; vide sinon"
+            )
+        },
+    )
     links = Nested(DepositLinks, required=True)
 
 
+def _amount(description: str) -> String:
+    return String(
+        required=True,
+        allow_none=True,
+        metadata={"description": description + " (décimal en unités, « 1234.50 »)"},
+    )
+
+
+class InvoiceOut(Schema):
+    source = String(
+        required=True, metadata={"description": "facturx (PDF Factur-X) ou xml (CII, UBL)"}
+    )
+    syntax = String(required=True, metadata={"description": "CII ou UBL ; vide si illisible"})
+    profile = String(required=True, metadata={"description": "Profil (BT-24)"})
+    supplier_name = String(required=True, metadata={"description": "Fournisseur (BT-27)"})
+    supplier_siren = String(required=True, metadata={"description": "SIREN du fournisseur"})
+    invoice_number = String(required=True, metadata={"description": "Numéro (BT-1)"})
+    issue_date = Date(required=True, allow_none=True, metadata={"description": "BT-2"})
+    due_date = Date(required=True, allow_none=True, metadata={"description": "Échéance (BT-9)"})
+    currency = String(required=True, metadata={"description": "Devise (BT-5), EUR le plus souvent"})
+    total_ht = _amount("Total HT (BT-109)")
+    total_tva = _amount("Total TVA (BT-110)")
+    total_ttc = _amount("Total TTC (BT-112)")
+    error = String(
+        required=True,
+        metadata={"description": "Pourquoi la facture n'a pas pu être lue (français) ; vide sinon"},
+    )
+
+
 class DepositDetailOut(DepositOut):
-    """One deposit (a schema class of its own: see companies.CompanyDetailOut)."""
+    """One deposit (a schema class of its own: see companies.CompanyDetailOut), with its
+    e-invoice."""
+
+    invoice = Nested(
+        InvoiceOut,
+        required=True,
+        allow_none=True,
+        metadata={"description": "La facture électronique lue dans le fichier ; null sinon"},
+    )
 
 
 class DepositListOut(Schema):
@@ -154,6 +214,10 @@ class DepositIn(Schema):
     request = String(
         validate=Length(1, 64),
         metadata={"description": "La demande de pièce du cabinet à laquelle ce dépôt répond"},
+    )
+    piece_ref = String(
+        validate=Length(0, services.MAX_PIECE_REF),
+        metadata={"description": "Référence de la pièce (facultatif), le numéro de la facture"},
     )
 
 
@@ -257,6 +321,7 @@ def deposit_out(deposit: Deposit) -> dict[str, Any]:
         "uploaded_by": (person.name or person.email) if person is not None else None,
         "duplicate_of": deposit.duplicate_of.public_id if deposit.duplicate_of else None,
         "processing": deposit.processing,
+        "piece_ref": deposit.piece_ref,
         "links": {
             "file": link("api.deposit_file") if services.is_ready(deposit) else None,
             "thumbnail": (
@@ -264,6 +329,35 @@ def deposit_out(deposit: Deposit) -> dict[str, Any]:
             ),
         },
     }
+
+
+def decimal_text(cents: int | None) -> str | None:
+    """123450 → "1234.50" (exact: Decimal, never float)."""
+    return None if cents is None else format(Decimal(int(cents)).scaleb(-2), "f")
+
+
+def invoice_out(invoice: DepositInvoice | None) -> dict[str, Any] | None:
+    if invoice is None:
+        return None
+    return {
+        "source": invoice.source,
+        "syntax": invoice.syntax,
+        "profile": invoice.profile,
+        "supplier_name": invoice.supplier_name,
+        "supplier_siren": invoice.supplier_siren,
+        "invoice_number": invoice.invoice_number,
+        "issue_date": invoice.issue_date,
+        "due_date": invoice.due_date,
+        "currency": invoice.currency,
+        "total_ht": decimal_text(invoice.total_ht),
+        "total_tva": decimal_text(invoice.total_tva),
+        "total_ttc": decimal_text(invoice.total_ttc),
+        "error": invoice.error,
+    }
+
+
+def deposit_detail_out(deposit: Deposit) -> dict[str, Any]:
+    return {**deposit_out(deposit), "invoice": invoice_out(deposit.invoice)}
 
 
 def _not_found() -> Problem:
@@ -372,7 +466,7 @@ def deposits(access: Access) -> dict[str, Any]:
 @bp.doc(summary="Un dépôt", tags=TAGS, responses=[404])
 @api_company(Module.DEPOSIT)
 def deposit(access: Access, deposit_id: str) -> dict[str, Any]:
-    return deposit_out(_deposit(access, deposit_id))
+    return deposit_detail_out(_deposit(access, deposit_id))
 
 
 @bp.get("/companies/<company_id>/deposits/<deposit_id>/file")
@@ -446,7 +540,8 @@ def deposit_thumbnail(access: Access, deposit_id: str) -> Response:
 @bp.doc(
     summary="Déposer un fichier",
     description=(
-        "Un fichier par requête (multipart/form-data : « file », « type », « comment »), "
+        "Un fichier par requête (multipart/form-data : « file », « type », « comment », "
+        "« piece_ref »), "
         "vérifié d'après son contenu contre les natures du type. Avec « Idempotency-Key », "
         "le même envoi répété rend le premier dépôt (200) ; la même clé avec un autre fichier "
         "est refusée (409)."
@@ -534,6 +629,14 @@ def create_deposit(access: Access) -> tuple[dict[str, Any], int, dict[str, str]]
                     code="validation_error",
                     field="request",
                 )
+        piece_ref = received.field("piece_ref") or ""
+        if len(piece_ref.strip()) > services.MAX_PIECE_REF:
+            raise _refused(
+                422,
+                _("La référence de la pièce fait 100 caractères au plus."),
+                code="validation_error",
+                field="piece_ref",
+            )
         file = files[0]
         try:
             result = services.deposit_file(
@@ -547,6 +650,7 @@ def create_deposit(access: Access) -> tuple[dict[str, Any], int, dict[str, str]]
                 comment=received.field("comment") or "",
                 piece_request=answering,
                 idempotency_key=key,
+                piece_ref=piece_ref,
             )
         except services.IdempotencyConflict as conflict:
             raise _refused(
@@ -557,7 +661,7 @@ def create_deposit(access: Access) -> tuple[dict[str, Any], int, dict[str, str]]
         db.session.commit()
     if result.needs_processing:
         jobs.schedule([result.deposit.id])
-    body = deposit_out(result.deposit)
+    body = deposit_detail_out(result.deposit)
     if result.replayed:
         return body, 200, {REPLAYED_HEADER: "true"}
     location = url_for(

@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
-from client_portal_rp.deposits.services import MAX_COMMENT
+from client_portal_rp.deposits.services import MAX_COMMENT, MAX_PIECE_REF
 
 
 class DepositForm(FlaskForm):
@@ -26,6 +26,16 @@ class DepositForm(FlaskForm):
         _l("Commentaire (facultatif)"),
         validators=[
             Length(max=MAX_COMMENT, message=_l("Le commentaire fait 2000 caractères au plus."))
+        ],
+    )
+    # The accounting piece reference (FEC PieceRef, the invoice's number) the client may give.
+    piece_ref = StringField(
+        _l("Référence de la pièce (facultatif)"),
+        validators=[
+            Length(
+                max=MAX_PIECE_REF,
+                message=_l("La référence de la pièce fait 100 caractères au plus."),
+            )
         ],
     )
     piece_request = HiddenField()

@@ -84,6 +84,7 @@ def inbox_page(firm: Firm, wanted: DepositFilter) -> DepositPage:
         joinedload(Deposit.deposit_type),
         joinedload(Deposit.uploaded_by),
         joinedload(Deposit.taken_by),
+        joinedload(Deposit.invoice),  # the e-invoice read from the file (DepositInvoice)
     )
 
 

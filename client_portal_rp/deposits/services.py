@@ -13,6 +13,13 @@ are not served, so the original with its location never leaves the server.
 The same bytes deposited again in the same company are stored as a new deposit (the client may
 mean it) but flagged: `duplicate_of_id` names the first deposit, and the answer says when it was
 first deposited (« Ce fichier a déjà été déposé le ... »).
+
+A PDF or XML deposit is read as an electronic invoice (client_portal_rp/einvoices.py, ~3 ms for
+a Factur-X PDF: inline, not in the job). What it says is kept (DepositInvoice, or the French
+reason it could not be read); its number becomes the deposit's piece reference when the client
+typed none, its due date goes onto the FEC open items with that reference, and the same invoice
+(same supplier, number and total TTC) deposited again is flagged like the same bytes (« Cette
+facture (n° ...) a déjà été déposée le ... »).
 """
 
 from __future__ import annotations
@@ -31,9 +38,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from client_portal_rp import audit
+from client_portal_rp import audit, einvoices
 from client_portal_rp.companies import deposit_types
 from client_portal_rp.extensions import db
+from client_portal_rp.fec.refs import piece_key
 from client_portal_rp.files import (
     DATA_KINDS,
     DOCUMENT_KINDS,
@@ -46,6 +54,7 @@ from client_portal_rp.files import (
 from client_portal_rp.models import (
     Company,
     Deposit,
+    DepositInvoice,
     DepositStatus,
     DepositType,
     PieceRequest,
@@ -57,6 +66,7 @@ from client_portal_rp.storage import BlobNotFound, BlobStore, LocalBlobStore, cu
 
 PAGE_SIZE = 50
 MAX_COMMENT = 2000
+MAX_PIECE_REF = 100
 SOURCES = ("web", "email")
 PARIS = ZoneInfo("Europe/Paris")
 # A PDF opened in the browser cannot run anything of ours: an opaque origin, no scripts.
@@ -91,12 +101,20 @@ class DepositResult:
     duplicate_of: Deposit | None
     needs_processing: bool
     replayed: bool = False
+    # What the file says as an e-invoice (None: not one), and the earlier deposit of the same
+    # invoice when that, not the same bytes, makes it a duplicate (then also `duplicate_of`).
+    invoice: DepositInvoice | None = None
+    invoice_duplicate_of: Deposit | None = None
 
     @property
     def message(self) -> str:
         """The French sentence for the person (or the sender of an email)."""
         text = f"« {self.deposit.filename} » est déposé."
-        if self.duplicate_of is not None:
+        if self.invoice_duplicate_of is not None and self.invoice is not None:
+            text += " " + einvoices.invoice_duplicate_message(
+                self.invoice_duplicate_of, self.invoice.invoice_number
+            )
+        elif self.duplicate_of is not None:
             text += " " + duplicate_message(self.duplicate_of)
         return text
 
@@ -163,9 +181,9 @@ def _refusal(name: str, kind: FileKind | None, deposit_type: DepositType) -> str
                 "prend les fichiers CSV et les classeurs Excel (XLSX)."
             )
         return (
-            f"« {name} » n'est pas un fichier accepté : déposez un PDF ou une photo "
-            "(JPEG, PNG, HEIC, TIFF). Les pages web, images SVG, programmes et archives sont "
-            "refusés."
+            f"« {name} » n'est pas un fichier accepté : déposez un PDF, une photo "
+            "(JPEG, PNG, HEIC, TIFF) ou une facture électronique XML (CII, UBL). Les pages web, "
+            "images SVG, programmes et archives sont refusés."
         )
     if deposit_type.data:
         return (
@@ -204,6 +222,7 @@ def deposit_file(
     comment: str = "",
     piece_request: PieceRequest | None = None,
     idempotency_key: str | None = None,
+    piece_ref: str = "",
 ) -> DepositResult:
     """Deposit the file at `path` (received whole, `size` bytes of digest `sha256`) for
     `company`: kind checked, bytes stored, row and audit line added, the missing-piece request
@@ -214,7 +233,10 @@ def deposit_file(
     `idempotency_key` (the app's offline queue, the API; only with `uploaded_by`): a deposit
     this person already made in the company with this key is returned as it is (`replayed`),
     the same bytes or not a second time; the key with other bytes is IdempotencyConflict. Two
-    requests racing with one key: the unique index lets one insert, the other returns it."""
+    requests racing with one key: the unique index lets one insert, the other returns it.
+
+    `piece_ref`: the accounting piece reference the client typed (optional, 100 characters at
+    most); an e-invoice's number takes its place when it is empty."""
     name = safe_display_name(filename)
     if idempotency_key is not None:
         if uploaded_by is None or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
@@ -233,6 +255,7 @@ def deposit_file(
         raise DepositRefused(
             f"Le commentaire fait {len(comment)} caractères : {MAX_COMMENT} au plus."
         )
+    piece_ref = clean_piece_ref(piece_ref)
     if size <= 0:
         raise DepositRefused(f"« {name} » est vide : aucun octet n'a été reçu.")
     kind = sniff(path)
@@ -258,6 +281,8 @@ def deposit_file(
         duplicate_of_id=first.id if first is not None else None,
         piece_request_id=piece_request.id if piece_request is not None else None,
         idempotency_key=idempotency_key,
+        piece_ref=piece_ref,
+        piece_key=piece_key(piece_ref),
         created_at=utcnow(),
     )
     if idempotency_key is not None and uploaded_by is not None:
@@ -275,6 +300,9 @@ def deposit_file(
     if piece_request is not None and piece_request.answered_at is None:
         piece_request.answered_at = deposit.created_at
     db.session.flush()
+    invoice, invoice_first = _read_invoice(deposit, kind, path)
+    if invoice_first is not None:
+        first = invoice_first
     audit.record(
         "deposit.created",
         company=company,
@@ -288,8 +316,49 @@ def deposit_file(
         source=source,
         duplicate_of=first.public_id if first is not None else None,
         request=piece_request.public_id if piece_request is not None else None,
+        invoice=invoice.invoice_number or None if invoice is not None else None,
     )
-    return DepositResult(deposit, first, photo)
+    return DepositResult(deposit, first, photo, invoice=invoice, invoice_duplicate_of=invoice_first)
+
+
+def clean_piece_ref(raw: str) -> str:
+    """The piece reference as typed, trimmed, without control characters; DepositRefused
+    (French) beyond 100 characters."""
+    text = "".join(c for c in (raw or "") if c.isprintable()).strip()
+    if len(text) > MAX_PIECE_REF:
+        raise DepositRefused(
+            f"La référence de la pièce fait {len(text)} caractères : {MAX_PIECE_REF} au plus."
+        )
+    return text
+
+
+def _read_invoice(
+    deposit: Deposit, kind: FileKind, path: Path
+) -> tuple[DepositInvoice | None, Deposit | None]:
+    """Read a PDF or XML deposit as an e-invoice and keep what it says: the row, and the
+    company's earlier deposit of the same invoice (a new duplicate; None when the same bytes
+    already made it one, or none)."""
+    if kind not in (FileKind.PDF, FileKind.XML):
+        return None, None
+    found = einvoices.read_einvoice(path.read_bytes(), kind)
+    if found is None:
+        return None, None
+    row = einvoices.store_invoice(deposit, found)
+    if found.error:
+        return row, None
+    if not deposit.piece_ref and row.number_key:
+        deposit.piece_ref = row.invoice_number
+        deposit.piece_key = row.number_key
+    first = None
+    if deposit.duplicate_of_id is None:
+        first = einvoices.invoice_duplicate_of(row)
+        if first is not None:
+            deposit.duplicate_of_id = first.id
+            deposit.duplicate_of = first
+    if row.due_date is not None and row.number_key:
+        einvoices.apply_due_dates(deposit.company_id, number_key=row.number_key)
+    db.session.flush()
+    return row, first
 
 
 def deposit_by_key(company: Company, person: PortalUser, key: str) -> Deposit | None:
@@ -372,7 +441,8 @@ def send_blob(sha256: str, mimetype: str, disposition: str, *, sandbox: bool = F
 
 
 def send_download(deposit: Deposit) -> Response:
-    """The file as deposited (a photo: without its location), always as an attachment.
+    """The file as deposited (a photo: without its location), always as an attachment, and
+    under the sandbox (an XML that a browser rendered anyway would run nothing).
     FileUnavailable with the French message while a photo waits for its job."""
     if not is_ready(deposit):
         raise FileUnavailable(not_ready_message(deposit))
@@ -380,6 +450,7 @@ def send_download(deposit: Deposit) -> Response:
         deposit.blob_sha256,
         file_kind(deposit).mime_type,
         content_disposition(deposit.filename, inline=False),
+        sandbox=True,
     )
 
 
@@ -536,6 +607,7 @@ def deposits_page(company: Company, wanted: DepositFilter) -> DepositPage:
         joinedload(Deposit.taken_by),
         joinedload(Deposit.uploaded_by),
         joinedload(Deposit.duplicate_of),
+        joinedload(Deposit.invoice),  # the e-invoice read from the file (DepositInvoice)
     )
 
 

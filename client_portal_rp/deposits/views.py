@@ -17,7 +17,8 @@ with another file is 409.
 
 Files are served only as what `sniff` said they are, as attachments unless they are images
 (or a PDF under a CSP sandbox), `nosniff`, never cached; a photo is not served before the job
-removed its location (SECURITY.md 49, 50).
+removed its location (SECURITY.md 49, 50). An e-invoice's XML is only ever an attachment, and
+under the sandbox too (a browser that rendered it anyway would run nothing).
 """
 
 from __future__ import annotations
@@ -162,7 +163,15 @@ def _refuse(access: Access, message: str, status: int) -> tuple[Any, int]:
 def _file_result(result: services.DepositResult) -> dict[str, Any]:
     deposit = result.deposit
     message = _("« %(name)s » est déposé.", name=deposit.filename)
-    if result.duplicate_of is not None:
+    if result.invoice_duplicate_of is not None and result.invoice is not None:
+        message += " " + _(
+            "Cette facture (n° %(number)s) a déjà été déposée le %(date)s (« %(name)s ») : "
+            "elle est signalée comme doublon probable.",
+            number=result.invoice.invoice_number,
+            date=format_datetime(result.invoice_duplicate_of.created_at, "short"),
+            name=result.invoice_duplicate_of.filename,
+        )
+    elif result.duplicate_of is not None:
         message += " " + _(
             "Ce fichier a déjà été déposé le %(date)s (« %(name)s ») : il est signalé comme "
             "doublon probable.",
@@ -282,6 +291,7 @@ def upload(access: Access) -> Response | tuple[Any, int]:
                     comment=form.comment.data or "",
                     piece_request=piece_request,
                     idempotency_key=key,
+                    piece_ref=form.piece_ref.data or "",
                 )
             except services.IdempotencyConflict as conflict:
                 db.session.rollback()
@@ -352,7 +362,7 @@ def download(access: Access, deposit_id: str) -> Response | tuple[str, int]:
 @company_view(Module.DEPOSIT)
 def view_file(access: Access, deposit_id: str) -> Response | tuple[str, int]:
     """Open in the browser: a photo (the JPEG rendition of a HEIC/TIFF), a PDF under a CSP
-    sandbox; a CSV/XLSX is downloaded."""
+    sandbox; a CSV/XLSX is downloaded, an XML too (under the sandbox)."""
     deposit = one_of_company(Deposit, access.company, deposit_id)
     if not services.is_ready(deposit):
         return _not_ready(access, deposit)
@@ -373,7 +383,10 @@ def view_file(access: Access, deposit_id: str) -> Response | tuple[str, int]:
             sandbox=kind is FileKind.PDF,
         )
     return _send_blob(
-        deposit.blob_sha256, kind.mime_type, content_disposition(deposit.filename, inline=False)
+        deposit.blob_sha256,
+        kind.mime_type,
+        content_disposition(deposit.filename, inline=False),
+        sandbox=kind is FileKind.XML,
     )
 
 

@@ -146,6 +146,7 @@ def test_kind_sets_and_labels() -> None:
         FileKind.PNG,
         FileKind.HEIC,
         FileKind.TIFF,
+        FileKind.XML,  # an e-invoice's CII or UBL XML (client_portal_rp/einvoices.py)
     } == DOCUMENT_KINDS
     assert {FileKind.CSV, FileKind.XLSX} == DATA_KINDS
     assert FileKind.PDF.mime_type == "application/pdf"

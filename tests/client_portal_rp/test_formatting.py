@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask import Flask, render_template_string
 
-from client_portal_rp.formatting import euros
+from client_portal_rp.formatting import euros, money
 
 
 def test_euros_french_format_with_narrow_no_break_thousands() -> None:
@@ -15,3 +15,9 @@ def test_euros_french_format_with_narrow_no_break_thousands() -> None:
 def test_euros_is_a_jinja_filter_of_the_portal(portal_app: Flask) -> None:
     with portal_app.test_request_context():
         assert render_template_string("{{ 100000 | euros }}") == "1\u202f000,00\u00a0€"
+
+
+def test_money_in_another_currency_and_euros_by_default() -> None:
+    assert money(150000, "USD") == "1\u202f500,00\u00a0$US"
+    assert money(150000, "") == "1\u202f500,00\u00a0€"
+    assert money(None, "USD") == ""

@@ -134,6 +134,7 @@ def test_deposit_types_are_the_firm_s_with_their_accepted_kinds(
         "png",
         "heic",
         "tiff",
+        "xml",
     ]
     assert types["donnees"]["data"] is True
     assert {k["mime_type"] for k in types["donnees"]["accepted_kinds"]} == {
