@@ -10,6 +10,7 @@ Flask-Migrate) and the portal's own commands.
     portal requests remind                       (daily: a monthly reminder per open request)
     portal mailbox receive [--recipient ADDR] < message   (the mail server's pipe transport)
     portal indicators --company SIREN [--exercice AAAA] [--json]   (from the imported FEC)
+    portal fec import FILE --company SIREN [--debut D] [--cloture D] [--json]   (fec/cli.py)
 
 Errors a person can fix exit with status 1 and a French message on stderr.
 """
@@ -343,6 +344,7 @@ def register_commands(app: Flask) -> None:
     from client_portal_rp.demo import demo_cli
     from client_portal_rp.deposits.mailbox import mailbox_cli
     from client_portal_rp.deposits.requests import requests_cli
+    from client_portal_rp.fec.cli import fec_cli
 
     for command in (
         companies_group,
@@ -354,5 +356,6 @@ def register_commands(app: Flask) -> None:
         requests_cli,
         mailbox_cli,
         indicators_command,
+        fec_cli,
     ):
         app.cli.add_command(command)
