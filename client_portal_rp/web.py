@@ -65,10 +65,12 @@ def company(access: Access) -> str:
 
 @main.get("/entreprises/<company_id>/compta")
 @company_view(Module.COMPTA)
-def compta(access: Access) -> str:
-    """« Consultez votre compta en ligne »: the indicators computed from the FEC come with
-    their own issue; the module, its rights and its "sécurité avancée" are already here."""
-    return render_template("compta.html", access=access)
+def compta(access: Access) -> tuple[str, int] | Response:
+    """« Consultez votre compta en ligne »: the key indicators of an exercice from the FEC the
+    firm imported (`?exercice=`, `?format=csv|xlsx`: client_portal_rp/fec/page.py)."""
+    from client_portal_rp.fec.page import indicators_page
+
+    return indicators_page(access)
 
 
 @main.post("/langue/<code>")
