@@ -519,32 +519,23 @@ class FecImport(db.Model):  # type: ignore[name-defined]
     company: Mapped[Company] = relationship()
 
 
-class FecLine(db.Model):  # type: ignore[name-defined]
-    """A line of an imported FEC, kept for the drill-down only (indicator pages never read
-    these). `party` is the third party the line belongs to: CompAuxNum, else CompteNum."""
+class FecLineBlock(db.Model):  # type: ignore[name-defined]
+    """The lines of one third party of an import, for the drill-down only (indicator pages
+    never read them): `BLOCK_LINES` lines per row, in date order, as a JSON array
+    (client_portal_rp/fec/lines.py reads them). One row per block rather than per line: an
+    import writes thousands of rows, not a million (ADR 0027, bench/fec.py). Only the lines of
+    the parties the drill-down reaches are kept: suppliers' and customers' (40x/41x) and the
+    class-6 lines booked with no supplier (their 6x account is the party)."""
 
-    __tablename__ = "fec_lines"
-    __table_args__ = (
-        Index("ix_fec_lines_party", "import_id", "party", "ecriture_date"),
-        Index("ix_fec_lines_entry", "import_id", "journal_code", "ecriture_num"),
-    )
+    __tablename__ = "fec_line_blocks"
 
     import_id: Mapped[int] = mapped_column(
         ForeignKey("fec_imports.id", ondelete="CASCADE"), primary_key=True
     )
-    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)  # in the file, header = 1
-    journal_code: Mapped[str] = mapped_column(String(40))
-    ecriture_num: Mapped[str] = mapped_column(String(60))
-    ecriture_date: Mapped[date] = mapped_column(Date)
-    compte_num: Mapped[str] = mapped_column(String(40))
-    party: Mapped[str] = mapped_column(String(60))
-    piece_ref: Mapped[str] = mapped_column(String(100))
-    piece_date: Mapped[date | None] = mapped_column(Date)
-    ecriture_lib: Mapped[str] = mapped_column(Text)
-    debit: Mapped[int] = mapped_column(BigInteger)  # cents
-    credit: Mapped[int] = mapped_column(BigInteger)
-    ecriture_let: Mapped[str] = mapped_column(String(20))
-    date_let: Mapped[date | None] = mapped_column(Date)
+    party: Mapped[str] = mapped_column(String(60), primary_key=True)
+    block: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    data: Mapped[str] = mapped_column(Text)  # JSON array of line objects (fec/lines.py)
 
 
 class FecAccount(db.Model):  # type: ignore[name-defined]

@@ -447,3 +447,49 @@ def open_items_of(lines: pl.DataFrame, period: Period, terms_days: int) -> pl.Da
         )
         .sort("line_no")
     )
+
+
+# --- the drill-down's lines -----------------------------------------------------------------
+
+BLOCK_LINES = 100
+
+
+def line_blocks(lines: pl.DataFrame, parties: pl.DataFrame) -> pl.DataFrame:
+    """The lines the drill-down reaches (40x/41x lines, and the lines of the 6x accounts that
+    are parties themselves), by party in date order, `BLOCK_LINES` per block, each block a
+    JSON array of objects (keys: fec/lines.py)."""
+    accounts = parties.filter(pl.col("role") == "compte").select("party")
+    third = pl.col("compte_num").str.starts_with("40") | pl.col("compte_num").str.starts_with("41")
+    wanted = pl.concat(
+        [
+            lines.filter(third),
+            lines.filter(~third).join(accounts, on="party", how="semi"),
+        ]
+    )
+    ordered = wanted.sort("party", "ecriture_date", "line_no").with_columns(
+        (pl.int_range(pl.len()).over("party") // BLOCK_LINES).cast(pl.Int64).alias("block")
+    )
+    encoded = ordered.select(
+        pl.col("party").str.slice(0, 60),
+        "block",
+        pl.struct(
+            n="line_no",
+            j="journal_code",
+            e="ecriture_num",
+            d=pl.col("ecriture_date").dt.to_string("%Y-%m-%d"),
+            a="compte_num",
+            r="piece_ref",
+            p=pl.col("piece_date").dt.to_string("%Y-%m-%d"),
+            l="ecriture_lib",
+            D="debit",
+            C="credit",
+            L="ecriture_let",
+            t=pl.col("date_let").dt.to_string("%Y-%m-%d"),
+        )
+        .struct.json_encode()
+        .alias("json"),
+    )
+    return encoded.group_by("party", "block", maintain_order=True).agg(
+        pl.len().cast(pl.Int64).alias("rows"),
+        ("[" + pl.col("json").str.join(",") + "]").alias("data"),
+    )

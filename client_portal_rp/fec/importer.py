@@ -3,8 +3,9 @@ then replace the exercice's rows in one transaction (ADR 0027).
 
 `import_fec` is the one way in, for the CLI (`portal fec import`) and the firm's upload page.
 A file with errors applies nothing and returns them (French, with line numbers); warnings are
-stored with the import and do not block. The lines go to the database in bulk on the
-session's own connection (SQLite `executemany`, PostgreSQL `COPY`), inside the transaction.
+stored with the import and do not block. What is stored is small: monthly indicators, the
+trial balance, parties, open items, and the drill-down's lines in blocks of
+`compute.BLOCK_LINES` (a few thousand rows for a million-line file).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from client_portal_rp.models import (
     Company,
     FecAccount,
     FecImport,
-    FecLine,
+    FecLineBlock,
     FecMonth,
     FecOpenItem,
     FecParty,
@@ -45,23 +46,6 @@ from client_portal_rp.models import (
 )
 
 MAX_WARNINGS = 50
-
-LINE_COLUMNS = (
-    "import_id",
-    "line_no",
-    "journal_code",
-    "ecriture_num",
-    "ecriture_date",
-    "compte_num",
-    "party",
-    "piece_ref",
-    "piece_date",
-    "ecriture_lib",
-    "debit",
-    "credit",
-    "ecriture_let",
-    "date_let",
-)
 
 
 @dataclass
@@ -200,7 +184,7 @@ class _Computed:
     accounts: pl.DataFrame
     parties: pl.DataFrame
     open_items: pl.DataFrame
-    lines: pl.DataFrame
+    blocks: pl.DataFrame
     notes: list[str] = field(default_factory=list)
 
 
@@ -209,6 +193,7 @@ def _compute(parsed: ParsedFec, period: compute.Period, company: Company) -> _Co
     warnings, count, entries, unbalanced = compute.warnings_of(frame, period)
     months, totals = compute.indicators_of(frame, period)
     lines = compute.with_party(frame)
+    parties = compute.parties_of(lines)
     return _Computed(
         period=period,
         warnings=warnings,
@@ -218,9 +203,9 @@ def _compute(parsed: ParsedFec, period: compute.Period, company: Company) -> _Co
         months=months,
         totals=totals,
         accounts=compute.accounts_of(frame),
-        parties=compute.parties_of(lines),
+        parties=parties,
         open_items=compute.open_items_of(lines, period, terms_days(company)),
-        lines=lines,
+        blocks=compute.line_blocks(lines, parties),
     )
 
 
@@ -295,7 +280,6 @@ def _store(
     db.session.flush()
     import_id = fec_import.id
     _insert_frames(import_id, computed)
-    _bulk_lines(import_id, computed.lines)
     _apply_invoice_due_dates(company.id, import_id)
     audit.record(
         "fec.imported",
@@ -325,57 +309,8 @@ def _insert_frames(import_id: int, computed: _Computed) -> None:
         db.session.execute(insert(FecParty), _rows(computed.parties, import_id))
     if computed.open_items.height:
         db.session.execute(insert(FecOpenItem), _rows(computed.open_items, import_id))
-
-
-def _line_tuples(frame: pl.DataFrame, import_id: int) -> Iterator[tuple[Any, ...]]:
-    ready = frame.select(
-        pl.lit(import_id).alias("import_id"),
-        "line_no",
-        "journal_code",
-        "ecriture_num",
-        pl.col("ecriture_date").dt.to_string("%Y-%m-%d"),
-        "compte_num",
-        "party",
-        "piece_ref",
-        pl.col("piece_date").dt.to_string("%Y-%m-%d"),
-        "ecriture_lib",
-        "debit",
-        "credit",
-        "ecriture_let",
-        pl.col("date_let").dt.to_string("%Y-%m-%d"),
-    )
-    return ready.iter_rows()
-
-
-def _bulk_lines(import_id: int, lines: pl.DataFrame) -> None:
-    connection = db.session.connection()
-    raw = connection.connection.driver_connection
-    # Table and column names are this module's constants; values go as parameters or COPY data.
-    table = FecLine.__tablename__
-    columns = ", ".join(LINE_COLUMNS)
-    if connection.dialect.name == "postgresql":
-        ready = lines.select(
-            pl.lit(import_id).alias("import_id"),
-            *LINE_COLUMNS[1:],
-        )
-        buffer = io.BytesIO()
-        ready.write_csv(buffer, include_header=False, quote_style="non_numeric", null_value="")
-        with raw.cursor() as cursor:  # type: ignore[union-attr]
-            statement = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)"
-            with cursor.copy(statement) as copy:
-                view = buffer.getbuffer()
-                for offset in range(0, len(view), 1 << 20):
-                    copy.write(view[offset : offset + (1 << 20)])
-        return
-    marks = ", ".join("?" for _ in LINE_COLUMNS)
-    cursor = raw.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.executemany(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608
-            _line_tuples(lines, import_id),
-        )
-    finally:
-        cursor.close()
+    if computed.blocks.height:
+        db.session.execute(insert(FecLineBlock), _rows(computed.blocks, import_id))
 
 
 def _apply_invoice_due_dates(company_id: int, import_id: int) -> None:

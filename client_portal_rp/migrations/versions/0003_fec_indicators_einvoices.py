@@ -55,27 +55,15 @@ def upgrade():
     sa.ForeignKeyConstraint(['import_id'], ['fec_imports.id'], name=op.f('fk_fec_accounts_import_id_fec_imports'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('import_id', 'compte_num', name=op.f('pk_fec_accounts'))
     )
-    op.create_table('fec_lines',
+    op.create_table('fec_line_blocks',
     sa.Column('import_id', sa.Integer(), nullable=False),
-    sa.Column('line_no', sa.Integer(), nullable=False),
-    sa.Column('journal_code', sa.String(length=40), nullable=False),
-    sa.Column('ecriture_num', sa.String(length=60), nullable=False),
-    sa.Column('ecriture_date', sa.Date(), nullable=False),
-    sa.Column('compte_num', sa.String(length=40), nullable=False),
     sa.Column('party', sa.String(length=60), nullable=False),
-    sa.Column('piece_ref', sa.String(length=100), nullable=False),
-    sa.Column('piece_date', sa.Date(), nullable=True),
-    sa.Column('ecriture_lib', sa.Text(), nullable=False),
-    sa.Column('debit', sa.BigInteger(), nullable=False),
-    sa.Column('credit', sa.BigInteger(), nullable=False),
-    sa.Column('ecriture_let', sa.String(length=20), nullable=False),
-    sa.Column('date_let', sa.Date(), nullable=True),
-    sa.ForeignKeyConstraint(['import_id'], ['fec_imports.id'], name=op.f('fk_fec_lines_import_id_fec_imports'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('import_id', 'line_no', name=op.f('pk_fec_lines'))
+    sa.Column('block', sa.Integer(), nullable=False),
+    sa.Column('rows', sa.Integer(), nullable=False),
+    sa.Column('data', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['import_id'], ['fec_imports.id'], name=op.f('fk_fec_line_blocks_import_id_fec_imports'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('import_id', 'party', 'block', name=op.f('pk_fec_line_blocks'))
     )
-    with op.batch_alter_table('fec_lines', schema=None) as batch_op:
-        batch_op.create_index('ix_fec_lines_entry', ['import_id', 'journal_code', 'ecriture_num'], unique=False)
-        batch_op.create_index('ix_fec_lines_party', ['import_id', 'party', 'ecriture_date'], unique=False)
 
     op.create_table('fec_months',
     sa.Column('import_id', sa.Integer(), nullable=False),
@@ -185,11 +173,7 @@ def downgrade():
 
     op.drop_table('fec_open_items')
     op.drop_table('fec_months')
-    with op.batch_alter_table('fec_lines', schema=None) as batch_op:
-        batch_op.drop_index('ix_fec_lines_party')
-        batch_op.drop_index('ix_fec_lines_entry')
-
-    op.drop_table('fec_lines')
+    op.drop_table('fec_line_blocks')
     op.drop_table('fec_accounts')
     op.drop_table('fec_imports')
     # ### end Alembic commands ###

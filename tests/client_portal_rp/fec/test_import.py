@@ -11,11 +11,12 @@ from sqlalchemy import func, select
 
 from client_portal_rp.extensions import db
 from client_portal_rp.fec.importer import ImportReport, import_fec, import_path
+from client_portal_rp.fec.lines import BLOCK_LINES, party_lines
 from client_portal_rp.models import (
     AuditEvent,
     Company,
     FecImport,
-    FecLine,
+    FecLineBlock,
     FecMonth,
     FecOpenItem,
     FecParty,
@@ -115,10 +116,10 @@ def test_every_sample_imports_balanced(name: str) -> None:
     stored = imports_of(target)
     assert len(stored) == 1
     assert stored[0].line_count == report.line_count > 900
-    lines = db.session.scalar(
-        select(func.count()).select_from(FecLine).where(FecLine.import_id == stored[0].id)
+    blocks = db.session.scalar(
+        select(func.count()).select_from(FecLineBlock).where(FecLineBlock.import_id == stored[0].id)
     )
-    assert lines == report.line_count
+    assert blocks
 
 
 def test_sample_123456789_gives_domain_figures_to_the_cent() -> None:
@@ -265,9 +266,11 @@ def test_fixed_width_zero_padded_values_with_trailing_pipe() -> None:
     report = run(company(), fec_bytes(padded, header=header))
     totals = _figures(report)
     assert totals["chiffre_affaires"] == 6960
-    stored = db.session.scalars(select(FecLine.piece_ref)).all()
-    assert stored == ["VE  0123", "VE  0123"]  # inner spaces kept, padding stripped
-    assert db.session.scalars(select(FecLine.journal_code)).all() == ["VE", "VE"]
+    assert report.fec_import is not None
+    (stored,) = party_lines(report.fec_import.id, "C1").lines
+    assert stored.piece_ref == "VE  0123"  # inner spaces kept, padding stripped
+    assert stored.journal_code == "VE"
+    assert stored.debit == 6960
 
 
 @pytest.mark.parametrize(
@@ -355,7 +358,7 @@ def test_errors_name_the_line_and_apply_nothing(bad: str, message: str) -> None:
     assert not report.ok
     assert [(e.line, e.message) for e in report.errors] == [(4, message)]
     assert imports_of(target) == []
-    assert db.session.scalar(select(func.count()).select_from(FecLine)) == 0
+    assert db.session.scalar(select(func.count()).select_from(FecLineBlock)) == 0
 
 
 def test_sens_error() -> None:
@@ -454,7 +457,7 @@ def test_reimport_replaces_the_exercice() -> None:
     stored = imports_of(target)
     assert len(stored) == 1
     assert stored[0].totals["chiffre_affaires"] == 120000
-    assert db.session.scalar(select(func.count()).select_from(FecLine)) == 2
+    assert db.session.scalar(select(func.count()).select_from(FecLineBlock)) == 1
     assert db.session.scalar(select(func.count()).select_from(FecParty)) >= 1
     actions = db.session.scalars(
         select(AuditEvent.action).where(AuditEvent.company_id == target.id)
@@ -551,3 +554,20 @@ def test_payment_terms_of_the_company_are_capped_at_60_days() -> None:
     item = db.session.scalars(select(FecOpenItem)).one()
     assert report.ok
     assert item.due_date == date(2025, 3, 11)  # + 60 days
+
+
+def test_drill_down_lines_come_in_blocks_in_date_order() -> None:
+    rows = []
+    for n in range(BLOCK_LINES + 5):
+        day = f"202501{1 + n % 28:02d}"
+        rows += sale(str(n + 1), day, "1,00")
+    report = run(company(), fec_bytes(rows))
+    assert report.fec_import is not None
+    first = party_lines(report.fec_import.id, "C001")
+    assert (first.blocks, first.total, len(first.lines)) == (2, BLOCK_LINES + 5, BLOCK_LINES)
+    second = party_lines(report.fec_import.id, "C001", 1)
+    assert len(second.lines) == 5
+    days = [x.ecriture_date for x in first.lines + second.lines]
+    assert days == sorted(days)
+    assert party_lines(report.fec_import.id, "706000").total == 0  # revenue: not a party
+    assert party_lines(report.fec_import.id, "C001", 7).lines == []
