@@ -14,12 +14,12 @@ The same bytes deposited again in the same company are stored as a new deposit (
 mean it) but flagged: `duplicate_of_id` names the first deposit, and the answer says when it was
 first deposited (« Ce fichier a déjà été déposé le ... »).
 
-A PDF or XML deposit is read as an electronic invoice (client_portal_rp/einvoices.py, ~3 ms for
-a Factur-X PDF: inline, not in the job). What it says is kept (DepositInvoice, or the French
-reason it could not be read); its number becomes the deposit's piece reference when the client
-typed none, its due date goes onto the FEC open items with that reference, and the same invoice
-(same supplier, number and total TTC) deposited again is flagged like the same bytes (« Cette
-facture (n° ...) a déjà été déposée le ... »).
+A PDF or XML deposit is read as an electronic invoice (client_portal_rp/einvoices.py, ~2 ms for
+a Factur-X PDF, under 1 ms for a 15 MB scan: inline, not in the job). What it says is kept
+(DepositInvoice, or the French reason it could not be read); its number becomes the deposit's
+piece reference when the client typed none, its due date goes onto the FEC open items with that
+reference, and the same invoice (same supplier, number and total TTC) deposited again is flagged
+like the same bytes (« Cette facture (n° ...) a déjà été déposée le ... »).
 """
 
 from __future__ import annotations
@@ -340,7 +340,7 @@ def _read_invoice(
     already made it one, or none)."""
     if kind not in (FileKind.PDF, FileKind.XML):
         return None, None
-    found = einvoices.read_einvoice(path.read_bytes(), kind)
+    found = einvoices.read_einvoice_file(path, kind)
     if found is None:
         return None, None
     row = einvoices.store_invoice(deposit, found)
