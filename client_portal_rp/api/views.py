@@ -6,4 +6,5 @@ from client_portal_rp.api import (  # noqa: F401
     companies,
     deposits,
     docs,
+    indicators,
 )
