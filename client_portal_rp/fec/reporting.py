@@ -17,8 +17,8 @@ def import_dates(company: Company) -> dict[int, datetime]:
     """When each exercice of `company` was last imported, by exercice."""
     rows = db.session.execute(
         select(FecImport.exercice, FecImport.imported_at).where(FecImport.company_id == company.id)
-    ).tuples()
-    return dict(rows)
+    ).all()
+    return dict(rows)  # (exercice, imported_at) rows
 
 
 def replaced_at(report: ImportReport, before: dict[int, datetime]) -> datetime | None:
