@@ -144,7 +144,7 @@ def indicators_page(access: Access) -> tuple[str, int] | Response:
     company = access.company
     export = (request.args.get("format") or "").strip().lower() or None
     if export is not None and export not in EXPORT_FORMATS:
-        return _page(access, 400, error=_("Format d'export inconnu : choisissez csv ou xlsx."))
+        return _page(access, 400, error=_("Format d'export inconnu : choisissez csv ou xlsx."))
     try:
         wanted = parse_exercice(request.args.get("exercice"))
     except FecReadError as error:

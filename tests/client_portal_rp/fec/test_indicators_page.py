@@ -116,7 +116,7 @@ def test_indicators_page_charts_are_svg_with_their_tables(
     assert flows.count('fill="#0f5a4a"') == 12 and flows.count('fill="#b4460c"') == 12
     assert flows.count('class="ind-previous-bar"') == 24
     assert 'stroke-dasharray="3 2"' in flows
-    assert f"Charges de octobre 2049{NBSP}: 7{NNBSP}000,00{NBSP}€" in flows
+    assert f"Charges (octobre 2049){NBSP}: 7{NNBSP}000,00{NBSP}€" in flows
     # the cash curve: a point a month, the previous exercice dotted
     assert cash.count("<circle") == 12 and 'stroke-dasharray="2 3"' in cash
     # no inline style and no script anywhere in the page (CSP: style-src 'self')
