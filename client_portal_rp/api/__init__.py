@@ -55,6 +55,7 @@ APP_CONFIG: dict[str, Any] = {
         {"name": "Entreprises", "description": "La personne du jeton et ses entreprises"},
         {"name": "Dépôts", "description": "Déposez vos documents"},
         {"name": "Archives", "description": "Accédez à vos archives"},
+        {"name": "Compta", "description": "Consultez votre compta en ligne"},
         {"name": "Accès", "description": "Administrez vos accès (administrateurs et cabinet)"},
     ],
     "INFO": {

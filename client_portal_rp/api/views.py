@@ -6,5 +6,6 @@ from client_portal_rp.api import (  # noqa: F401
     companies,
     deposits,
     docs,
+    fec,
     indicators,
 )

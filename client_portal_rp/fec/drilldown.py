@@ -4,7 +4,8 @@ document carrying it (« Récupérez la pièce comptable », docs/adr/0027).
 - Charges by supplier read `fec_parties` (computed at import): suppliers (role « fournisseur »)
   and, for charges booked with no supplier, the 6x account itself (role « compte »), largest
   first, each with its share of the charges so listed.
-- A party's entries read `fec_lines` through its index (import, party, date), a keyset page.
+- A party's entries read the blocks of lines the importer stored per party (fec/lines.py),
+  a page from a (block, offset) cursor.
 - A piece reference finds the company's deposits whose `piece_key` is the reference's key
   (`refs.piece_key`: `VE  0123` finds `ve-0123`). The query always names the company: another
   company's deposit with the same key is never found (SECURITY.md 46).
@@ -13,14 +14,20 @@ document carrying it (« Récupérez la pièce comptable », docs/adr/0027).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 from sqlalchemy import and_, func, or_, select
 
 from client_portal_rp.extensions import db
-from client_portal_rp.fec.paging import Page, clamp_limit, decode_cursor, encode_cursor
+from client_portal_rp.fec.lines import BLOCK_LINES, EntryLine, party_lines
+from client_portal_rp.fec.paging import (
+    Page,
+    bad_cursor,
+    clamp_limit,
+    decode_cursor,
+    encode_cursor,
+)
 from client_portal_rp.fec.refs import piece_key
-from client_portal_rp.models import Company, Deposit, FecImport, FecLine, FecParty
+from client_portal_rp.models import Company, Deposit, FecImport, FecParty
 
 CHARGE_ROLES = ("fournisseur", "compte")
 MAX_PIECE_DEPOSITS = 50
@@ -100,28 +107,37 @@ def party_of(fec_import: FecImport, party: str) -> FecParty | None:
     )
 
 
+@dataclass
+class EntriesPage:
+    items: list[EntryLine]
+    next_cursor: str | None
+    total: int  # the party's lines in the import
+
+
 def party_entries(
     fec_import: FecImport, party: str, *, cursor: str | None = None, limit: int | None = None
-) -> Page[FecLine]:
-    """The party's lines, by date then line number (keyset on both). Raises BadCursor."""
+) -> EntriesPage:
+    """The party's lines, by date then line number, `limit` from the cursor's position. The
+    importer stores them in blocks of BLOCK_LINES (fec/lines.py); the cursor is the position
+    of the next line (block, offset), so a page costs one or two blocks wherever it is.
+    Raises BadCursor."""
     size = clamp_limit(limit)
-    statement = select(FecLine).where(FecLine.import_id == fec_import.id, FecLine.party == party)
+    block, offset = 0, 0
     if cursor:
-        after_date, after_line = decode_cursor(cursor, date, int)
-        statement = statement.where(
-            or_(
-                FecLine.ecriture_date > after_date,
-                and_(FecLine.ecriture_date == after_date, FecLine.line_no > after_line),
-            )
-        )
-    rows = list(
-        db.session.scalars(
-            statement.order_by(FecLine.ecriture_date, FecLine.line_no).limit(size + 1)
-        )
-    )
-    last = rows[size - 1] if len(rows) > size else None
-    next_cursor = encode_cursor(last.ecriture_date, last.line_no) if last is not None else None
-    return Page(rows[:size], next_cursor)
+        block, offset = decode_cursor(cursor, int, int)
+        if block < 0 or not 0 <= offset < BLOCK_LINES:
+            raise bad_cursor()
+    found = party_lines(fec_import.id, party, block)
+    items = found.lines[offset:]
+    current = block
+    while len(items) < size and current + 1 < found.blocks:
+        current += 1
+        items += party_lines(fec_import.id, party, current).lines
+    items = items[:size]
+    position = block * BLOCK_LINES + offset + len(items)
+    more = bool(items) and position < found.total
+    next_cursor = encode_cursor(*divmod(position, BLOCK_LINES)) if more else None
+    return EntriesPage(items, next_cursor, found.total)
 
 
 def piece_deposits(company: Company, reference: str) -> list[Deposit]:

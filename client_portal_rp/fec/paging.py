@@ -76,12 +76,16 @@ def decode_cursor(value: str, *kinds: type) -> tuple[Any, ...]:
                 raise ValueError(raw)
         return tuple(decoded)
     except (ValueError, TypeError, UnicodeDecodeError, binascii.Error) as error:
-        raise BadCursor(
-            _(
-                "Le paramètre « cursor » ne vient pas d'une page précédente : "
-                "reprenez la liste au début."
-            )
-        ) from error
+        raise bad_cursor() from error
+
+
+def bad_cursor() -> BadCursor:
+    return BadCursor(
+        _(
+            "Le paramètre « cursor » ne vient pas d'une page précédente : "
+            "reprenez la liste au début."
+        )
+    )
 
 
 def parse_exercice(raw: str | None) -> int | None:

@@ -306,9 +306,7 @@ def party_items(
             )
         )
     rows = list(
-        db.session.scalars(
-            statement.order_by(FecOpenItem.due_date, FecOpenItem.id).limit(size + 1)
-        )
+        db.session.scalars(statement.order_by(FecOpenItem.due_date, FecOpenItem.id).limit(size + 1))
     )
     reporting = fec_import.period_end
     items = [OpenItemRow(item, (reporting - item.due_date).days) for item in rows[:size]]

@@ -45,6 +45,7 @@ from tests.client_portal_rp.conftest import (
     make_user,
     portal_test_config,
 )
+from tests.client_portal_rp.fec.drill_factories import seed_books
 from tests.client_portal_rp.test_archives import publish
 from tests.client_portal_rp.test_deposits import a_pdf
 
@@ -83,6 +84,7 @@ def fuzz_data(api_client: FlaskClient) -> FuzzData:
         assert answer.status_code == 201, answer.json
         deposit_ids.append(answer.json["id"])
     documents = [publish(company, f"bilan-{n}.pdf", by=admin) for n in range(2)]
+    seed_books(company)  # the compta operations: an imported FEC (exercice 2050)
     invitation = invitations.invite(
         firm=company.firm,
         company=company,
@@ -99,6 +101,8 @@ def fuzz_data(api_client: FlaskClient) -> FuzzData:
         "document_id": documents[0].public_id,
         "user_id": colleague.public_id,
         "invitation_id": invitation.public_id,
+        "side": "clients",
+        "party": "F/ORANGE 1",
     }
     return FuzzData(company, admin, token, real_ids, itertools.count())
 

@@ -5,24 +5,30 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import tempfile
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
 
 from client_portal_rp.deposits import services as deposit_services
 from client_portal_rp.extensions import db
+from client_portal_rp.fec.lines import BLOCK_LINES
 from client_portal_rp.fec.refs import piece_key
 from client_portal_rp.models import (
     Company,
     Deposit,
     FecAccount,
     FecImport,
-    FecLine,
+    FecLineBlock,
     FecOpenItem,
     FecParty,
 )
 
 _line = itertools.count(2)
+REPORTING = date(2050, 9, 30)
 
 # A small PDF (the deposit's blob): what a piece download serves.
 PIECE_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -122,6 +128,29 @@ def add_open_item(
     return item
 
 
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _encoded(line: dict[str, Any]) -> dict[str, Any]:
+    """A line as the importer's blocks hold it (fec/compute.line_blocks, fec/lines.py)."""
+    day = _iso
+    return {
+        "n": line["line_no"],
+        "j": line["journal"],
+        "e": line["ecriture_num"],
+        "d": day(line["day"]),
+        "a": line["compte"],
+        "r": line["piece_ref"],
+        "p": day(line["day"]),
+        "l": line["label"],
+        "D": line["debit"],
+        "C": line["credit"],
+        "L": line["lettering"],
+        "t": day(line["date_let"]),
+    }
+
+
 def add_line(
     fec_import: FecImport,
     party: str,
@@ -136,27 +165,46 @@ def add_line(
     date_let: date | None = None,
     journal: str = "AC",
     commit: bool = True,
-) -> FecLine:
-    line = FecLine(
-        import_id=fec_import.id,
-        line_no=next(_line),
-        journal_code=journal,
-        ecriture_num=str(next(_line)),
-        ecriture_date=day,
-        compte_num=compte,
-        party=party,
-        piece_ref=piece_ref,
-        piece_date=day,
-        ecriture_lib=label,
-        debit=debit,
-        credit=credit,
-        ecriture_let=lettering,
-        date_let=date_let,
+) -> int:
+    """Add one line to `party`'s blocks (rewritten in date order, BLOCK_LINES a block);
+    returns its line number."""
+    line_no = next(_line)
+    line = _encoded(
+        {
+            "line_no": line_no,
+            "journal": journal,
+            "ecriture_num": str(line_no),
+            "day": day,
+            "compte": compte,
+            "piece_ref": piece_ref,
+            "label": label,
+            "debit": debit,
+            "credit": credit,
+            "lettering": lettering,
+            "date_let": date_let,
+        }
     )
-    db.session.add(line)
+    where = (FecLineBlock.import_id == fec_import.id, FecLineBlock.party == party)
+    lines: list[dict[str, Any]] = [line]
+    for block in db.session.scalars(select(FecLineBlock).where(*where)):
+        lines += json.loads(block.data)
+    db.session.execute(delete(FecLineBlock).where(*where))
+    lines.sort(key=lambda item: (item["d"], item["n"]))
+    for number, start in enumerate(range(0, len(lines), BLOCK_LINES)):
+        chunk = lines[start : start + BLOCK_LINES]
+        db.session.add(
+            FecLineBlock(
+                import_id=fec_import.id,
+                party=party,
+                block=number,
+                rows=len(chunk),
+                data=json.dumps(chunk),
+            )
+        )
+    db.session.flush()
     if commit:
         db.session.commit()
-    return line
+    return line_no
 
 
 def make_piece_deposit(
@@ -185,3 +233,33 @@ def make_piece_deposit(
     db.session.add(deposit)
     db.session.commit()
     return deposit
+
+
+def seed_books(company: Company) -> FecImport:
+    """An exercice 2050 closing on REPORTING: two customer items (C DUPONT: 1,500.00 due 45
+    days before, 200.00 not due; an écart of 100.00 with 411), one supplier item over 90 days,
+    charges of F/ORANGE 1 (12,345.67) and 6061 without supplier (1,000.00), and two entries of
+    F/ORANGE 1, one with piece reference « VE  0123 » (lettered AB on 01/04/2050)."""
+    fec_import = make_import(company, 2050, period_end=REPORTING)
+    add_party(fec_import, "C DUPONT", "Dupont SA", role="client")
+    add_party(fec_import, "F/ORANGE 1", "Orange Business", charges=1_234_567, entry_count=2)
+    add_party(fec_import, "606100", "Fournitures non stockables", role="compte", charges=100_000)
+    add_open_item(fec_import, "C DUPONT", 150_000, REPORTING - timedelta(days=45), piece_ref="VE 7")
+    add_open_item(fec_import, "C DUPONT", 20_000, REPORTING + timedelta(days=5), piece_ref="VE 9")
+    add_open_item(
+        fec_import, "F/ORANGE 1", 60_000, REPORTING - timedelta(days=95), side="fournisseur"
+    )
+    add_account(fec_import, "411000", debit=200_000, credit=20_000)  # 180,000: écart 10,000
+    add_account(fec_import, "401000", credit=60_000)
+    add_line(
+        fec_import,
+        "F/ORANGE 1",
+        date(2050, 3, 2),
+        credit=1_234_567,
+        piece_ref="VE  0123",
+        label="Abonnement mars",
+        lettering="AB",
+        date_let=date(2050, 4, 1),
+    )
+    add_line(fec_import, "F/ORANGE 1", date(2050, 1, 15), credit=5_000, piece_ref="AC 44")
+    return fec_import

@@ -22,15 +22,12 @@ from client_portal_rp.formatting import euros
 from client_portal_rp.models import Company, Deposit, FecImport, Module, PortalUser
 from tests.client_portal_rp.conftest import make_company, make_firm, make_member, sign_in
 from tests.client_portal_rp.fec.drill_factories import (
-    add_account,
     add_line,
-    add_open_item,
     add_party,
-    make_import,
     make_piece_deposit,
+    seed_books,
 )
 
-REPORTING = date(2050, 9, 30)
 NNBSP = "\u202f"
 
 
@@ -52,36 +49,10 @@ def ok(client: FlaskClient, url: str) -> str:
     return response.get_data(as_text=True)
 
 
-def fill(company: Company) -> FecImport:
-    fec_import = make_import(company, 2050, period_end=REPORTING)
-    add_party(fec_import, "C DUPONT", "Dupont SA", role="client")
-    add_party(fec_import, "F/ORANGE 1", "Orange Business", charges=1_234_567, entry_count=2)
-    add_party(fec_import, "606100", "Fournitures non stockables", role="compte", charges=100_000)
-    add_open_item(fec_import, "C DUPONT", 150_000, REPORTING - timedelta(days=45), piece_ref="VE 7")
-    add_open_item(fec_import, "C DUPONT", 20_000, REPORTING + timedelta(days=5), piece_ref="VE 9")
-    add_open_item(
-        fec_import, "F/ORANGE 1", 60_000, REPORTING - timedelta(days=95), side="fournisseur"
-    )
-    add_account(fec_import, "411000", debit=200_000, credit=20_000)  # 180,000: écart 10,000
-    add_account(fec_import, "401000", credit=60_000)
-    add_line(
-        fec_import,
-        "F/ORANGE 1",
-        date(2050, 3, 2),
-        credit=1_234_567,
-        piece_ref="VE  0123",
-        label="Abonnement mars",
-        lettering="AB",
-        date_let=date(2050, 4, 1),
-    )
-    add_line(fec_import, "F/ORANGE 1", date(2050, 1, 15), credit=5_000, piece_ref="AC 44")
-    return fec_import
-
-
 @pytest.fixture
 def books(portal_app: Flask, portal_client: FlaskClient) -> Books:
     company = make_company(make_firm(), name="Boulangerie Martin")
-    fec_import = fill(company)
+    fec_import = seed_books(company)
     deposit = make_piece_deposit(company, "ve-0123", filename="orange-mars.pdf")
     user = make_member(company, modules={Module.COMPTA})  # no deposit module
     sign_in(portal_client, portal_app, user, advanced=True)
@@ -172,7 +143,7 @@ def test_another_companys_deposit_with_the_same_piece_key_never_shows(
 ) -> None:
     other = make_company(make_firm(), name="Concurrent SARL")
     theirs = make_piece_deposit(other, "VE-0123", filename="secret-concurrent.pdf")
-    fill(other)
+    seed_books(other)
     page = ok(portal_client, base(books.company, "pieces?ref=VE0123"))
     assert "orange-mars.pdf" in page and "secret-concurrent.pdf" not in page
     assert theirs.public_id not in page
