@@ -16,6 +16,7 @@ DEV_SECRET_KEY = "dev-portal-secret-not-for-production"  # noqa: S105 - the know
 PREFIX = "PORTAL_"
 LANGUAGES = ("fr", "en")
 DEFAULT_MAX_UPLOAD_MB = 25
+DEFAULT_FEC_MAX_BYTES = 600_000_000  # a FEC of a few million lines (client_portal_rp/fec/)
 ConfigurationError = RelyingPartyConfigError  # the name the portal's callers know
 
 
@@ -56,6 +57,8 @@ def build_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PORTAL_ENV": mode,
         "SECRET_KEY": secret,
         "PORTAL_MAX_UPLOAD_BYTES": max_upload_mb * 1024 * 1024,
+        # The firm's FEC upload streams to disk with its own limit (fec/firm_views.py).
+        "PORTAL_FEC_MAX_BYTES": _positive_int(env, "PORTAL_FEC_MAX_BYTES", DEFAULT_FEC_MAX_BYTES),
         "PORTAL_STORAGE": storage,
         "PORTAL_STORAGE_PATH": env.get("PORTAL_STORAGE_PATH", ""),
         "PORTAL_S3_BUCKET": env.get("PORTAL_S3_BUCKET", ""),

@@ -91,12 +91,13 @@ def init_web(app: Flask) -> None:
     from client_portal_rp.access.views import bp as access_bp
     from client_portal_rp.archives.views import bp as archives_bp
     from client_portal_rp.deposits.views import bp as deposits_bp
+    from client_portal_rp.fec.firm_views import bp as fec_firm_bp
     from client_portal_rp.fec.views import bp as fec_bp
     from client_portal_rp.firm.views import bp as firm_bp
     from client_portal_rp.pwa import bp as pwa_bp
 
     app.register_blueprint(main)
-    for blueprint in (access_bp, deposits_bp, archives_bp, firm_bp, fec_bp, pwa_bp):
+    for blueprint in (access_bp, deposits_bp, archives_bp, firm_bp, fec_bp, fec_firm_bp, pwa_bp):
         app.register_blueprint(blueprint)
     # The sso blueprint's `_home()` and the templates know the home as "index".
     app.add_url_rule("/", endpoint="index", view_func=index)
