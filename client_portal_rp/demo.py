@@ -6,7 +6,10 @@ accepted at their first login through Sésame (their verified email is the invit
 - demo.expert (Hélène Rousseau, expert-comptable): staff of the firm « Rousseau Audit »;
 - demo.collaborateur (Camille Martin): admin of « Boulangerie Martin », every module;
 - demo.salarie (Lucas Moreau): user of « Boulangerie Martin », deposits only;
-- demo.garage (Nadia Leroy): admin of « Garage Leroy », every module.
+- demo.garage (Nadia Leroy): admin of « Garage Leroy », every module;
+- demo.collaborateur is also admin of « Société Exemple » (SIREN 123456789), every module, whose
+  FEC is imported from ../shared/data/fec/123456789FEC20500930.txt beside the project when that
+  sample is there (else the company is left out): its indicators show on `make run`.
 
 Idempotent: an existing firm or company is left as it is. Refused in production.
 """
@@ -25,6 +28,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from client_portal_rp import audit
 from client_portal_rp.companies import add_company, create_firm, find_firm
 from client_portal_rp.extensions import db
 from client_portal_rp.invitations import invite
@@ -32,6 +36,8 @@ from client_portal_rp.models import (
     ArchiveDocument,
     ArchiveFolder,
     Company,
+    FecImport,
+    Firm,
     Invitation,
     Module,
     Role,
@@ -51,12 +57,18 @@ class DemoCompany:
 
 BAKERY = DemoCompany("732829320", "Boulangerie Martin")
 GARAGE = DemoCompany("552100554", "Garage Leroy")
+# The sample's SIREN has no Luhn key (a made-up one): the company is created directly.
+FEC_COMPANY = DemoCompany("123456789", "Société Exemple")
+FEC_SAMPLE = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "fec" / "123456789FEC20500930.txt"
+)
 # (email, company or None for the firm's staff, role, modules)
 DEMO_PEOPLE: tuple[tuple[str, DemoCompany | None, Role, frozenset[Module]], ...] = (
     ("demo.expert@example.org", None, Role.USER, frozenset()),
     ("demo.collaborateur@example.org", BAKERY, Role.ADMIN, frozenset(Module)),
     ("demo.salarie@example.org", BAKERY, Role.USER, frozenset({Module.DEPOSIT})),
     ("demo.garage@example.org", GARAGE, Role.ADMIN, frozenset(Module)),
+    ("demo.collaborateur@example.org", FEC_COMPANY, Role.ADMIN, frozenset(Module)),
 )
 
 
@@ -74,7 +86,12 @@ def load() -> list[str]:
             company = add_company(firm, siren=demo.siren, name=demo.name, actor_label=DEMO_ACTOR)
             done.append(f"entreprise « {demo.name} » créée")
         companies[demo.siren] = company
+    fec_company = _fec_company(firm, done)
+    if fec_company is not None:
+        companies[FEC_COMPANY.siren] = fec_company
     for email, demo_company, role, modules in DEMO_PEOPLE:
+        if demo_company is not None and demo_company.siren not in companies:
+            continue  # the FEC sample is absent: no « Société Exemple »
         company = companies[demo_company.siren] if demo_company else None
         exists = db.session.scalar(
             select(Invitation.id).where(
@@ -104,7 +121,47 @@ def load() -> list[str]:
             _publish_sample(bakery, folder, exercice, name)
         done.append(f"{len(DEMO_ARCHIVES)} documents d'archives publiés ({BAKERY.name})")
     db.session.commit()
+    if fec_company is not None:
+        _import_sample_fec(fec_company, done)
     return done or ["déjà chargées"]
+
+
+def _fec_company(firm: Firm, done: list[str]) -> Company | None:
+    """« Société Exemple », when the FEC sample is beside the project (else None, quietly)."""
+    if not FEC_SAMPLE.is_file():
+        return None
+    company = db.session.scalar(select(Company).where(Company.siren == FEC_COMPANY.siren))
+    if company is None:
+        company = Company(firm=firm, name=FEC_COMPANY.name, siren=FEC_COMPANY.siren)
+        db.session.add(company)
+        db.session.flush()
+        audit.record(
+            "company.created",
+            company=company,
+            actor=None,
+            actor_label=DEMO_ACTOR,
+            siren=company.siren,
+            name=company.name,
+        )
+        done.append(f"entreprise « {FEC_COMPANY.name} » créée")
+    return company
+
+
+def _import_sample_fec(company: Company, done: list[str]) -> None:
+    """Import the sample FEC once (the importer commits; an error is reported, not raised)."""
+    from client_portal_rp.fec.importer import import_path
+
+    if db.session.scalar(select(FecImport.id).where(FecImport.company_id == company.id)):
+        return
+    report = import_path(company, FEC_SAMPLE, actor_label=DEMO_ACTOR)
+    if report.ok and report.fec_import is not None:
+        done.append(
+            f"FEC {FEC_SAMPLE.name} importé ({company.name}, exercice "
+            f"{report.fec_import.exercice}, {report.line_count} lignes)"
+        )
+    else:
+        db.session.rollback()
+        done.append(f"FEC {FEC_SAMPLE.name} non importé : " + "; ".join(map(str, report.errors)))
 
 
 DEMO_ARCHIVES = (

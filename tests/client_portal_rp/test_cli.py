@@ -16,7 +16,7 @@ from flask_migrate import downgrade, upgrade
 
 from client_portal_rp import create_app
 from client_portal_rp.extensions import db
-from client_portal_rp.models import Invitation, Membership
+from client_portal_rp.models import FecImport, Invitation, Membership
 from tests.client_portal_rp.conftest import portal_test_config, valid_siren
 from tests.helpers import Inbox
 
@@ -109,5 +109,13 @@ def test_portal_demo_load_is_idempotent(migrated: Flask) -> None:
     assert first.exit_code == 0 and "Boulangerie Martin" in first.output
     again = run(migrated, "demo", "load")
     assert again.exit_code == 0 and "déjà chargées" in again.output
-    assert db.session.query(Invitation).count() == 4
+    from client_portal_rp.demo import FEC_SAMPLE
+
+    with_fec = FEC_SAMPLE.is_file()  # ../shared/data/fec/ beside the project: « Société Exemple »
+    assert db.session.query(Invitation).count() == 4 + with_fec
+    assert db.session.query(FecImport).count() == with_fec
+    if with_fec:
+        assert "FEC 123456789FEC20500930.txt importé (Société Exemple, exercice 2023" in (
+            first.output
+        )
     assert db.session.query(Membership).count() == 0  # accepted at the first login
