@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from typing import Any
 
 import pytest
@@ -57,6 +58,14 @@ def post_fec(
     data: dict[str, Any] = {"csrf_token": token, **dates}
     data["fichier"] = (io.BytesIO(content), filename)
     return client.post(page_url(target), data=data, content_type="multipart/form-data")
+
+
+def session_token(client: FlaskClient) -> str:
+    """A CSRF token of the client's session, from the language switch of any page."""
+    page = client.get("/", follow_redirects=True).get_data(as_text=True)
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert found, "no CSRF token on the home page"
+    return found.group(1)
 
 
 def text(response: TestResponse) -> str:
@@ -221,7 +230,7 @@ def _refused_everywhere(client: FlaskClient, target: Company, report_id: str) ->
         content_type="multipart/form-data",
     )
     assert response.status_code == 404
-    token = csrf_token(client, "/")  # a valid token of this session: the refusal is the 404
+    token = session_token(client)  # a valid token: the refusal below is the 404's, not CSRF's
     terms = {"csrf_token": token, "payment_terms_days": "10"}
     assert client.post(page_url(target, "/delai-de-paiement"), data=terms).status_code == 404
     db.session.refresh(target)
