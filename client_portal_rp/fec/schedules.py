@@ -105,24 +105,33 @@ def bucket_of(days_overdue: int) -> Bucket:
     return Bucket.OVER_90
 
 
-def _bucket_case(reporting: date) -> ColumnElement[str]:
-    due = FecOpenItem.due_date
-    return case(
-        (due >= reporting, Bucket.NOT_DUE.value),
-        (due >= reporting - timedelta(days=30), Bucket.DAYS_30.value),
-        (due >= reporting - timedelta(days=60), Bucket.DAYS_60.value),
-        (due >= reporting - timedelta(days=90), Bucket.DAYS_90.value),
-        else_=Bucket.OVER_90.value,
-    )
+def _bucket_bounds(reporting: date) -> list[tuple[date | None, date | None]]:
+    """Per bucket, in BUCKETS order, the due dates it holds: [low, high) (None: unbounded)."""
+    edges = [reporting - timedelta(days=days) for days in (0, 30, 60, 90)]
+    return [
+        (edges[0], None),  # due on or after R: not due
+        (edges[1], edges[0]),  # R-30 <= due < R: 1-30 days late
+        (edges[2], edges[1]),
+        (edges[3], edges[2]),
+        (None, edges[3]),  # due before R-90: over 90 days
+    ]
 
 
 def _bucket_sums(reporting: date) -> list[ColumnElement[Any]]:
-    """One SUM(CASE ...) per bucket, in BUCKETS order."""
-    bucket = _bucket_case(reporting)
-    return [
-        func.coalesce(func.sum(case((bucket == b.value, FecOpenItem.amount), else_=0)), 0)
-        for b in BUCKETS
-    ]
+    """One SUM(CASE WHEN low <= due < high ...) per bucket, in BUCKETS order: two string
+    comparisons a row and bucket (a nested CASE compared with a label was twice slower)."""
+    due = FecOpenItem.due_date
+    sums: list[ColumnElement[Any]] = []
+    for low, high in _bucket_bounds(reporting):
+        conditions = []
+        if low is not None:
+            conditions.append(due >= low)
+        if high is not None:
+            conditions.append(due < high)
+        sums.append(
+            func.coalesce(func.sum(case((and_(*conditions), FecOpenItem.amount), else_=0)), 0)
+        )
+    return sums
 
 
 @dataclass(frozen=True)
@@ -228,17 +237,12 @@ def parties_page(
     statement = (
         select(
             FecOpenItem.party,
-            func.coalesce(FecParty.label, ""),
-            func.count(FecOpenItem.id),
+            func.count(),
             *_bucket_sums(fec_import.period_end),
             total,
         )
-        .outerjoin(
-            FecParty,
-            and_(FecParty.import_id == FecOpenItem.import_id, FecParty.party == FecOpenItem.party),
-        )
         .where(*_side_filter(fec_import, side))
-        .group_by(FecOpenItem.party, FecParty.label)
+        .group_by(FecOpenItem.party)
     )
     if cursor:
         after_total, after_party = decode_cursor(cursor, int, str)
@@ -248,12 +252,13 @@ def parties_page(
     rows = db.session.execute(
         statement.order_by(total.desc(), FecOpenItem.party).limit(size + 1)
     ).all()
+    labels = _labels(fec_import, [row[0] for row in rows[:size]])
     items = [
         PartyAgeing(
             party=row[0],
-            label=row[1] or row[0],
-            item_count=int(row[2]),
-            ageing=Ageing.of(row[3 : 3 + len(BUCKETS)]),
+            label=labels.get(row[0]) or row[0],
+            item_count=int(row[1]),
+            ageing=Ageing.of(row[2 : 2 + len(BUCKETS)]),
         )
         for row in rows[:size]
     ]
@@ -261,6 +266,19 @@ def parties_page(
     last = items[-1] if items else None
     next_cursor = encode_cursor(last.ageing.total, last.party) if more and last else None
     return Page(items, next_cursor)
+
+
+def _labels(fec_import: FecImport, parties: list[str]) -> dict[str, str]:
+    """The labels of a page's parties (one query on the primary key, rather than a join the
+    GROUP BY would carry for every party)."""
+    if not parties:
+        return {}
+    rows = db.session.execute(
+        select(FecParty.party, FecParty.label).where(
+            FecParty.import_id == fec_import.id, FecParty.party.in_(parties)
+        )
+    )
+    return {str(row[0]): str(row[1]) for row in rows}
 
 
 @dataclass(frozen=True)

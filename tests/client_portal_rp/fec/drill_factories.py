@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import delete, select
+import polars as pl
+from sqlalchemy import delete
 
 from client_portal_rp.deposits import services as deposit_services
 from client_portal_rp.extensions import db
-from client_portal_rp.fec.lines import BLOCK_LINES
+from client_portal_rp.fec.compute import LINE_FIELDS, line_blocks
+from client_portal_rp.fec.lines import EntryLine, party_lines
 from client_portal_rp.fec.refs import piece_key
 from client_portal_rp.models import (
     Company,
@@ -128,27 +128,42 @@ def add_open_item(
     return item
 
 
-def _iso(value: date | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _encoded(line: dict[str, Any]) -> dict[str, Any]:
-    """A line as the importer's blocks hold it (fec/compute.line_blocks, fec/lines.py)."""
-    day = _iso
-    return {
-        "n": line["line_no"],
-        "j": line["journal"],
-        "e": line["ecriture_num"],
-        "d": day(line["day"]),
-        "a": line["compte"],
-        "r": line["piece_ref"],
-        "p": day(line["day"]),
-        "l": line["label"],
-        "D": line["debit"],
-        "C": line["credit"],
-        "L": line["lettering"],
-        "t": day(line["date_let"]),
-    }
+def _rewrite_blocks(fec_import: FecImport, party: str, lines: list[EntryLine]) -> None:
+    """The party's blocks as the importer writes them (compute.line_blocks), whatever their
+    encoding."""
+    frame = pl.DataFrame(
+        {
+            "party": [party] * len(lines),
+            **{name: [getattr(line, name) for line in lines] for name in LINE_FIELDS},
+        },
+        schema_overrides={"ecriture_date": pl.Date, "piece_date": pl.Date, "date_let": pl.Date},
+    ).with_columns(
+        pl.col("party").cast(pl.Categorical),
+        pl.col("compte_num").cast(pl.Categorical),
+        pl.col("line_no").cast(pl.Int64),
+        pl.col("debit").cast(pl.Int64),
+        pl.col("credit").cast(pl.Int64),
+    )
+    role = "compte" if party[:2] not in ("40", "41") and party[:1] == "6" else "fournisseur"
+    parties = pl.DataFrame({"party": [party], "role": [role]}).with_columns(
+        pl.col("party").cast(pl.Categorical)
+    )
+    db.session.execute(
+        delete(FecLineBlock).where(
+            FecLineBlock.import_id == fec_import.id, FecLineBlock.party == party
+        )
+    )
+    for row in line_blocks(frame, parties).iter_rows(named=True):
+        db.session.add(
+            FecLineBlock(
+                import_id=fec_import.id,
+                party=row["party"],
+                block=row["block"],
+                rows=row["rows"],
+                data=row["data"],
+            )
+        )
+    db.session.flush()
 
 
 def add_line(
@@ -166,42 +181,33 @@ def add_line(
     journal: str = "AC",
     commit: bool = True,
 ) -> int:
-    """Add one line to `party`'s blocks (rewritten in date order, BLOCK_LINES a block);
-    returns its line number."""
+    """Add one line to `party`'s blocks (rewritten, in date order); returns its number. The
+    account must be a 40x/41x, or the party a 6x account (what the importer keeps)."""
     line_no = next(_line)
-    line = _encoded(
-        {
-            "line_no": line_no,
-            "journal": journal,
-            "ecriture_num": str(line_no),
-            "day": day,
-            "compte": compte,
-            "piece_ref": piece_ref,
-            "label": label,
-            "debit": debit,
-            "credit": credit,
-            "lettering": lettering,
-            "date_let": date_let,
-        }
-    )
-    where = (FecLineBlock.import_id == fec_import.id, FecLineBlock.party == party)
-    lines: list[dict[str, Any]] = [line]
-    for block in db.session.scalars(select(FecLineBlock).where(*where)):
-        lines += json.loads(block.data)
-    db.session.execute(delete(FecLineBlock).where(*where))
-    lines.sort(key=lambda item: (item["d"], item["n"]))
-    for number, start in enumerate(range(0, len(lines), BLOCK_LINES)):
-        chunk = lines[start : start + BLOCK_LINES]
-        db.session.add(
-            FecLineBlock(
-                import_id=fec_import.id,
-                party=party,
-                block=number,
-                rows=len(chunk),
-                data=json.dumps(chunk),
-            )
+    lines = [
+        EntryLine(
+            line_no=line_no,
+            journal_code=journal,
+            ecriture_num=str(line_no),
+            ecriture_date=day,
+            compte_num=compte,
+            piece_ref=piece_ref,
+            piece_date=day,
+            ecriture_lib=label,
+            debit=debit,
+            credit=credit,
+            ecriture_let=lettering,
+            date_let=date_let,
         )
-    db.session.flush()
+    ]
+    block = 0
+    while True:
+        found = party_lines(fec_import.id, party, block)
+        lines += found.lines
+        block += 1
+        if block >= found.blocks:
+            break
+    _rewrite_blocks(fec_import, party, lines)
     if commit:
         db.session.commit()
     return line_no

@@ -310,3 +310,48 @@ def test_pages_follow_the_next_cursor(portal_client: FlaskClient, books: Books) 
     second = ok(portal_client, base(books.company, f"tiers?tiers=BULK&cursor={cursor.group(1)}"))
     assert "20/02/2050" in second and "01/01/2050" not in second
     assert "Revenir au début" in second and "Suivants" not in second
+
+
+# --- the real sample, through the importer -----------------------------------------------
+
+
+def test_sample_schedules_match_domain_and_a_supplier_leads_to_its_deposited_invoice(
+    portal_app: Flask, portal_client: FlaskClient
+) -> None:
+    """123456789FEC20500930.txt: open items add up to DOMAIN.md's créances clients
+    (128,200.50) and dettes fournisseurs (154,890.59), each equal to its accounts' balance;
+    CHB's first entry's piece, deposited with the reference typed otherwise, downloads."""
+    from client_portal_rp.fec.importer import import_path
+    from tests.client_portal_rp.fec.support import sample
+
+    company = Company(firm=make_firm(), name="Société Exemple", siren="123456789")
+    db.session.add(company)
+    db.session.commit()
+    report = import_path(company, sample("123456789FEC20500930.txt"))
+    assert not report.errors
+    exercice = report.fec_import.exercice
+    sign_in(portal_client, portal_app, make_member(company, modules={Module.COMPTA}), advanced=True)
+
+    clients = ok(portal_client, base(company, f"echeancier?exercice={exercice}&cote=clients"))
+    assert f"128{NNBSP}200,50\u00a0€" in clients
+    assert "correspondent au solde des comptes" in clients
+    suppliers = ok(
+        portal_client, base(company, f"echeancier?exercice={exercice}&cote=fournisseurs")
+    )
+    assert f"154{NNBSP}890,59\u00a0€" in suppliers and "FERME DE JEANSARTHE" in suppliers
+    assert "correspondent au solde des comptes" in suppliers
+
+    charges = ok(portal_client, base(company, f"charges?exercice={exercice}"))
+    assert f"1{NNBSP}110{NNBSP}816,48\u00a0€" in charges  # class 6 (the indicators' charges)
+    assert "CHB" in charges and "tiers=FCHB" in charges
+
+    from client_portal_rp.fec import drilldown
+
+    first = drilldown.party_entries(report.fec_import, "FCHB", limit=1).items[0]
+    deposit = make_piece_deposit(company, f" {first.piece_ref.lower()} ", filename="chb.pdf")
+    entries = ok(portal_client, base(company, f"tiers?exercice={exercice}&tiers=FCHB"))
+    assert first.piece_ref in entries
+    piece = ok(portal_client, base(company, f"pieces?exercice={exercice}&ref={first.piece_ref}"))
+    assert "chb.pdf" in piece
+    response = portal_client.get(base(company, f"pieces/{deposit.public_id}/fichier"))
+    assert response.status_code == 200 and response.data.startswith(b"%PDF")
