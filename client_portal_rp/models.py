@@ -521,8 +521,8 @@ class FecImport(db.Model):  # type: ignore[name-defined]
 
 class FecLineBlock(db.Model):  # type: ignore[name-defined]
     """The lines of one third party of an import, for the drill-down only (indicator pages
-    never read them): `BLOCK_LINES` lines per row, in date order, as a JSON array
-    (client_portal_rp/fec/lines.py reads them). One row per block rather than per line: an
+    never read them): `BLOCK_LINES` lines per row, in date order, as one string of
+    records (client_portal_rp/fec/lines.py reads them). One row per block rather than per line: an
     import writes thousands of rows, not a million (ADR 0027, bench/fec.py). Only the lines of
     the parties the drill-down reaches are kept: suppliers' and customers' (40x/41x) and the
     class-6 lines booked with no supplier (their 6x account is the party)."""
@@ -535,7 +535,7 @@ class FecLineBlock(db.Model):  # type: ignore[name-defined]
     party: Mapped[str] = mapped_column(String(60), primary_key=True)
     block: Mapped[int] = mapped_column(Integer, primary_key=True)
     rows: Mapped[int] = mapped_column(Integer)
-    data: Mapped[str] = mapped_column(Text)  # JSON array of line objects (fec/lines.py)
+    data: Mapped[str] = mapped_column(Text)  # records of fields (fec/compute.line_blocks)
 
 
 class FecAccount(db.Model):  # type: ignore[name-defined]

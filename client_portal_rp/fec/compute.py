@@ -108,9 +108,25 @@ def warnings_of(frame: pl.DataFrame, period: Period) -> tuple[list[Problem], int
     """(warnings, how many lines or entries they concern, entries, unbalanced entries)."""
     warnings: list[Problem] = []
     count = 0
-    entries = frame.group_by("journal_code", "ecriture_num").agg(
-        pl.col("line_no").min().alias("line_no"),
-        (pl.col("debit").sum() - pl.col("credit").sum()).alias("gap"),
+    # Entries by a 64-bit hash of (JournalCode, EcritureNum), streamed: grouping on the two
+    # texts took 200 MB more for a million lines (bench/fec.py).
+    entries = (
+        frame.lazy()
+        .select(
+            entry_key().alias("entry"),
+            "line_no",
+            "journal_code",
+            "ecriture_num",
+            (pl.col("debit") - pl.col("credit")).alias("balance"),
+        )
+        .group_by("entry")
+        .agg(
+            pl.col("line_no").min(),
+            pl.col("journal_code").first(),
+            pl.col("ecriture_num").first(),
+            pl.col("balance").sum().alias("gap"),
+        )
+        .collect(engine="streaming")
     )
     unbalanced = entries.filter(pl.col("gap") != 0).sort("line_no")
     if unbalanced.height:
@@ -139,9 +155,11 @@ def warnings_of(frame: pl.DataFrame, period: Period) -> tuple[list[Problem], int
                 + ".",
             )
         )
-    numbers = frame.select(
+    # Numbering: each journal's entries, in the order they first appear, never go back.
+    numbers = entries.select(
         "line_no",
         "journal_code",
+        "ecriture_num",
         pl.col("ecriture_num").str.extract(r"(\d+)$").cast(pl.Int64, strict=False).alias("n"),
     ).filter(pl.col("n").is_not_null())
     backwards = numbers.filter(
@@ -152,13 +170,18 @@ def warnings_of(frame: pl.DataFrame, period: Period) -> tuple[list[Problem], int
         warnings.append(
             Problem(
                 int(backwards["line_no"][0]),
-                f"Numérotation des écritures non séquentielle dans {backwards.height} ligne(s) "
-                "(un numéro plus petit que le précédent du même journal) ; lignes "
+                f"Numérotation non séquentielle : {backwards.height} écriture(s) portent un "
+                "numéro plus petit que l'écriture précédente du même journal ; lignes "
                 + _some_lines(backwards)
                 + ".",
             )
         )
     return warnings, count, entries.height, unbalanced.height
+
+
+def entry_key() -> pl.Expr:
+    """An entry (JournalCode, EcritureNum) as one 64-bit number."""
+    return pl.struct("journal_code", "ecriture_num").hash(18)
 
 
 def format_cents(cents: int) -> str:
@@ -171,7 +194,7 @@ def format_cents(cents: int) -> str:
 
 
 def _starts(column: str, prefixes: tuple[str, ...]) -> pl.Expr:
-    return pl.any_horizontal(pl.col(column).str.starts_with(p) for p in prefixes)
+    return pl.any_horizontal(pl.col(column).cat.starts_with(p) for p in prefixes)
 
 
 _CASH = ("511", "512", "514", "515", "517", "53", "54")
@@ -181,9 +204,9 @@ def _position_kind() -> pl.Expr:
     """Which position a class-4/5 account's balance feeds, by its number (sign decided later)."""
     acct = "compte_num"
     return (
-        pl.when(pl.col(acct).str.starts_with("519"))
+        pl.when(pl.col(acct).cat.starts_with("519"))
         .then(pl.lit("concours_519"))
-        .when(pl.col(acct).str.starts_with("512") | pl.col(acct).str.starts_with("5186"))
+        .when(pl.col(acct).cat.starts_with("512") | pl.col(acct).cat.starts_with("5186"))
         .then(pl.lit("bank"))
         .when(_starts(acct, _CASH))
         .then(pl.lit("cash"))
@@ -239,11 +262,11 @@ def indicators_of(frame: pl.DataFrame, period: Period) -> tuple[pl.DataFrame, di
     )
     acct = pl.col("compte_num")
     flows = lines.group_by("month").agg(
-        (-pl.col("balance").filter(acct.str.starts_with("70"))).sum().alias("chiffre_affaires"),
-        pl.col("balance").filter(acct.str.starts_with("6")).sum().alias("charges"),
+        (-pl.col("balance").filter(acct.cat.starts_with("70"))).sum().alias("chiffre_affaires"),
+        pl.col("balance").filter(acct.cat.starts_with("6")).sum().alias("charges"),
         (
-            -pl.col("balance").filter(acct.str.starts_with("7")).sum()
-            - pl.col("balance").filter(acct.str.starts_with("6")).sum()
+            -pl.col("balance").filter(acct.cat.starts_with("7")).sum()
+            - pl.col("balance").filter(acct.cat.starts_with("6")).sum()
         ).alias("resultat"),
     )
     per_account = (
@@ -303,7 +326,8 @@ def with_party(frame: pl.DataFrame) -> pl.DataFrame:
 
 def accounts_of(frame: pl.DataFrame) -> pl.DataFrame:
     return (
-        frame.group_by("compte_num")
+        frame.lazy()
+        .group_by("compte_num")
         .agg(
             pl.col("compte_lib")
             .filter(pl.col("compte_lib") != "")
@@ -313,16 +337,20 @@ def accounts_of(frame: pl.DataFrame) -> pl.DataFrame:
             pl.col("debit").sum(),
             pl.col("credit").sum(),
         )
-        .with_columns(pl.col("compte_lib").str.slice(0, 300))
+        .with_columns(
+            pl.col("compte_num").cast(pl.String),
+            pl.col("compte_lib").cast(pl.String).str.slice(0, 300),
+        )
         .sort("compte_num")
+        .collect(engine="streaming")
     )
 
 
 def _role() -> pl.Expr:
     return (
-        pl.when(pl.col("compte_num").str.starts_with("40"))
+        pl.when(pl.col("compte_num").cat.starts_with("40"))
         .then(pl.lit("fournisseur"))
-        .when(pl.col("compte_num").str.starts_with("41"))
+        .when(pl.col("compte_num").cat.starts_with("41"))
         .then(pl.lit("client"))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
@@ -331,9 +359,9 @@ def _role() -> pl.Expr:
 def parties_of(lines: pl.DataFrame) -> pl.DataFrame:
     """Suppliers and customers (40x/41x lines' parties) with their balance, and what class-6
     lines booked against them: an entry's charges go to its first 40x line's party, or, in an
-    entry without one, to each 6x account itself (role « compte»)."""
-    entry = ["journal_code", "ecriture_num"]
-    third = lines.with_columns(_role().alias("role")).filter(pl.col("role").is_not_null())
+    entry without one, to each 6x account itself (role « compte»). Lazy and streamed."""
+    lazy = lines.lazy().with_columns(entry_key().alias("entry"))
+    third = lazy.with_columns(_role().alias("role")).filter(pl.col("role").is_not_null())
     label = (
         pl.when(pl.col("comp_aux_lib") != "")
         .then(pl.col("comp_aux_lib"))
@@ -344,23 +372,24 @@ def parties_of(lines: pl.DataFrame) -> pl.DataFrame:
         pl.col("role").first(),
         (pl.col("debit") - pl.col("credit")).sum().alias("balance"),
     )
+    people = people.with_columns(pl.col("party").cast(pl.String))
     supplier_of_entry = (
         third.filter(pl.col("role") == "fournisseur")
-        .sort("line_no")
-        .group_by(entry)
-        .agg(pl.col("party").first().alias("supplier"))
+        .group_by("entry")
+        .agg(pl.col("party").sort_by("line_no").first().alias("supplier"))
     )
-    charges = lines.filter(pl.col("compte_num").str.starts_with("6")).join(
-        supplier_of_entry, on=entry, how="left"
+    charges = lazy.filter(pl.col("compte_num").cat.starts_with("6")).join(
+        supplier_of_entry, on="entry", how="left"
     )
     by_supplier = (
         charges.filter(pl.col("supplier").is_not_null())
         .group_by("supplier")
         .agg(
             (pl.col("debit") - pl.col("credit")).sum().alias("charges"),
-            pl.struct(entry).n_unique().cast(pl.Int64).alias("entry_count"),
+            pl.col("entry").n_unique().cast(pl.Int64).alias("entry_count"),
         )
         .rename({"supplier": "party"})
+        .with_columns(pl.col("party").cast(pl.String))
     )
     by_account = (
         charges.filter(pl.col("supplier").is_null())
@@ -372,10 +401,11 @@ def parties_of(lines: pl.DataFrame) -> pl.DataFrame:
             .fill_null("")
             .alias("label"),
             (pl.col("debit") - pl.col("credit")).sum().alias("charges"),
-            pl.struct(entry).n_unique().cast(pl.Int64).alias("entry_count"),
+            pl.col("entry").n_unique().cast(pl.Int64).alias("entry_count"),
             (pl.col("debit") - pl.col("credit")).sum().alias("balance"),
         )
         .rename({"compte_num": "party"})
+        .with_columns(pl.col("party").cast(pl.String))
         .with_columns(pl.lit("compte").alias("role"))
     )
     # An account party that is also a supplier/customer party (same string) stays the latter.
@@ -386,15 +416,18 @@ def parties_of(lines: pl.DataFrame) -> pl.DataFrame:
         .select("party", "label", "role", "charges", "entry_count", "balance")
     )
     return (
-        pl.concat([merged, by_account.select(merged.columns)], how="vertical_relaxed")
+        pl.concat(
+            [merged, by_account.select(merged.collect_schema().names())], how="vertical_relaxed"
+        )
         .with_columns(
-            pl.col("label").str.slice(0, 300),
-            pl.col("party").str.slice(0, 60),
+            pl.col("label").cast(pl.String).str.slice(0, 300),
+            pl.col("party").cast(pl.String).str.slice(0, 60),
             pl.col("charges").cast(pl.Int64),
             pl.col("entry_count").cast(pl.Int64),
             pl.col("balance").cast(pl.Int64),
         )
-        .unique(subset="party", keep="first")
+        .unique(subset="party", keep="first", maintain_order=True)
+        .collect(engine="streaming")
     )
 
 
@@ -420,9 +453,9 @@ def open_items_of(lines: pl.DataFrame, period: Period, terms_days: int) -> pl.Da
         )
         .select(
             "side",
-            pl.col("party").str.slice(0, 60),
+            pl.col("party").cast(pl.String).str.slice(0, 60),
             "line_no",
-            "compte_num",
+            pl.col("compte_num").cast(pl.String),
             pl.col("piece_ref").str.slice(0, 100),
             pl.coalesce("piece_date", "ecriture_date").alias("piece_date"),
             pl.col("ecriture_lib").alias("label"),
@@ -452,44 +485,90 @@ def open_items_of(lines: pl.DataFrame, period: Period, terms_days: int) -> pl.Da
 # --- the drill-down's lines -----------------------------------------------------------------
 
 BLOCK_LINES = 100
+# A block's lines are records of fields (the FEC's own texts never hold these two controls; any
+# that would are replaced by a space): fec/lines.py splits them back.
+FIELD = "\x1f"
+RECORD = "\x1e"
+LINE_FIELDS = (
+    "line_no",
+    "journal_code",
+    "ecriture_num",
+    "ecriture_date",
+    "compte_num",
+    "piece_ref",
+    "piece_date",
+    "ecriture_lib",
+    "debit",
+    "credit",
+    "ecriture_let",
+    "date_let",
+)
 
 
 def line_blocks(lines: pl.DataFrame, parties: pl.DataFrame) -> pl.DataFrame:
     """The lines the drill-down reaches (40x/41x lines, and the lines of the 6x accounts that
     are parties themselves), by party in date order, `BLOCK_LINES` per block, each block a
-    JSON array of objects (keys: fec/lines.py)."""
-    accounts = parties.filter(pl.col("role") == "compte").select("party")
-    third = pl.col("compte_num").str.starts_with("40") | pl.col("compte_num").str.starts_with("41")
+    string of records (`RECORD`) of `LINE_FIELDS` (separated by `FIELD`): building it is a
+    string concatenation, where JSON encoding took twice the time and memory."""
+    accounts = parties.filter(pl.col("role") == "compte").select(
+        pl.col("party").cast(pl.Categorical)
+    )
+    # In BLOCK_PARTS batches of parties (by a hash of the party): each sorts and encodes a
+    # part of the lines, so the temporary copies are a part too (bench/fec.py: -80 MB).
+    return pl.concat(
+        [_blocks_of_part(lines, accounts, part) for part in range(BLOCK_PARTS)],
+        how="vertical",
+    )
+
+
+BLOCK_PARTS = 8
+
+
+def _blocks_of_part(lines: pl.DataFrame, accounts: pl.DataFrame, part: int) -> pl.DataFrame:
+    third = pl.col("compte_num").cat.starts_with("40") | pl.col("compte_num").cat.starts_with("41")
+    lazy = lines.lazy().filter(pl.col("party").cast(pl.String).hash(18) % BLOCK_PARTS == part)
     wanted = pl.concat(
         [
-            lines.filter(third),
-            lines.filter(~third).join(accounts, on="party", how="semi"),
+            lazy.filter(third),
+            lazy.filter(~third).join(accounts.lazy(), on="party", how="semi"),
         ]
     )
     ordered = wanted.sort("party", "ecriture_date", "line_no").with_columns(
         (pl.int_range(pl.len()).over("party") // BLOCK_LINES).cast(pl.Int64).alias("block")
     )
+
+    def text(column: str) -> pl.Expr:
+        return pl.col(column).cast(pl.String).str.replace_all(r"[\x1e\x1f]", " ")
+
+    def day(column: str) -> pl.Expr:
+        return pl.col(column).dt.to_string("%Y-%m-%d").fill_null("")
+
     encoded = ordered.select(
-        pl.col("party").str.slice(0, 60),
+        pl.col("party").cast(pl.String).str.slice(0, 60),
         "block",
-        pl.struct(
-            n="line_no",
-            j="journal_code",
-            e="ecriture_num",
-            d=pl.col("ecriture_date").dt.to_string("%Y-%m-%d"),
-            a="compte_num",
-            r="piece_ref",
-            p=pl.col("piece_date").dt.to_string("%Y-%m-%d"),
-            l="ecriture_lib",
-            D="debit",
-            C="credit",
-            L="ecriture_let",
-            t=pl.col("date_let").dt.to_string("%Y-%m-%d"),
-        )
-        .struct.json_encode()
-        .alias("json"),
+        pl.concat_str(
+            [
+                pl.col("line_no").cast(pl.String),
+                text("journal_code"),
+                text("ecriture_num"),
+                day("ecriture_date"),
+                text("compte_num"),
+                text("piece_ref"),
+                day("piece_date"),
+                text("ecriture_lib"),
+                pl.col("debit").cast(pl.String),
+                pl.col("credit").cast(pl.String),
+                text("ecriture_let"),
+                day("date_let"),
+            ],
+            separator=FIELD,
+        ).alias("line"),
     )
-    return encoded.group_by("party", "block", maintain_order=True).agg(
-        pl.len().cast(pl.Int64).alias("rows"),
-        ("[" + pl.col("json").str.join(",") + "]").alias("data"),
+    return (
+        encoded.group_by("party", "block", maintain_order=True)
+        .agg(
+            pl.len().cast(pl.Int64).alias("rows"),
+            pl.col("line").str.join(RECORD).alias("data"),
+        )
+        .collect(engine="streaming")
     )

@@ -170,7 +170,6 @@ def _import(
     end: Any,
     values: dict[str, str],
 ) -> Page:
-    from client_portal_rp.deposits.services import upload_tmp_dir
     from client_portal_rp.fec.importer import import_path
     from client_portal_rp.fec.reporting import import_dates, replaced_at
 
@@ -183,7 +182,6 @@ def _import(
         actor=firm_access.user,
         start=start,
         end=end,
-        workdir=upload_tmp_dir(),
     )
     if not report.ok or report.fec_import is None:
         db.session.rollback()

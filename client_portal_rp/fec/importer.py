@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -31,8 +30,7 @@ from client_portal_rp.fec.parser import (
     ParsedFec,
     Problem,
     filename_parts,
-    normalised,
-    read_fec,
+    parse,
 )
 from client_portal_rp.models import (
     Company,
@@ -87,16 +85,13 @@ def import_fec(
     actor_label: str = "",
     start: date | None = None,
     end: date | None = None,
-    workdir: Path | None = None,
 ) -> ImportReport:
     """Import `source` (a binary file object) as `company`'s FEC; commit on success."""
     report = ImportReport(filename=filename)
     clock = time.perf_counter()
     hashing = _Hashing(source)
     try:
-        with normalised(cast(BinaryIO, hashing), workdir) as found:
-            report.seconds["normalise"] = time.perf_counter() - clock
-            parsed = read_fec(found)
+        parsed = parse(cast(BinaryIO, hashing))
         report.seconds["parse"] = time.perf_counter() - clock
         siren, named = filename_parts(filename)
         if siren and len(siren) == 9 and siren != company.siren:
@@ -210,7 +205,9 @@ def _compute(parsed: ParsedFec, period: compute.Period, company: Company) -> _Co
 
 
 def terms_days(company: Company) -> int:
-    days = company.payment_terms_days or compute.DEFAULT_TERMS_DAYS
+    days = company.payment_terms_days
+    if days is None:
+        days = compute.DEFAULT_TERMS_DAYS
     return max(0, min(days, compute.MAX_TERMS_DAYS))
 
 
@@ -309,8 +306,9 @@ def _insert_frames(import_id: int, computed: _Computed) -> None:
         db.session.execute(insert(FecParty), _rows(computed.parties, import_id))
     if computed.open_items.height:
         db.session.execute(insert(FecOpenItem), _rows(computed.open_items, import_id))
-    if computed.blocks.height:
-        db.session.execute(insert(FecLineBlock), _rows(computed.blocks, import_id))
+    # Blocks hold the lines' text (tens of MB for a million lines): inserted a slice at a time.
+    for part in computed.blocks.iter_slices(500):
+        db.session.execute(insert(FecLineBlock), _rows(part, import_id))
 
 
 def _apply_invoice_due_dates(company_id: int, import_id: int) -> None:

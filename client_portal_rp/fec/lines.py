@@ -3,14 +3,13 @@ in date order) at a time. Blocks are what the importer stored (models.FecLineBlo
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, select
 
 from client_portal_rp.extensions import db
-from client_portal_rp.fec.compute import BLOCK_LINES
+from client_portal_rp.fec.compute import BLOCK_LINES, FIELD, RECORD
 from client_portal_rp.models import FecLineBlock
 
 __all__ = ["BLOCK_LINES", "EntryLine", "PartyLines", "party_lines"]
@@ -40,24 +39,27 @@ class PartyLines:
     total: int  # how many lines
 
 
-def _day(text: str | None) -> date | None:
+def _day(text: str) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
-def _line(item: dict[str, object]) -> EntryLine:
+def _line(record: str) -> EntryLine:
+    (number, journal, num, day, account, piece, piece_day, label, debit, credit, let, let_day) = (
+        record.split(FIELD)
+    )
     return EntryLine(
-        line_no=int(item["n"]),  # type: ignore[call-overload]
-        journal_code=str(item["j"] or ""),
-        ecriture_num=str(item["e"] or ""),
-        ecriture_date=date.fromisoformat(str(item["d"])),
-        compte_num=str(item["a"] or ""),
-        piece_ref=str(item["r"] or ""),
-        piece_date=_day(item.get("p")),  # type: ignore[arg-type]
-        ecriture_lib=str(item["l"] or ""),
-        debit=int(item["D"]),  # type: ignore[call-overload]
-        credit=int(item["C"]),  # type: ignore[call-overload]
-        ecriture_let=str(item.get("L") or ""),
-        date_let=_day(item.get("t")),  # type: ignore[arg-type]
+        line_no=int(number),
+        journal_code=journal,
+        ecriture_num=num,
+        ecriture_date=date.fromisoformat(day),
+        compte_num=account,
+        piece_ref=piece,
+        piece_date=_day(piece_day),
+        ecriture_lib=label,
+        debit=int(debit),
+        credit=int(credit),
+        ecriture_let=let,
+        date_let=_day(let_day),
     )
 
 
@@ -75,5 +77,5 @@ def party_lines(import_id: int, party: str, block: int = 0) -> PartyLines:
             FecLineBlock.block == block,
         )
     ).scalar_one_or_none()
-    lines = [_line(item) for item in json.loads(data)] if data else []
+    lines = [_line(record) for record in data.split(RECORD)] if data else []
     return PartyLines(lines=lines, block=block, blocks=int(blocks), total=int(total))
