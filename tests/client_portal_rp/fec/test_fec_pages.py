@@ -310,6 +310,7 @@ def test_pages_follow_the_next_cursor(portal_client: FlaskClient, books: Books) 
     second = ok(portal_client, base(books.company, f"tiers?tiers=BULK&cursor={cursor.group(1)}"))
     assert "20/02/2050" in second and "01/01/2050" not in second
     assert "Revenir au début" in second and "Suivants" not in second
+    assert "55 lignes" in first and "55 lignes" in second
 
 
 # --- the real sample, through the importer -----------------------------------------------
