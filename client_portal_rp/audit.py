@@ -28,6 +28,7 @@ ACTION_LABELS = {
     "request.closed": _l("Demande de pièce close"),
     "archive.published": _l("Document publié dans les archives"),
     "settings.advanced_modules": _l("Modules en sécurité avancée modifiés"),
+    "fec.imported": _l("FEC importé"),
 }
 
 

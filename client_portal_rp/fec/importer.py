@@ -23,6 +23,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from client_portal_rp import audit
+from client_portal_rp.einvoices import apply_due_dates
 from client_portal_rp.extensions import db
 from client_portal_rp.fec import compute
 from client_portal_rp.fec.parser import (
@@ -277,7 +278,8 @@ def _store(
     db.session.flush()
     import_id = fec_import.id
     _insert_frames(import_id, computed)
-    _apply_invoice_due_dates(company.id, import_id)
+    # Due dates of e-invoices already deposited win over the payment terms (ADR 0027).
+    apply_due_dates(company.id, import_id)
     audit.record(
         "fec.imported",
         company=company,
@@ -309,12 +311,3 @@ def _insert_frames(import_id: int, computed: _Computed) -> None:
     # Blocks hold the lines' text (tens of MB for a million lines): inserted a slice at a time.
     for part in computed.blocks.iter_slices(500):
         db.session.execute(insert(FecLineBlock), _rows(part, import_id))
-
-
-def _apply_invoice_due_dates(company_id: int, import_id: int) -> None:
-    """Due dates of e-invoices already deposited win over the payment terms (ADR 0027)."""
-    try:
-        from client_portal_rp.einvoices import apply_due_dates
-    except ImportError:  # pragma: no cover - before e-invoices exist
-        return
-    apply_due_dates(company_id, import_id)
