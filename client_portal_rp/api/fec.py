@@ -1,4 +1,4 @@
-"""« Consultez votre compta en ligne » as JSON: the échéanciers (summary, reconciliation and
+"""« Consultez votre compta en ligne » as JSON: the échéanciers (summary, reconciliation and
 parties by ageing bucket), charges by supplier, and a third party's entries, from the same
 reads as the pages (fec/schedules.py, fec/drilldown.py).
 
@@ -37,7 +37,7 @@ from client_portal_rp.tenancy import Access
 
 TAGS = ["Compta"]
 SIDES = [side.value for side in Side]
-AMOUNT = {"description": "Montant en euros, chaîne décimale (par exemple « 1212843.90 »)"}
+AMOUNT = {"description": "Montant en euros, chaîne décimale (par exemple « 1212843.90 »)"}
 BUCKET_KEYS = {
     Bucket.NOT_DUE: "not_due",
     Bucket.DAYS_30: "overdue_1_30",
@@ -58,11 +58,11 @@ class FecQuery(Schema):
         error_messages={
             "invalid": _l("L'exercice est une année sur quatre chiffres, par exemple 2024.")
         },
-        metadata={"description": "Exercice : année de clôture (le dernier importé par défaut)"},
+        metadata={"description": "Exercice : année de clôture (le dernier importé par défaut)"},
     )
     cursor = String(
         validate=Length(max=MAX_CURSOR),
-        metadata={"description": "« next_cursor » de la page précédente"},
+        metadata={"description": "« next_cursor » de la page précédente"},
     )
     limit = Integer(
         load_default=DEFAULT_LIMIT,
@@ -125,15 +125,15 @@ class SupplierChargesOut(Schema):
         required=True,
         metadata={
             "enum": ["fournisseur", "compte"],
-            "description": "« compte » : charges sans fournisseur, regroupées par compte 6x",
+            "description": "« compte » : charges sans fournisseur, regroupées par compte 6x",
         },
     )
     charges = _amount()
     share_percent = String(
-        required=True, metadata={"description": "Part des charges, en % (« 12.5 »)"}
+        required=True, metadata={"description": "Part des charges, en % (« 12.5 »)"}
     )
     entry_count = Integer(required=True)
-    entries_url = String(required=True, metadata={"description": "GET : les écritures du tiers"})
+    entries_url = String(required=True, metadata={"description": "GET : les écritures du tiers"})
 
 
 class ChargesOut(Schema):
@@ -207,7 +207,7 @@ def ageing_out(ageing: Ageing) -> dict[str, str]:
         "Les pièces ouvertes (non lettrées) à la date de clôture de l'exercice, par tiers et "
         "par ancienneté de retard (non échu, 1 à 30, 31 à 60, 61 à 90, plus de 90 jours), "
         "avec le rapprochement avec le solde des comptes (411, 413, 416, 418 ; 401, 403, "
-        "4081, 4088). « side » : clients ou fournisseurs. Tiers du plus gros montant au plus "
+        "4081, 4088). « side » : clients ou fournisseurs. Tiers du plus gros montant au plus "
         "petit, pagination par curseur."
     ),
     tags=TAGS,
@@ -222,7 +222,7 @@ def schedule(access: Access, side: str, query_data: dict[str, Any]) -> dict[str,
         raise Problem(
             404,
             _("Ressource introuvable"),
-            _("Le côté de l'échéancier est « clients » ou « fournisseurs »."),
+            _("Le côté de l'échéancier est « clients » ou « fournisseurs »."),
             code="not_found",
         )
     fec_import = _import(access, query_data)
@@ -331,7 +331,7 @@ def party_entries(access: Access, party: str, query_data: dict[str, Any]) -> dic
             404,
             _("Ressource introuvable"),
             _(
-                "« %(party)s » n'a aucune écriture dans le FEC de l'exercice %(exercice)s.",
+                "« %(party)s » n'a aucune écriture dans le FEC de l'exercice %(exercice)s.",
                 party=party[:60],
                 exercice=fec_import.exercice,
             ),

@@ -170,7 +170,7 @@ class Reconciliation:
         if self.difference == 0:
             return _("Les pièces ouvertes correspondent au solde des comptes.")
         return _(
-            "Écart : lettrage incomplet ou déséquilibré (un règlement lettré avec une facture "
+            "Écart : lettrage incomplet ou déséquilibré (un règlement lettré avec une facture "
             "d'un autre montant), ou lettrage daté après la date d'arrêté dont l'autre partie "
             "n'est pas dans le FEC. Votre cabinet peut compléter le lettrage."
         )

@@ -1,9 +1,9 @@
-"""« Consultez votre compta en ligne », the pages under the indicators: the échéanciers (clients,
+"""« Consultez votre compta en ligne », the pages under the indicators: the échéanciers (clients,
 fournisseurs) and the drill-down (charges by supplier → a supplier's entries → a piece reference
-→ the deposited document, « Récupérez la pièce comptable »).
+→ the deposited document, « Récupérez la pièce comptable »).
 
 Every page goes through `company_view(Module.COMPTA)`: 404 for another company's person, 403
-without the module, MFA step-up when the company marks the module « sécurité avancée » (then
+without the module, MFA step-up when the company marks the module « sécurité avancée » (then
 the page is never kept for reading offline). Each reads one import of the company (`?exercice=`,
 else the latest) through fec/schedules.py and fec/drilldown.py, whose queries always name it.
 Every table is also a CSV or XLSX download (`?format=csv|xlsx`, client_portal_rp/exports.py).
@@ -50,7 +50,7 @@ GROUP = "\u202f"  # the thousands separator of formatting.euros (babel fr_FR)
 
 
 def money(cents: int | None) -> str:
-    """« 1 212 843,90 € », exactly as formatting.euros writes it, without babel's ~30 µs a
+    """« 1 212 843,90 € », exactly as formatting.euros writes it, without babel's ~30 µs a
     call (an échéancier page shows ~300 amounts; test_fec_pages compares the two)."""
     if cents is None:
         return ""
@@ -60,7 +60,7 @@ def money(cents: int | None) -> str:
 
 
 def percent(share: float) -> str:
-    """0.1234 → « 12,3 % »."""
+    """0.1234 → « 12,3 % »."""
     return f"{share * 100:.1f}".replace(".", ",") + "\u00a0%"
 
 
@@ -84,7 +84,7 @@ class Reading:
     def load(self) -> tuple[str, int] | None:
         """None when the page can be shown; else the message page to answer."""
         if self.export is not None and self.export not in EXPORT_FORMATS:
-            return self.refuse(_("Le format d'export est « csv » ou « xlsx »."))
+            return self.refuse(_("Le format d'export est « csv » ou « xlsx »."))
         try:
             exercice = parse_exercice(request.args.get("exercice"))
         except FecReadError as error:
@@ -174,7 +174,7 @@ def link_base(endpoint: str, reading: Reading, last: str, **args: Any) -> str:
 def _side(reading: Reading) -> Side:
     side = Side.parse(request.args.get("cote"))
     if side is None:
-        raise FecReadError(_("Le côté de l'échéancier est « clients » ou « fournisseurs »."))
+        raise FecReadError(_("Le côté de l'échéancier est « clients » ou « fournisseurs »."))
     return side
 
 
@@ -352,7 +352,7 @@ def party(reading: Reading) -> str | Response | tuple[str, int]:
         return _message(
             _("Tiers introuvable"),
             _(
-                "« %(party)s » n'a aucune écriture dans le FEC de l'exercice %(exercice)s.",
+                "« %(party)s » n'a aucune écriture dans le FEC de l'exercice %(exercice)s.",
                 party=key,
                 exercice=reading.imported.exercice,
             ),
@@ -404,7 +404,7 @@ def party(reading: Reading) -> str | Response | tuple[str, int]:
 @company_view(Module.COMPTA)
 @_page
 def piece(reading: Reading) -> str | tuple[str, int]:
-    """« Récupérez la pièce comptable »: the company's deposits carrying the reference."""
+    """« Récupérez la pièce comptable »: the company's deposits carrying the reference."""
     reference = " ".join((request.args.get("ref") or "").split())
     if not reference or len(reference) > MAX_REFERENCE:
         return reading.refuse(_("Indiquez la référence de la pièce (100 caractères au plus)."))

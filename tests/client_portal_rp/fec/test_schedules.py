@@ -141,7 +141,7 @@ def test_reconciliation_shows_the_difference_with_the_accounts_and_explains_it(
     assert found.reconciliation.open_items == 10_000
     assert found.reconciliation.balance == 12_500
     assert found.reconciliation.difference == 2_500
-    assert found.reconciliation.explanation().startswith("Écart : lettrage incomplet")
+    assert found.reconciliation.explanation().startswith("Écart\u00a0: lettrage incomplet")
 
     add_open_item(fec_import, "F1", 30_000, REPORTING, side="fournisseur")
     add_account(fec_import, "401000", debit=10_000, credit=40_000)  # we owe 30,000
