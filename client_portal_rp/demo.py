@@ -9,7 +9,10 @@ accepted at their first login through Sésame (their verified email is the invit
 - demo.garage (Nadia Leroy): admin of « Garage Leroy », every module;
 - demo.collaborateur is also admin of « Société Exemple » (SIREN 123456789), every module, whose
   FEC is imported from ../shared/data/fec/123456789FEC20500930.txt beside the project when that
-  sample is there (else the company is left out): its indicators show on `make run`.
+  sample is there (else the company is left out): its indicators show on `make run`. Two of its
+  purchase invoices are then deposited (`deposit_sample_invoices`): a Factur-X whose due date
+  the supplier échéancier shows (source « facture »), and a plain PDF carrying the piece
+  reference of an entry of its largest supplier, downloadable from the drill-down.
 
 Idempotent: an existing firm or company is left as it is. Refused in production.
 """
@@ -20,7 +23,7 @@ import hashlib
 import tempfile
 import unicodedata
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import click
@@ -36,10 +39,14 @@ from client_portal_rp.models import (
     ArchiveDocument,
     ArchiveFolder,
     Company,
+    Deposit,
     FecImport,
+    FecOpenItem,
+    FecParty,
     Firm,
     Invitation,
     Module,
+    PortalUser,
     Role,
 )
 
@@ -123,6 +130,7 @@ def load() -> list[str]:
     db.session.commit()
     if fec_company is not None:
         _import_sample_fec(fec_company, done)
+        done += deposit_sample_invoices(fec_company)
     return done or ["déjà chargées"]
 
 
@@ -162,6 +170,153 @@ def _import_sample_fec(company: Company, done: list[str]) -> None:
     else:
         db.session.rollback()
         done.append(f"FEC {FEC_SAMPLE.name} non importé : " + "; ".join(map(str, report.errors)))
+
+
+# The Factur-X's due date: not PieceDate + 30 days (the default terms), so the échéancier's
+# « facture » source is visible. 45 days from the invoice stays within L441-10's 60.
+FACTURX_TERMS = timedelta(days=45)
+# A made-up seller SIREN (valid key): the sample's suppliers carry none.
+FACTURX_SELLER_SIREN = "987654324"
+
+
+def deposit_sample_invoices(company: Company, uploaded_by: PortalUser | None = None) -> list[str]:
+    """Deposit, as a client would, two purchase invoices of the company's latest FEC import
+    (once: a deposit already carrying the piece reference is left as it is):
+
+    - a Factur-X numbered as the largest open supplier item (its due date, PieceDate + 45 days,
+      feeds the échéancier with the source « facture »);
+    - a plain PDF with the piece reference of the largest open item of the supplier with the
+      most charges (a third party with an auxiliary account, not a 40x account), found from
+      « Charges par fournisseur » → the supplier → the piece.
+
+    Without `uploaded_by` the deposits come through the company's deposit address (source
+    « email »), as the demo's people have no account before their first login. Commits.
+    Returns what was done, in French."""
+    fec_import = db.session.scalar(
+        select(FecImport)
+        .where(FecImport.company_id == company.id)
+        .order_by(FecImport.exercice.desc())
+        .limit(1)
+    )
+    if fec_import is None:
+        return []
+    done: list[str] = []
+    invoice_item = db.session.scalar(
+        select(FecOpenItem)
+        .where(
+            FecOpenItem.import_id == fec_import.id,
+            FecOpenItem.side == "fournisseur",
+            FecOpenItem.piece_key != "",
+        )
+        .order_by(FecOpenItem.amount.desc(), FecOpenItem.id)
+        .limit(1)
+    )
+    if invoice_item is not None and not _deposited(company, invoice_item.piece_key):
+        seller = db.session.get(FecParty, (fec_import.id, invoice_item.party))
+        from client_portal_rp.einvoices import demo_facturx_pdf
+
+        content = demo_facturx_pdf(
+            number=invoice_item.piece_ref,
+            seller=seller.label if seller is not None else invoice_item.party,
+            siren=FACTURX_SELLER_SIREN,
+            buyer=company.name,
+            issued=invoice_item.piece_date,
+            due=invoice_item.piece_date + FACTURX_TERMS,
+            # The item is what is owed (TTC); at 20 % the HT is 5/6 of it, to the cent.
+            total_ht_cents=round(invoice_item.amount * 5 / 6),
+        )
+        name = f"Facture {invoice_item.piece_ref} (Factur-X).pdf"
+        _deposit(company, content, name, "", uploaded_by)
+        done.append(f"facture électronique « {name} » déposée ({company.name})")
+    piece_item = _top_supplier_piece(fec_import)
+    if piece_item is not None and not _deposited(company, piece_item.piece_key):
+        supplier = db.session.get(FecParty, (fec_import.id, piece_item.party))
+        label = supplier.label if supplier is not None else piece_item.party
+        content = _plain_invoice_pdf(label, piece_item.piece_ref, piece_item.piece_date)
+        name = f"Facture {label} {piece_item.piece_ref}.pdf"
+        _deposit(company, content, name, piece_item.piece_ref, uploaded_by)
+        done.append(f"pièce « {name} » déposée ({company.name})")
+    db.session.commit()
+    return done
+
+
+def _top_supplier_piece(fec_import: FecImport) -> FecOpenItem | None:
+    """The largest open item of the supplier with the most charges (an auxiliary account: a
+    party that is a 40x account number, such as 4081 « factures non parvenues », is passed)."""
+    suppliers = db.session.scalars(
+        select(FecParty.party)
+        .where(FecParty.import_id == fec_import.id, FecParty.role == "fournisseur")
+        .order_by(FecParty.charges.desc(), FecParty.party)
+        .limit(20)
+    ).all()
+    for party in (p for p in suppliers if not p.isdigit()):
+        item = db.session.scalar(
+            select(FecOpenItem)
+            .where(
+                FecOpenItem.import_id == fec_import.id,
+                FecOpenItem.side == "fournisseur",
+                FecOpenItem.party == party,
+                FecOpenItem.piece_key != "",
+            )
+            .order_by(FecOpenItem.amount.desc(), FecOpenItem.id)
+            .limit(1)
+        )
+        if item is not None:
+            return item
+    return None
+
+
+def _deposited(company: Company, key: str) -> bool:
+    return (
+        db.session.scalar(
+            select(Deposit.id).where(Deposit.company_id == company.id, Deposit.piece_key == key)
+        )
+        is not None
+    )
+
+
+def _deposit(
+    company: Company, content: bytes, name: str, piece_ref: str, uploaded_by: PortalUser | None
+) -> None:
+    from client_portal_rp.deposits.services import deposit_file, deposit_type_of
+
+    deposit_type = deposit_type_of(company, "achats")
+    if deposit_type is None:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "invoice.pdf"
+        path.write_bytes(content)
+        deposit_file(
+            company,
+            deposit_type,
+            path=path,
+            filename=name,
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            uploaded_by=uploaded_by,
+            source="web" if uploaded_by is not None else "email",
+            piece_ref=piece_ref,
+        )
+
+
+def _plain_invoice_pdf(supplier: str, piece_ref: str, issued: date) -> bytes:
+    """A one-page scanned-looking invoice (Pillow), no e-invoice inside."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    page = Image.new("RGB", (595, 842), "white")
+    draw = ImageDraw.Draw(page)
+    plain = unicodedata.normalize("NFKD", supplier).encode("ascii", "ignore").decode()
+    for y, text in (
+        (60, plain),
+        (90, f"Facture {piece_ref}"),
+        (110, f"Date : {issued:%d/%m/%Y}"),
+    ):
+        draw.text((50, y), text, fill="black")
+    out = io.BytesIO()
+    page.save(out, "PDF", resolution=72)
+    return out.getvalue()
 
 
 DEMO_ARCHIVES = (

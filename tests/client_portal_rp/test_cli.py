@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,19 @@ from alembic.migration import MigrationContext
 from click.testing import Result
 from flask import Flask
 from flask_migrate import downgrade, upgrade
+from sqlalchemy import select
 
 from client_portal_rp import create_app
 from client_portal_rp.extensions import db
-from client_portal_rp.models import FecImport, Invitation, Membership
+from client_portal_rp.models import (
+    Deposit,
+    DepositInvoice,
+    FecImport,
+    FecOpenItem,
+    FecParty,
+    Invitation,
+    Membership,
+)
 from tests.client_portal_rp.conftest import portal_test_config, valid_siren
 from tests.helpers import Inbox
 
@@ -118,4 +128,24 @@ def test_portal_demo_load_is_idempotent(migrated: Flask) -> None:
         assert "FEC 123456789FEC20500930.txt importé (Société Exemple, exercice 2023" in (
             first.output
         )
+        # Two purchase invoices deposited once: the Factur-X's due date is the échéancier's.
+        deposits = db.session.scalars(select(Deposit).order_by(Deposit.id)).all()
+        assert [(d.piece_ref, d.source) for d in deposits] == [
+            ("2022.20.T", "email"),
+            ("ACH000000673", "email"),
+        ]
+        invoice = db.session.get(DepositInvoice, deposits[0].id)
+        assert invoice is not None and invoice.error == "" and invoice.supplier_name == "BEAUDOIN"
+        assert db.session.get(DepositInvoice, deposits[1].id) is None  # a plain PDF
+        item = db.session.scalar(select(FecOpenItem).where(FecOpenItem.piece_key == "202220T"))
+        assert item is not None and item.side == "fournisseur"
+        assert (item.due_source, item.due_date) == ("facture", date(2022, 9, 3))
+        assert item.due_date != item.piece_date + timedelta(days=30)
+        top = db.session.scalar(
+            select(FecParty.party)
+            .where(FecParty.role == "fournisseur", ~FecParty.party.startswith("40"))
+            .order_by(FecParty.charges.desc())
+            .limit(1)
+        )
+        assert top == "FCHB" and "Facture CHB ACH000000673.pdf" in first.output
     assert db.session.query(Membership).count() == 0  # accepted at the first login
