@@ -42,7 +42,7 @@ def test_two_imports_of_one_exercice_at_once_leave_one_whole_import(
                     target, stream(files[name]), filename=f"{name}.txt", actor_label=name
                 )
                 db.session.remove()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             failures.append(exc)
 
     threads = [threading.Thread(target=run, args=(name,)) for name in files]
