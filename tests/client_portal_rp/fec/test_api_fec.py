@@ -88,10 +88,11 @@ def test_charges_then_the_suppliers_entries_through_entries_url(
     assert rest.json["items"][0]["role"] == "compte" and rest.json["next_cursor"] is None
 
     entries = api_client.get(top["entries_url"], headers=bearer(token_for(user, advanced=True)))
-    assert entries.status_code == 200, entries.json
-    assert entries.json["label"] == "Orange Business"
-    assert [e["date"] for e in entries.json["items"]] == ["2050-01-15", "2050-03-02"]
-    line = entries.json["items"][1]
+    body = entries.json
+    assert entries.status_code == 200 and body is not None, body
+    assert body["label"] == "Orange Business"
+    assert [e["date"] for e in body["items"]] == ["2050-01-15", "2050-03-02"]
+    line = body["items"][1]
     assert (line["credit"], line["debit"], line["piece_ref"]) == ("12345.67", "0.00", "VE  0123")
     assert (line["lettering"], line["lettering_date"]) == ("AB", "2050-04-01")
 
