@@ -601,7 +601,8 @@ class FecOpenItem(db.Model):  # type: ignore[name-defined]
 
     __tablename__ = "fec_open_items"
     __table_args__ = (
-        Index("ix_fec_open_items_party", "import_id", "side", "party"),
+        # Covering: the échéancier sums its ageing buckets from this index alone.
+        Index("ix_fec_open_items_party", "import_id", "side", "party", "due_date", "amount"),
         Index("ix_fec_open_items_piece", "import_id", "piece_key"),
     )
 

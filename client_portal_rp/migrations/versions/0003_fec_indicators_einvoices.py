@@ -96,7 +96,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_fec_open_items'))
     )
     with op.batch_alter_table('fec_open_items', schema=None) as batch_op:
-        batch_op.create_index('ix_fec_open_items_party', ['import_id', 'side', 'party'], unique=False)
+        batch_op.create_index('ix_fec_open_items_party', ['import_id', 'side', 'party', 'due_date', 'amount'], unique=False)
         batch_op.create_index('ix_fec_open_items_piece', ['import_id', 'piece_key'], unique=False)
 
     op.create_table('fec_parties',
