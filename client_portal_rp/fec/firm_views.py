@@ -74,8 +74,8 @@ def _imports(company: Company) -> list[tuple[FecImport, PortalUser | None]]:
         .outerjoin(PortalUser, PortalUser.id == FecImport.imported_by_id)
         .where(FecImport.company_id == company.id)
         .order_by(FecImport.exercice.desc())
-    ).tuples()
-    return list(rows)
+    ).all()
+    return [(fec_import, person) for fec_import, person in rows]
 
 
 def importer_name(fec_import: FecImport, user: PortalUser | None) -> str:
