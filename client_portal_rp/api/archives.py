@@ -16,7 +16,7 @@ from typing import Any
 
 from apiflask import Schema
 from apiflask.fields import DateTime, Integer, List, Nested, String
-from apiflask.validators import Length, OneOf, Range
+from apiflask.validators import Length, OneOf
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response
 
 from client_portal_rp.api import bp
 from client_portal_rp.api.auth import api_company
-from client_portal_rp.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, keyset_page
+from client_portal_rp.api.pagination import cursor_field, keyset_page, limit_field
 from client_portal_rp.archives import services
 from client_portal_rp.files import FileKind
 from client_portal_rp.models import ArchiveDocument, ArchiveFolder, Module
@@ -70,22 +70,8 @@ class ArchiveQuery(Schema):
         metadata={"description": "Dossier : " + ", ".join(FOLDER_CODES), "enum": FOLDER_CODES},
     )
     exercice = _exercice_field()
-    cursor = String(
-        validate=Length(max=200),
-        metadata={"description": "« next_cursor » de la page précédente"},
-    )
-    limit = Integer(
-        load_default=DEFAULT_LIMIT,
-        validate=Range(
-            min=1,
-            max=MAX_LIMIT,
-            error=_l("« limit » est un nombre entre 1 et %(max)s.", max=MAX_LIMIT),
-        ),
-        error_messages={"invalid": _l("« limit » est un nombre entier.")},
-        metadata={
-            "description": f"Documents par page (1 à {MAX_LIMIT}, {DEFAULT_LIMIT} par défaut)"
-        },
-    )
+    cursor = cursor_field()
+    limit = limit_field("Documents")
 
 
 class FolderQuery(Schema):

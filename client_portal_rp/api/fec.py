@@ -14,19 +14,18 @@ from typing import Any
 
 from apiflask import Schema
 from apiflask.fields import Date, Integer, List, Nested, String
-from apiflask.validators import Length, Range
+from apiflask.validators import Range
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from client_portal_rp.api import bp
 from client_portal_rp.api.auth import api_company
+from client_portal_rp.api.pagination import cursor_field, limit_field
 from client_portal_rp.api.problems import Problem
 from client_portal_rp.fec import drilldown, schedules
 from client_portal_rp.fec.paging import (
-    DEFAULT_LIMIT,
     MAX_CURSOR,
-    MAX_LIMIT,
     FecReadError,
     decimal_euros,
     import_of,
@@ -60,20 +59,8 @@ class FecQuery(Schema):
         },
         metadata={"description": "Exercice : année de clôture (le dernier importé par défaut)"},
     )
-    cursor = String(
-        validate=Length(max=MAX_CURSOR),
-        metadata={"description": "« next_cursor » de la page précédente"},
-    )
-    limit = Integer(
-        load_default=DEFAULT_LIMIT,
-        validate=Range(
-            min=1,
-            max=MAX_LIMIT,
-            error=_l("« limit » est un nombre entre 1 et %(max)s.", max=MAX_LIMIT),
-        ),
-        error_messages={"invalid": _l("« limit » est un nombre entier.")},
-        metadata={"description": f"Lignes par page (1 à {MAX_LIMIT}, {DEFAULT_LIMIT} par défaut)"},
-    )
+    cursor = cursor_field(MAX_CURSOR)
+    limit = limit_field("Lignes")
 
 
 def _amount(**options: Any) -> String:

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from apiflask.fields import Integer, String
+from apiflask.validators import Length, Range
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, or_
 
 from client_portal_rp.api.problems import Problem
@@ -18,6 +21,28 @@ from client_portal_rp.api.problems import Problem
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+
+
+def cursor_field(max_length: int = 200) -> String:
+    """The `cursor` query parameter of a paginated list."""
+    return String(
+        validate=Length(max=max_length),
+        metadata={"description": "« next_cursor » de la page précédente"},
+    )
+
+
+def limit_field(items: str) -> Integer:
+    """The `limit` query parameter: `items` per page, 1 to MAX_LIMIT, French refusals."""
+    return Integer(
+        load_default=DEFAULT_LIMIT,
+        validate=Range(
+            min=1,
+            max=MAX_LIMIT,
+            error=_l("« limit » est un nombre entre 1 et %(max)s.", max=MAX_LIMIT),
+        ),
+        error_messages={"invalid": _l("« limit » est un nombre entier.")},
+        metadata={"description": f"{items} par page (1 à {MAX_LIMIT}, {DEFAULT_LIMIT} par défaut)"},
+    )
 
 
 @dataclass(frozen=True)
