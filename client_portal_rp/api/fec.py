@@ -153,21 +153,26 @@ class EntriesOut(Schema):
     next_cursor = String(required=True, allow_none=True)
 
 
+def no_fec(exercice: int | None) -> Problem:
+    """404 `no_fec`: no import for that exercice (or none at all), for every FEC operation."""
+    return Problem(
+        404,
+        _("Ressource introuvable"),
+        _(
+            "Votre cabinet n'a pas publié de FEC pour l'exercice %(exercice)s.",
+            exercice=exercice,
+        )
+        if exercice
+        else _("Votre cabinet n'a pas encore publié de FEC pour cette entreprise."),
+        code="no_fec",
+    )
+
+
 def _import(access: Access, query: dict[str, Any]) -> FecImport:
     exercice = query.get("exercice")
     found = import_of(access.company, exercice)
     if found is None:
-        raise Problem(
-            404,
-            _("Ressource introuvable"),
-            _(
-                "Votre cabinet n'a pas publié de FEC pour l'exercice %(exercice)s.",
-                exercice=exercice,
-            )
-            if exercice
-            else _("Votre cabinet n'a pas encore publié de FEC pour cette entreprise."),
-            code="no_fec",
-        )
+        raise no_fec(exercice)
     return found
 
 

@@ -15,12 +15,11 @@ from typing import Any
 from apiflask import Schema
 from apiflask.fields import Integer, List, Nested, String
 from apiflask.validators import Range
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from client_portal_rp.api import bp
 from client_portal_rp.api.auth import api_company
-from client_portal_rp.api.problems import Problem
+from client_portal_rp.api.fec import no_fec
 from client_portal_rp.fec.indicators import ALL_KEYS, as_json, exercices_of, indicators
 from client_portal_rp.models import Module
 from client_portal_rp.tenancy import Access
@@ -102,15 +101,5 @@ def company_indicators(access: Access, query_data: dict[str, Any]) -> dict[str, 
         exercice = years[0] if years else None
     found = indicators(access.company, exercice) if exercice is not None else None
     if found is None:
-        raise Problem(
-            404,
-            _("Ressource introuvable"),
-            _(
-                "Votre cabinet n'a pas publié de FEC pour l'exercice %(exercice)s.",
-                exercice=exercice,
-            )
-            if exercice
-            else _("Votre cabinet n'a pas encore publié de FEC pour cette entreprise."),
-            code="no_fec",
-        )
+        raise no_fec(exercice)
     return as_json(found)

@@ -32,6 +32,7 @@ from client_portal_rp.access.forms import ActionForm, parse_date
 from client_portal_rp.config import DEFAULT_FEC_MAX_BYTES
 from client_portal_rp.extensions import db
 from client_portal_rp.files import safe_display_name
+from client_portal_rp.firm.views import company_of_firm
 from client_portal_rp.models import Company, FecImport, PortalUser
 from client_portal_rp.tenancy import FirmAccess, firm_view
 from client_portal_rp.uploads import (
@@ -53,19 +54,6 @@ Page = str | tuple[str, int] | Response
 
 def max_bytes() -> int:
     return int(current_app.config.get("PORTAL_FEC_MAX_BYTES") or DEFAULT_FEC_MAX_BYTES)
-
-
-def _company(firm_access: FirmAccess, company_id: str) -> Company:
-    if not company_id or len(company_id) > 64:
-        abort(404)
-    company = db.session.scalar(
-        select(Company).where(
-            Company.public_id == company_id, Company.firm_id == firm_access.firm.id
-        )
-    )
-    if company is None:
-        abort(404)
-    return company
 
 
 def _imports(company: Company) -> list[tuple[FecImport, PortalUser | None]]:
@@ -120,7 +108,7 @@ def _render(
 @bp.get("/cabinet/<firm_id>/entreprises/<company_id>/fec")
 @firm_view
 def index(firm_access: FirmAccess, company_id: str) -> Page:
-    return _render(firm_access, _company(firm_access, company_id))
+    return _render(firm_access, company_of_firm(firm_access, company_id))
 
 
 @bp.post("/cabinet/<firm_id>/entreprises/<company_id>/fec")
@@ -129,7 +117,7 @@ def index(firm_access: FirmAccess, company_id: str) -> Page:
 def upload(firm_access: FirmAccess, company_id: str) -> Page:
     from client_portal_rp.deposits.services import upload_tmp_dir
 
-    company = _company(firm_access, company_id)
+    company = company_of_firm(firm_access, company_id)
     limit = max_bytes()
     try:
         received = receive_upload(
@@ -228,7 +216,7 @@ def _date_time(moment: Any) -> str:
 @bp.get("/cabinet/<firm_id>/entreprises/<company_id>/fec/imports/<import_id>")
 @firm_view
 def report(firm_access: FirmAccess, company_id: str, import_id: str) -> Page:
-    company = _company(firm_access, company_id)
+    company = company_of_firm(firm_access, company_id)
     if not import_id or len(import_id) > 64:
         abort(404)
     found = db.session.execute(
@@ -269,7 +257,7 @@ def parse_terms(raw: str | None) -> int:
 @bp.post("/cabinet/<firm_id>/entreprises/<company_id>/fec/delai-de-paiement")
 @firm_view
 def payment_terms(firm_access: FirmAccess, company_id: str) -> Page:
-    company = _company(firm_access, company_id)
+    company = company_of_firm(firm_access, company_id)
     raw = request.form.get("payment_terms_days", "")
     if not ActionForm().validate_on_submit():
         message = _("Le formulaire a expiré : rechargez la page et recommencez.")

@@ -98,7 +98,7 @@ def _render_home(
     ), status
 
 
-def _company_of_firm(firm_access: FirmAccess, company_id: str) -> Company:
+def company_of_firm(firm_access: FirmAccess, company_id: str) -> Company:
     if not company_id or len(company_id) > 64:
         abort(404)
     company = db.session.scalar(
@@ -193,14 +193,14 @@ def _render_admin(
 @bp.get("/cabinet/<firm_id>/entreprises/<company_id>/administrateur")
 @firm_view
 def invite_admin_form(firm_access: FirmAccess, company_id: str) -> Page:
-    company = _company_of_firm(firm_access, company_id)
+    company = company_of_firm(firm_access, company_id)
     return _render_admin(firm_access, company, PersonInviteForm(formdata=None))
 
 
 @bp.post("/cabinet/<firm_id>/entreprises/<company_id>/administrateur")
 @firm_view
 def invite_admin(firm_access: FirmAccess, company_id: str) -> Page:
-    company = _company_of_firm(firm_access, company_id)
+    company = company_of_firm(firm_access, company_id)
     form = PersonInviteForm()
     if not form.validate_on_submit():
         return _render_admin(firm_access, company, form, status=422)
