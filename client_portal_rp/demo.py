@@ -156,11 +156,29 @@ def _fec_company(firm: Firm, done: list[str]) -> Company | None:
 
 
 def _import_sample_fec(company: Company, done: list[str]) -> None:
-    """Import the sample FEC once (the importer commits; an error is reported, not raised)."""
-    from client_portal_rp.fec.importer import import_path
+    """Import, once, a previous exercice made from the sample (demonstration only: dates a year
+    earlier, amounts × 0.9) and then the sample itself, so that the indicators have something
+    to compare with (the importer commits; an error is reported, not raised)."""
+    import io
+
+    from client_portal_rp.fec.importer import import_fec, import_path
 
     if db.session.scalar(select(FecImport.id).where(FecImport.company_id == company.id)):
         return
+    previous = import_fec(
+        company,
+        io.BytesIO(previous_exercice_of(FEC_SAMPLE.read_bytes())),
+        filename="exercice précédent (démonstration).txt",
+        actor_label=DEMO_ACTOR,
+    )
+    if previous.ok and previous.fec_import is not None:
+        done.append(
+            f"exercice précédent de démonstration importé ({company.name}, exercice "
+            f"{previous.fec_import.exercice}, tiré de {FEC_SAMPLE.name} : dates − 1 an, "
+            "montants × 0,9)"
+        )
+    else:
+        db.session.rollback()
     report = import_path(company, FEC_SAMPLE, actor_label=DEMO_ACTOR)
     if report.ok and report.fec_import is not None:
         done.append(
@@ -170,6 +188,53 @@ def _import_sample_fec(company: Company, done: list[str]) -> None:
     else:
         db.session.rollback()
         done.append(f"FEC {FEC_SAMPLE.name} non importé : " + "; ".join(map(str, report.errors)))
+
+
+def previous_exercice_of(sample: bytes, numerator: int = 9, denominator: int = 10) -> bytes:
+    """A demonstration FEC for the exercice before `sample`'s: every date a year earlier, every
+    amount × numerator/denominator (half up), each entry kept balanced by giving its rounding
+    gap to its largest line. Not accounting data: only the demo's « exercice précédent »."""
+    lines = sample.decode("utf-8-sig").replace("\r", "").split("\n")
+    header = lines[0].split("\t")
+    at = {name.lower(): i for i, name in enumerate(header)}
+    dates = [at[n] for n in ("ecrituredate", "piecedate", "datelet", "validdate") if n in at]
+    debit, credit = at["debit"], at["credit"]
+    entry = (at["journalcode"], at["ecriturenum"])
+
+    def cents(text: str) -> int:
+        whole, _, part = text.strip().replace(".", ",").partition(",")
+        return int(whole or "0") * 100 + int((part + "00")[:2])
+
+    def scaled(value: int) -> int:
+        return (value * numerator * 2 + denominator) // (denominator * 2)
+
+    def earlier(day: str) -> str:
+        if len(day) != 8:
+            return day
+        month_day = "0228" if day[4:] == "0229" else day[4:]
+        return f"{int(day[:4]) - 1:04d}{month_day}"
+
+    rows = [line.split("\t") for line in lines[1:] if line.strip()]
+    amounts = [[scaled(cents(r[debit])), scaled(cents(r[credit]))] for r in rows]
+    entries: dict[tuple[str, str], list[int]] = {}
+    for index, row in enumerate(rows):
+        entries.setdefault((row[entry[0]], row[entry[1]]), []).append(index)
+    for members in entries.values():
+        gap = sum(amounts[i][0] - amounts[i][1] for i in members)
+        if gap:
+            largest = max(members, key=lambda i: max(amounts[i]))
+            if amounts[largest][0] >= amounts[largest][1]:
+                amounts[largest][0] -= gap
+            else:
+                amounts[largest][1] += gap
+    out = [lines[0]]
+    for row, (d, c) in zip(rows, amounts, strict=True):
+        for i in dates:
+            row[i] = earlier(row[i])
+        row[debit] = f"{d // 100},{d % 100:02d}"
+        row[credit] = f"{c // 100},{c % 100:02d}"
+        out.append("\t".join(row))
+    return ("\n".join(out) + "\n").encode("utf-8")
 
 
 # The Factur-X's due date: not PieceDate + 30 days (the default terms), so the échéancier's

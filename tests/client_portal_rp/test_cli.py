@@ -123,9 +123,13 @@ def test_portal_demo_load_is_idempotent(migrated: Flask) -> None:
 
     with_fec = FEC_SAMPLE.is_file()  # ../shared/data/fec/ beside the project: « Société Exemple »
     assert db.session.query(Invitation).count() == 4 + with_fec
-    assert db.session.query(FecImport).count() == with_fec
+    # The sample (exercice 2023) and the previous exercice the demo makes from it (2022).
+    assert db.session.query(FecImport).count() == 2 * with_fec
     if with_fec:
         assert "FEC 123456789FEC20500930.txt importé (Société Exemple, exercice 2023" in (
+            first.output
+        )
+        assert "exercice précédent de démonstration importé (Société Exemple, exercice 2022" in (
             first.output
         )
         # Two purchase invoices deposited once: the Factur-X's due date is the échéancier's.

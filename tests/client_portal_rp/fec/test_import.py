@@ -571,3 +571,15 @@ def test_drill_down_lines_come_in_blocks_in_date_order() -> None:
     assert days == sorted(days)
     assert party_lines(report.fec_import.id, "706000").total == 0  # revenue: not a party
     assert party_lines(report.fec_import.id, "C001", 7).lines == []
+
+
+def test_the_demos_previous_exercice_is_a_year_earlier_balanced_and_scaled() -> None:
+    from client_portal_rp.demo import previous_exercice_of
+
+    rows = [*sale("1", "20240229", "10,01"), *sale("2", "20250110", "0,03"), *SIMPLE]
+    report = run(company(), previous_exercice_of(fec_bytes(rows)))
+    assert report.ok, report.errors
+    assert report.unbalanced_entries == 0 and report.balanced
+    assert report.fec_import is not None and report.fec_import.exercice == 2024
+    assert report.fec_import.period_start == date(2023, 2, 28)  # 29 February, a year earlier
+    assert report.fec_import.totals["chiffre_affaires"] == 901 + 3 + 108000 + 27045
