@@ -43,6 +43,7 @@ BUCKET_KEYS = {
     Bucket.DAYS_60: "overdue_31_60",
     Bucket.DAYS_90: "overdue_61_90",
     Bucket.OVER_90: "overdue_over_90",
+    Bucket.CREDITS: "unapplied_credits",
 }
 
 
@@ -73,6 +74,15 @@ class AgeingOut(Schema):
     overdue_31_60 = _amount()
     overdue_61_90 = _amount()
     overdue_over_90 = _amount()
+    unapplied_credits = String(
+        required=True,
+        metadata={
+            "description": (
+                "Règlements et avoirs non lettrés (montants négatifs, chaîne décimale "
+                "« -6000.00 ») : jamais échus, comptés dans le total"
+            )
+        },
+    )
     total = _amount()
 
 
@@ -197,7 +207,8 @@ def ageing_out(ageing: Ageing) -> dict[str, str]:
     summary="Échéancier clients ou fournisseurs",
     description=(
         "Les pièces ouvertes (non lettrées) à la date de clôture de l'exercice, par tiers et "
-        "par ancienneté de retard (non échu, 1 à 30, 31 à 60, 61 à 90, plus de 90 jours), "
+        "par ancienneté de retard (non échu, 1 à 30, 31 à 60, 61 à 90, plus de 90 jours ; "
+        "les règlements et avoirs non lettrés, montants négatifs, à part et jamais échus), "
         "avec le rapprochement avec le solde des comptes (411, 413, 416, 418 ; 401, 403, "
         "4081, 4088). « side » : clients ou fournisseurs. Tiers du plus gros montant au plus "
         "petit, pagination par curseur."

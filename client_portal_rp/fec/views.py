@@ -47,14 +47,16 @@ EXPORT_FORMATS = ("csv", "xlsx")
 MAX_PARTY = 60
 MAX_REFERENCE = 100
 GROUP = "\u202f"  # the thousands separator of formatting.euros (babel fr_FR)
+MINUS = "\u2212"  # its minus sign (pages only: exports keep numbers, the API decimal strings)
 
 
 def money(cents: int | None) -> str:
-    """« 1 212 843,90 € », exactly as formatting.euros writes it, without babel's ~30 µs a
-    call (an échéancier page shows ~300 amounts; test_fec_pages compares the two)."""
+    """« 1 212 843,90 € », « −6 000,00 € » (U+2212), exactly as formatting.euros
+    writes them, without babel's ~30 µs a call (an échéancier page shows ~300 amounts;
+    test_fec_pages compares the two)."""
     if cents is None:
         return ""
-    sign = "-" if cents < 0 else ""
+    sign = MINUS if cents < 0 else ""
     whole, rest = divmod(abs(int(cents)), 100)
     return f"{sign}{whole:,}".replace(",", GROUP) + f",{rest:02d}\u00a0€"
 
@@ -262,10 +264,10 @@ def party_items(reading: Reading) -> str | Response | tuple[str, int]:
                 [
                     r.item.piece_ref,
                     r.item.piece_date,
-                    r.item.due_date,
+                    r.due_date,  # none for a payment or credit note: never due
                     r.due_source_label,
                     r.item.amount,
-                    max(0, r.days_overdue),
+                    None if r.days_overdue is None else max(0, r.days_overdue),
                 ]
                 for r in page.items
             ],

@@ -4,6 +4,7 @@ strings in euros), cursor pages, and the page's rights (scope, module, MFA, tena
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from flask.testing import FlaskClient
 from client_portal_rp.models import Company, Module, PortalUser
 from tests.client_portal_rp.api.support import bearer, token_for, use_test_keys
 from tests.client_portal_rp.conftest import make_company, make_firm, make_member
-from tests.client_portal_rp.fec.drill_factories import seed_books
+from tests.client_portal_rp.fec.drill_factories import REPORTING, add_open_item, seed_books
 
 
 @pytest.fixture
@@ -49,6 +50,7 @@ def test_schedule_gives_buckets_reconciliation_and_parties_as_decimal_strings(
         "overdue_31_60": "1500.00",
         "overdue_61_90": "0.00",
         "overdue_over_90": "0.00",
+        "unapplied_credits": "0.00",
         "total": "1700.00",
     }
     assert body["reconciliation"]["balance"] == "1800.00"
@@ -64,6 +66,32 @@ def test_schedule_gives_buckets_reconciliation_and_parties_as_decimal_strings(
     unknown = get(api_client, user, f"/companies/{company.public_id}/schedules/banques")
     assert unknown.status_code == 404
     assert unknown.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_supplier_payment_not_lettered_is_its_own_bucket_never_overdue(
+    api_client: FlaskClient, portal_app: Flask
+) -> None:
+    company = make_company(make_firm())
+    fec_import = seed_books(company)
+    # A payment of 6,000.00 to ORANGE, its piece date + terms 133 days before the reporting date.
+    add_open_item(
+        fec_import, "F/ORANGE 1", -600_000, REPORTING - timedelta(days=133), side="fournisseur"
+    )
+    user = make_member(company, modules={Module.COMPTA})
+    answer = get(api_client, user, f"/companies/{company.public_id}/schedules/fournisseurs")
+    assert answer.status_code == 200, answer.json
+    expected = {
+        "not_due": "0.00",
+        "overdue_1_30": "0.00",
+        "overdue_31_60": "0.00",
+        "overdue_61_90": "0.00",
+        "overdue_over_90": "600.00",
+        "unapplied_credits": "-6000.00",
+        "total": "-5400.00",
+    }
+    assert answer.json["totals"] == expected
+    assert answer.json["parties"][0]["ageing"] == expected
+    assert answer.json["reconciliation"]["open_items"] == "-5400.00"
 
 
 def test_charges_then_the_suppliers_entries_through_entries_url(

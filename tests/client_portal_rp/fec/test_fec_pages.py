@@ -23,6 +23,7 @@ from client_portal_rp.models import Company, Deposit, FecImport, Module, PortalU
 from tests.client_portal_rp.conftest import make_company, make_firm, make_member, sign_in
 from tests.client_portal_rp.fec.drill_factories import (
     add_line,
+    add_open_item,
     add_party,
     make_piece_deposit,
     seed_books,
@@ -65,6 +66,7 @@ def books(portal_app: Flask, portal_client: FlaskClient) -> Books:
 def test_money_is_written_as_formatting_euros_writes_it(portal_app: Flask) -> None:
     for cents in (0, 5, -5, 99, 100, 123_456, -123_456, 121_284_390, 10**12, -(10**12) - 7):
         assert money(cents) == euros(cents)
+    assert money(-123_456) == f"\u22121{NNBSP}234,56\u00a0€"  # the minus sign, not a hyphen
 
 
 def test_schedule_shows_buckets_parties_and_the_reconciliation_gap(
@@ -96,6 +98,51 @@ def test_party_items_show_due_dates_with_their_source_and_days_late(
     assert "VE 7" in page and "16/08/2050" in page and "45 jours" in page
     assert "délai de paiement" in page and "Non échu" in page
     assert "pieces?exercice=2050&amp;tiers=C+DUPONT&amp;ref=VE%207" in page
+
+
+def test_a_payment_not_lettered_has_its_column_and_no_due_date_nor_days_late(
+    portal_client: FlaskClient, books: Books
+) -> None:
+    """A supplier payment of −6,000.00 whose piece date + terms fell 133 days before the
+    reporting date: never « 133 jours », its own column, in the total; negative amounts are
+    written with the minus sign U+2212 on the pages, a plain « - » number in the exports."""
+    add_open_item(
+        books.fec_import,
+        "F/ORANGE 1",
+        -600_000,
+        date(2050, 9, 30) - timedelta(days=133),
+        side="fournisseur",
+        piece_ref="BQ 12",
+        piece_date=date(2050, 4, 20),  # + 30 days of terms: due 20/05/2050, stored
+    )
+    page = ok(portal_client, base(books.company, "echeancier?cote=fournisseurs"))
+    assert "Règlements et avoirs non lettrés" in page
+    assert f"\u22126{NNBSP}000,00\u00a0€" in page
+    assert f"\u22125{NNBSP}400,00\u00a0€" in page  # the total: 600.00 over 90 days − 6,000.00
+    assert "-6" not in page.replace("-6000", "")  # no hyphen-minus before an amount
+    # The party's row: « Dont échu » is the late buckets alone (the phone's card shows it).
+    overdue_cell = 'data-label="Dont échu" class="fec-overdue">600,00\u00a0€</td>'
+    assert overdue_cell in page
+
+    items = ok(
+        portal_client, base(books.company, "echeancier/tiers?cote=fournisseurs&tiers=F/ORANGE+1")
+    )
+    row = items[items.index("BQ 12") :].split("</tr>")[0]
+    assert "Règlement ou avoir non lettré" in row and "Sans échéance" in row
+    assert "jours" not in row and "délai de paiement" not in row
+    assert "20/04/2050" in row and "20/05/2050" not in row  # the stored due date is not shown
+
+    listing = portal_client.get(
+        base(books.company, "echeancier?cote=fournisseurs&format=csv")
+    ).data.decode("utf-8-sig")
+    assert "F/ORANGE 1;Orange Business;0,00;0,00;0,00;0,00;600,00;-6000,00;-5400,00" in listing
+    exported = portal_client.get(
+        base(books.company, "echeancier/tiers?cote=fournisseurs&tiers=F/ORANGE+1&format=csv")
+    ).data.decode("utf-8-sig")
+    assert "BQ 12;20/04/2050;;;-6000,00;" in exported
+    sheet = portal_client.get(base(books.company, "echeancier?cote=fournisseurs&format=xlsx")).data
+    with zipfile.ZipFile(io.BytesIO(sheet)) as archive:
+        assert "<v>-6000</v>" in archive.read("xl/worksheets/sheet1.xml").decode()
 
 
 def test_supplier_to_entries_to_piece_to_download_with_the_compta_module_alone(
@@ -212,12 +259,12 @@ def test_tables_export_as_csv_for_french_excel(portal_client: FlaskClient, books
     assert "echeancier-clients" in response.headers["Content-Disposition"]
     text = response.data.decode("utf-8-sig")
     lines = text.splitlines()
-    assert (
-        lines[0]
-        == "Compte;Tiers;Non échu;1 à 30 jours;31 à 60 jours;61 à 90 jours;Plus de 90 jours;Total"
+    assert lines[0] == (
+        "Compte;Tiers;Non échu;1 à 30 jours;31 à 60 jours;61 à 90 jours;Plus de 90 jours;"
+        "Règlements et avoirs non lettrés;Total"
     )
-    assert lines[1] == "C DUPONT;Dupont SA;200,00;0,00;1500,00;0,00;0,00;1700,00"
-    assert lines[2] == ";Total;200,00;0,00;1500,00;0,00;0,00;1700,00"
+    assert lines[1] == "C DUPONT;Dupont SA;200,00;0,00;1500,00;0,00;0,00;0,00;1700,00"
+    assert lines[2] == ";Total;200,00;0,00;1500,00;0,00;0,00;0,00;1700,00"
 
     charges = portal_client.get(base(books.company, "charges?format=csv")).data.decode("utf-8-sig")
     assert "F/ORANGE 1;Orange Business;12345,67;92,5;2" in charges
@@ -342,6 +389,33 @@ def test_sample_schedules_match_domain_and_a_supplier_leads_to_its_deposited_inv
     )
     assert f"154{NNBSP}890,59\u00a0€" in suppliers and "FERME DE JEANSARTHE" in suppliers
     assert "correspondent au solde des comptes" in suppliers
+    # Payments and credit notes not lettered: their own column, never aged, in the totals.
+    from sqlalchemy import func, select
+
+    from client_portal_rp.fec import schedules
+    from client_portal_rp.fec.schedules import OVERDUE, Bucket, Side
+    from client_portal_rp.models import FecOpenItem
+
+    for side, total in ((Side.CLIENTS, 12_820_050), (Side.FOURNISSEURS, 15_489_059)):
+        found = schedules.schedule(fec_import, side)
+        assert found.totals.total == total and found.reconciliation.difference == 0
+        negative, positive = (
+            int(
+                db.session.scalar(
+                    select(func.coalesce(func.sum(FecOpenItem.amount), 0)).where(
+                        FecOpenItem.import_id == fec_import.id,
+                        FecOpenItem.side == side.stored,
+                        sign,
+                    )
+                )
+                or 0
+            )
+            for sign in (FecOpenItem.amount < 0, FecOpenItem.amount >= 0)
+        )
+        assert found.totals.buckets[Bucket.CREDITS] == negative
+        aged = found.totals.buckets[Bucket.NOT_DUE] + sum(found.totals.buckets[b] for b in OVERDUE)
+        assert aged == positive and found.totals.overdue >= 0
+    assert negative < 0  # the sample's suppliers have payments not lettered
 
     charges = ok(portal_client, base(company, f"charges?exercice={exercice}"))
     assert f"1{NNBSP}110{NNBSP}816,48\u00a0€" in charges  # class 6 (the indicators' charges)

@@ -52,6 +52,34 @@ def test_an_item_falls_in_its_bucket_by_days_overdue_at_the_reporting_date(
     assert schedules.bucket_of(days_overdue) is bucket
     row = schedules.party_items(fec_import, Side.CLIENTS, "C1").items[0]
     assert row.days_overdue == days_overdue and row.bucket is bucket
+    assert row.due_date == days_before(days_overdue) and not row.is_credit
+
+
+@pytest.mark.parametrize("days_overdue", [-10, 0, 1, 31, 61, 91, 133, 400])
+@pytest.mark.parametrize("side", [Side.CLIENTS, Side.FOURNISSEURS])
+def test_a_payment_or_credit_note_is_never_aged_but_counts_in_the_totals(
+    portal_app: Flask, days_overdue: int, side: Side
+) -> None:
+    """A negative open item (a payment received or a credit note not lettered; for suppliers a
+    payment made or the supplier's credit note) is not "due": its own column, whatever its
+    piece date + terms, and still in the party's total and the reconciliation."""
+    fec_import = make_import(make_company(make_firm()), period_end=REPORTING)
+    add_open_item(fec_import, "P1", 50_000, days_before(45), side=side.stored)
+    add_open_item(fec_import, "P1", -600_000, days_before(days_overdue), side=side.stored)
+    found = schedules.schedule(fec_import, side)
+    expected = dict.fromkeys(Bucket, 0) | {Bucket.DAYS_60: 50_000, Bucket.CREDITS: -600_000}
+    assert found.totals.buckets == expected
+    assert found.totals.total == -550_000 and found.totals.overdue == 50_000
+    assert found.reconciliation.open_items == -550_000
+    [party] = found.parties.items
+    assert party.ageing.buckets == expected and party.ageing.total == -550_000
+    assert schedules.party_ageing(fec_import, side, "P1").buckets == expected
+    credit = schedules.party_items(fec_import, side, "P1").items[-1 if days_overdue < 45 else 0]
+    assert credit.item.amount == -600_000
+    assert credit.is_credit and credit.bucket is Bucket.CREDITS
+    assert credit.days_overdue is None and credit.due_date is None
+    assert credit.due_source_label == ""
+    assert schedules.bucket_of(days_overdue, -1) is Bucket.CREDITS
 
 
 def test_bounds_day_by_day_add_up_per_bucket(portal_app: Flask) -> None:
@@ -65,6 +93,7 @@ def test_bounds_day_by_day_add_up_per_bucket(portal_app: Flask) -> None:
         Bucket.DAYS_60: 131 + 160,
         Bucket.DAYS_90: 161 + 190,
         Bucket.OVER_90: 191,
+        Bucket.CREDITS: 0,
     }
     assert found.item_count == 8
     assert found.totals.total == sum(100 + d for d in (0, 1, 30, 31, 60, 61, 90, 91))
