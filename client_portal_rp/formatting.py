@@ -1,5 +1,8 @@
 """Display formats shared by the portal's pages: money is stored as integer cents and shown in
-the French way, « 1 212 843,90 € » (U+202F between thousands, U+00A0 before the sign).
+the French way, « 1 212 843,90 € » (U+202F between thousands, U+00A0 before the sign), and a
+negative amount with the minus sign U+2212, « −6 000,00 € » (a hyphen is shorter, and a line
+may break after it). For reading only: exports keep numbers as numbers (exports.py) and the API
+writes decimal strings with « - » (fec/paging.decimal_euros).
 
 Registered as the Jinja filter `euros` by `register_filters` (client_portal_rp/__init__.py).
 """
@@ -10,6 +13,8 @@ from decimal import Decimal
 
 from babel.numbers import format_currency
 from flask import Flask
+
+MINUS = "\u2212"  # the minus sign of negative amounts on the pages
 
 
 def euros(cents: int | None, *, locale: str = "fr_FR") -> str:
@@ -23,7 +28,8 @@ def money(cents: int | None, currency: str = "EUR", *, locale: str = "fr_FR") ->
     if cents is None:
         return ""
     code = currency if len(currency or "") == 3 and currency.isalpha() else "EUR"
-    return format_currency(Decimal(int(cents)).scaleb(-2), code.upper(), locale=locale)
+    text = format_currency(Decimal(int(cents)).scaleb(-2), code.upper(), locale=locale)
+    return text.replace("-", MINUS, 1) if cents < 0 else text
 
 
 def register_filters(app: Flask) -> None:

@@ -51,6 +51,7 @@ PHONE = {"width": 390, "height": 844}
 CHB_PIECE = "ACH000000673"
 FACTURX_NUMBER = "2022.20.T"
 FACTURX_DUE = "03/09/2022"
+CREDITS = "Règlements et avoirs non lettrés"
 
 
 @dataclass
@@ -101,7 +102,12 @@ def shot(page: Page, name: str) -> None:
     )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(RESULTS_DIR / f"fec-{name}.png"), full_page=True)
-    assert overflow <= 0, f"{name}: {overflow}px of horizontal scrolling"
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth)
+            .slice(0, 5).map(e => `${e.tagName}.${e.className} ${e.textContent.slice(0, 40)}`)"""
+    )
+    assert overflow <= 0, f"{name}: {overflow}px of horizontal scrolling ({wide})"
 
 
 def read_figures(page: Page) -> None:
@@ -150,6 +156,13 @@ def test_firm_imports_the_fec_and_the_client_reads_it_on_desktop_and_phone(
         page.goto(compta)
         read_figures(page)
         shot(page, "indicators-desktop")
+        # The échéancier's bucket columns, with the payments and credit notes apart; the
+        # phone's « dont échu » cell is not shown.
+        page.goto(f"{compta}/echeancier?cote=fournisseurs")
+        parties = page.locator("table.fec-parties")
+        expect(parties.get_by_role("columnheader", name=CREDITS)).to_be_visible()
+        expect(parties.locator("td.fec-overdue").first).to_be_hidden()
+        shot(page, "echeancier-desktop")
         assert errors == []
     finally:
         desktop.close()
@@ -190,10 +203,26 @@ def test_firm_imports_the_fec_and_the_client_reads_it_on_desktop_and_phone(
         page.get_by_role("link", name="Fournisseurs (dettes)").tap()
         expect(page.get_by_role("heading", level=1)).to_have_text("Échéancier fournisseurs")
         expect(page.get_by_text(f"154{NNBSP}890,59{NBSP}€").first).to_be_visible()
+        caption = page.locator("caption", has_text="Montants par ancienneté").bounding_box()
+        assert caption is not None and caption["width"] > 300  # not a word a line
+        # A party's card: its total and what is overdue; its buckets out of sight (kept for
+        # screen readers), so 50 parties no longer make a page of ~22,000 px.
+        card = page.get_by_role("row").filter(has_text="BEAUDOIN")
+        expect(card.locator("td.fec-total")).to_have_text(f"12{NNBSP}600,00{NBSP}€")
+        expect(card.locator("td.fec-overdue")).to_have_text(f"57{NNBSP}600,00{NBSP}€")
+        credits = card.locator(f"td.fec-bucket[data-label='{CREDITS}']")
+        expect(credits).to_have_text(f"−45{NNBSP}000,00{NBSP}€")
+        box = credits.bounding_box()
+        assert box is not None and box["width"] <= 1 and box["height"] <= 1
+        assert page.evaluate("document.documentElement.scrollHeight") < 8000
         shot(page, "echeancier-phone")
         page.get_by_role("link", name="BEAUDOIN", exact=True).tap()
         row = page.get_by_role("row").filter(has_text=FACTURX_NUMBER)
         expect(row.get_by_role("cell").nth(2)).to_have_text(f"{FACTURX_DUE} (facture)")
+        # Its payments are not due: no due date, no days late.
+        payment = page.get_by_role("row").filter(has_text="BNP000000298")
+        expect(payment.get_by_role("cell").nth(2)).to_have_text("—Sans échéance")
+        expect(payment.get_by_role("cell").nth(4)).to_have_text("Règlement ou avoir non lettré")
         shot(page, "echeancier-beaudoin-phone")
         assert errors == []
     finally:

@@ -8,7 +8,7 @@ from client_portal_rp.formatting import euros, money
 def test_euros_french_format_with_narrow_no_break_thousands() -> None:
     assert euros(121284390) == "1\u202f212\u202f843,90\u00a0€"
     assert euros(5) == "0,05\u00a0€"
-    assert euros(-123450) == "-1\u202f234,50\u00a0€"
+    assert euros(-123450) == "\u22121\u202f234,50\u00a0€"  # the minus sign U+2212
     assert euros(None) == ""
 
 

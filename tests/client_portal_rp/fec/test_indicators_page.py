@@ -134,7 +134,7 @@ def test_indicators_page_charts_are_svg_with_their_tables(
         f"7{NNBSP}000,00{NBSP}€",
         f"7{NNBSP}000,00{NBSP}€",
     ]
-    assert f"-1{NNBSP}000,00{NBSP}€" in tables[1]  # October 2049: 5,000 - 6,000
+    assert f"\u22121{NNBSP}000,00{NBSP}€" in tables[1]  # October 2049: 5,000 − 6,000
 
 
 def test_indicators_page_expense_bars_link_to_the_drill_down(
