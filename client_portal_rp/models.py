@@ -502,6 +502,12 @@ class FecImport(db.Model):  # type: ignore[name-defined]
     period_end: Mapped[date] = mapped_column(Date)  # also the échéancier's reporting date
     filename: Mapped[str] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64))
+    # How the file was written (shown on the firm's report): "UTF-8", "UTF-8 (BOM)" or
+    # "ISO-8859-15"; "\t" or "|"; its columns (18, 21, 22); "Debit/Credit" or "Montant/Sens".
+    encoding: Mapped[str] = mapped_column(String(20), default="")
+    separator: Mapped[str] = mapped_column(String(1), default="")
+    column_count: Mapped[int] = mapped_column(Integer, default=0)
+    amounts: Mapped[str] = mapped_column(String(20), default="")
     line_count: Mapped[int] = mapped_column(Integer)
     entry_count: Mapped[int] = mapped_column(Integer)
     total_debit: Mapped[int] = mapped_column(BigInteger)  # cents

@@ -342,3 +342,25 @@ def test_payment_terms_without_the_csrf_token_change_nothing(
         select(func.count()).select_from(AuditEvent).where(AuditEvent.company_id == target.id)
     )
     assert count == 0
+
+
+def test_the_report_says_how_the_file_was_written(portal_app: Flask) -> None:
+    """Encoding, separator, columns and amount columns stay with the import (the report is
+    read again later, not only right after the upload)."""
+    from client_portal_rp.fec.importer import import_path
+
+    firm = make_firm()
+    staff = make_staff(firm)
+    company = Company(firm=firm, name="Société Exemple", siren="111111111")
+    db.session.add(company)
+    db.session.commit()
+    report = import_path(company, sample("111111111FEC20221231.TXT"), actor_label="t")
+    assert report.ok and report.fec_import is not None
+    client = portal_app.test_client()
+    sign_in(client, portal_app, staff)
+    page = client.get(
+        f"/cabinet/{firm.public_id}/entreprises/{company.public_id}/fec/imports/"
+        f"{report.fec_import.public_id}"
+    )
+    text = html.unescape(page.get_data(as_text=True))
+    assert "ISO-8859-15, séparateur « | », 18 colonnes, montants en Debit/Credit" in text
