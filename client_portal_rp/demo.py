@@ -20,6 +20,7 @@ Idempotent: an existing firm or company is left as it is. Refused in production.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import unicodedata
 from dataclasses import dataclass
@@ -66,9 +67,18 @@ BAKERY = DemoCompany("732829320", "Boulangerie Martin")
 GARAGE = DemoCompany("552100554", "Garage Leroy")
 # The sample's SIREN has no Luhn key (a made-up one): the company is created directly.
 FEC_COMPANY = DemoCompany("123456789", "Société Exemple")
-FEC_SAMPLE = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "fec" / "123456789FEC20500930.txt"
-)
+
+
+def fec_samples_dir() -> Path:
+    """The real FEC samples of DOMAIN.md: `SESAME_FEC_SAMPLES`, else ../shared/data/fec beside
+    the project (they are never copied into it)."""
+    configured = os.environ.get("SESAME_FEC_SAMPLES")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "fec"
+
+
+FEC_SAMPLE = fec_samples_dir() / "123456789FEC20500930.txt"
 # (email, company or None for the firm's staff, role, modules)
 DEMO_PEOPLE: tuple[tuple[str, DemoCompany | None, Role, frozenset[Module]], ...] = (
     ("demo.expert@example.org", None, Role.USER, frozenset()),

@@ -28,7 +28,7 @@ from client_portal_rp.models import (
     Membership,
 )
 from tests.client_portal_rp.conftest import portal_test_config, valid_siren
-from tests.helpers import Inbox
+from tests.helpers import REQUIRE_SERVICES, Inbox
 
 
 @pytest.fixture
@@ -122,6 +122,7 @@ def test_portal_demo_load_is_idempotent(migrated: Flask) -> None:
     from client_portal_rp.demo import FEC_SAMPLE
 
     with_fec = FEC_SAMPLE.is_file()  # ../shared/data/fec/ beside the project: « Société Exemple »
+    assert with_fec or not REQUIRE_SERVICES, f"CI requires the FEC sample {FEC_SAMPLE}"
     assert db.session.query(Invitation).count() == 4 + with_fec
     # The sample (exercice 2023) and the previous exercice the demo makes from it (2022).
     assert db.session.query(FecImport).count() == 2 * with_fec

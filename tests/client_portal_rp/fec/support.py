@@ -1,14 +1,16 @@
-"""The real FEC samples (../shared/data/fec/, beside the project: never copied into it) and
-small files written by the tests for each variant and error."""
+"""The real FEC samples (`SESAME_FEC_SAMPLES`, else ../shared/data/fec/ beside the project:
+never copied into it) and small files written by the tests for each variant and error. A
+missing sample skips the test on a laptop and fails it in CI (REQUIRE_SERVICES=1)."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
-import pytest
+from client_portal_rp.demo import fec_samples_dir
+from tests.helpers import service_missing
 
-FEC_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "fec"
+FEC_DIR = fec_samples_dir()
 SAMPLES = (
     "0000000001FEC20220831.txt",
     "000000000FEC20231231.txt",
@@ -27,7 +29,7 @@ HEADER = (
 def sample(name: str) -> Path:
     path = FEC_DIR / name
     if not path.exists():
-        pytest.skip(f"FEC sample {path} absent (../shared/data/fec/ beside the project)")
+        service_missing(f"FEC sample {path} absent (SESAME_FEC_SAMPLES or ../shared/data/fec/)")
     return path
 
 
