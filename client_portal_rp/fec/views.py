@@ -46,19 +46,6 @@ PAGE_SIZE = 50
 EXPORT_FORMATS = ("csv", "xlsx")
 MAX_PARTY = 60
 MAX_REFERENCE = 100
-GROUP = "\u202f"  # the thousands separator of formatting.euros (babel fr_FR)
-MINUS = "\u2212"  # its minus sign (pages only: exports keep numbers, the API decimal strings)
-
-
-def money(cents: int | None) -> str:
-    """« 1 212 843,90 € », « −6 000,00 € » (U+2212), exactly as formatting.euros
-    writes them, without babel's ~30 µs a call (an échéancier page shows ~300 amounts;
-    test_fec_pages compares the two)."""
-    if cents is None:
-        return ""
-    sign = MINUS if cents < 0 else ""
-    whole, rest = divmod(abs(int(cents)), 100)
-    return f"{sign}{whole:,}".replace(",", GROUP) + f",{rest:02d}\u00a0€"
 
 
 def percent(share: float) -> str:
@@ -158,7 +145,6 @@ def _render(template: str, reading: Reading, **context: Any) -> str:
         fec_import=reading.imported,
         exercices=reading.exercices,
         reading=reading,
-        money=money,
         percent=percent,
         bucket_labels=[(b, b.label) for b in BUCKETS],
         **context,

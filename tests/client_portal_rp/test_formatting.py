@@ -21,3 +21,9 @@ def test_money_in_another_currency_and_euros_by_default() -> None:
     assert money(150000, "USD") == "1\u202f500,00\u00a0$US"
     assert money(150000, "") == "1\u202f500,00\u00a0€"
     assert money(None, "USD") == ""
+
+
+def test_euros_writes_what_babel_writes() -> None:
+    """The pages' fast path (no babel call) and babel's fr_FR format are the same text."""
+    for cents in (0, 1, -1, 99, 100, 123_456, -123_456, 99_999_999, 121_284_390, -(10**13)):
+        assert euros(cents) == money(cents, "EUR"), cents

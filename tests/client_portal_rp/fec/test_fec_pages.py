@@ -17,8 +17,6 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from client_portal_rp.extensions import db
-from client_portal_rp.fec.views import money
-from client_portal_rp.formatting import euros
 from client_portal_rp.models import Company, Deposit, FecImport, Module, PortalUser
 from tests.client_portal_rp.conftest import make_company, make_firm, make_member, sign_in
 from tests.client_portal_rp.fec.drill_factories import (
@@ -61,12 +59,6 @@ def books(portal_app: Flask, portal_client: FlaskClient) -> Books:
 
 
 # --- what the pages show -----------------------------------------------------------------
-
-
-def test_money_is_written_as_formatting_euros_writes_it(portal_app: Flask) -> None:
-    for cents in (0, 5, -5, 99, 100, 123_456, -123_456, 121_284_390, 10**12, -(10**12) - 7):
-        assert money(cents) == euros(cents)
-    assert money(-123_456) == f"\u22121{NNBSP}234,56\u00a0€"  # the minus sign, not a hyphen
 
 
 def test_schedule_shows_buckets_parties_and_the_reconciliation_gap(
