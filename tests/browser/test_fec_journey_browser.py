@@ -1,13 +1,14 @@
 """Issue 18's « Done when », end to end in Debian's headless Chromium against the portal served
 over real HTTP: the firm's staff member imports 123456789FEC20500930.txt through « Importer un
-FEC »; the company's two purchase invoices are deposited by a client member as `portal demo
-load` deposits them (client_portal_rp/demo.py: a Factur-X numbered as the largest open supplier
-item, a plain PDF under a piece reference of CHB, the supplier with the most charges); the
-member, with the compta module and an MFA login (sécurité avancée), reads DOMAIN.md's figures
-on the indicators page at desktop size and on a phone, goes from « Charges par fournisseur » to
-CHB, to the piece, and downloads the invoice, and finds the Factur-X's due date in the
-supplier échéancier with its source « facture ». No console error (CSP) and no horizontal
-scrolling on the way. Screenshots in test-results/screenshots/fec-*.png for review.
+FEC » (the upload's <progress>, then « Import en cours… », then the report: « équilibré »);
+the company's two purchase invoices are deposited by a client member as `portal demo load`
+deposits them (client_portal_rp/demo.py: a Factur-X numbered as the largest open supplier item,
+a plain PDF under a piece reference of CHB, the supplier with the most charges); the member,
+with the compta module and an MFA login (sécurité avancée), reads DOMAIN.md's figures on the
+indicators page at desktop size and on a phone, goes from « Charges par fournisseur » to CHB,
+to the piece, and downloads the invoice, and finds the Factur-X's due date in the supplier
+échéancier with its source « facture ». No console error (CSP) and no horizontal scrolling on
+the way. Screenshots in test-results/screenshots/fec-*.png for review.
 
 People are signed in through the session cookie of an MFA login (as the other portal browser
 tests do): the IdP's MFA is tested in test_portal_journey.py, not here."""
@@ -52,6 +53,18 @@ CHB_PIECE = "ACH000000673"
 FACTURX_NUMBER = "2022.20.T"
 FACTURX_DUE = "03/09/2022"
 CREDITS = "Règlements et avoirs non lettrés"
+# Records what the upload's progress box shows while the file goes (static/js/fec-upload.js).
+WATCH_PROGRESS = """() => {
+  window.fecSeen = { shown: false, statuses: [] };
+  const box = document.querySelector("[data-fec-progress]");
+  const status = box.querySelector("[role=status]");
+  new MutationObserver(() => {
+    if (!box.hidden && box.querySelector("progress")) window.fecSeen.shown = true;
+  }).observe(box, { attributes: true });
+  new MutationObserver(() => {
+    window.fecSeen.statuses.push(status.textContent);
+  }).observe(status, { childList: true, characterData: true, subtree: true });
+}"""
 
 
 @dataclass
@@ -128,12 +141,23 @@ def test_firm_imports_the_fec_and_the_client_reads_it_on_desktop_and_phone(
         errors = console_errors(page)
         page.goto(f"{portal.url}/cabinet/{portal.firm_id}/")
         page.get_by_role("link", name="Importer un FEC").click()
+        expect(
+            page.get_by_text("Importer à nouveau l'exercice remplace ses chiffres.")
+        ).to_be_visible()
+        page.evaluate(WATCH_PROGRESS)
         page.get_by_label("Fichier FEC").set_input_files(str(sample(SAMPLE)))
         page.get_by_role("button", name="Importer le FEC").click()
         expect(page.get_by_role("heading", level=1)).to_have_text(
             "Rapport d'import : exercice 2023", timeout=60_000
         )
+        seen = page.evaluate("window.fecSeen")
+        assert seen["shown"], "the <progress> box never showed"
+        assert any(s.startswith("Envoi du fichier") for s in seen["statuses"]), seen
+        assert "Import en cours…" in seen["statuses"], seen
         expect(page.locator("[data-balance]")).to_have_text("équilibré")
+        expect(page.locator("[data-unbalanced]")).to_contain_text("chaque écriture est équilibrée")
+        assert "/fec/imports/" in page.url
+        shot(page, "import-report")
         assert errors == []
     finally:
         staff.close()
