@@ -272,3 +272,56 @@ def drop_postgres(url: str, name: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def portal_config(database_url: str, port: int, workdir: Path) -> dict[str, object]:
+    """A portal (client_portal_rp:create_app) for a bench on 127.0.0.1:port: its database,
+    login records in memory (one process), files under `workdir`."""
+    return {
+        "TESTING": False,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "PORTAL_DATABASE_URL": "sqlite://",
+        "PORTAL_IDP_ISSUER": "https://sesame.example",
+        "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
+        "PORTAL_CLIENT_ID": "bench",
+        "PORTAL_CLIENT_SECRET": "bench-secret-0123456789abcdef0123456789",
+        "PORTAL_STORAGE_PATH": str(workdir / "documents"),
+        "PORTAL_BACKGROUND_INLINE": True,
+        "SERVER_NAME": None,
+    }
+
+
+def portal_login_cookie(app: object, user: object, *, advanced: bool) -> str:
+    """The portal's session cookie of a login record for `user`, at the MFA level
+    ("sécurité avancée") or the password level, as tests/client_portal_rp/conftest.py
+    `sign_in` makes it (inside an app context)."""
+    from relying_party.logins import ACR_ADVANCED
+    from relying_party.views import SESSION_KEY, relying_party
+
+    claims = {
+        "sub": user.subject,  # type: ignore[attr-defined]
+        "email": user.email,  # type: ignore[attr-defined]
+        "email_verified": True,
+        "name": user.name,  # type: ignore[attr-defined]
+        "acr": ACR_ADVANCED if advanced else "urn:sesame:acr:pwd",
+        "amr": ["pwd", "otp", "mfa"] if advanced else ["pwd"],
+    }
+    login_id = relying_party().store.start(
+        subject=user.subject,  # type: ignore[attr-defined]
+        sid="sid-bench",
+        claims=claims,
+        id_token="x.y.z",
+        hours=1,
+    )
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    return f"{app.config['SESSION_COOKIE_NAME']}={serializer.dumps({SESSION_KEY: login_id})}"  # type: ignore[attr-defined]
+
+
+def wait_ready(process: subprocess.Popen[bytes], ready_file: Path, seconds: float) -> str:
+    """Wait for a bench server child to write `ready_file`; its text. Exits if it dies."""
+    deadline = time.monotonic() + seconds
+    while not ready_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the portal server did not start")
+        time.sleep(0.1)
+    return ready_file.read_text()

@@ -417,6 +417,7 @@ def serve(workdir: Path, database_url: str, port: int) -> None:
     from sqlalchemy import select
     from werkzeug.serving import make_server
 
+    from bench._common import portal_config, portal_login_cookie
     from client_portal_rp import create_app
     from client_portal_rp.extensions import db
     from client_portal_rp.models import (
@@ -428,23 +429,8 @@ def serve(workdir: Path, database_url: str, port: int) -> None:
         PortalUser,
         Role,
     )
-    from relying_party.logins import ACR_ADVANCED
-    from relying_party.views import SESSION_KEY, relying_party
 
-    app = create_app(
-        {
-            "TESTING": False,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "PORTAL_DATABASE_URL": "sqlite://",
-            "PORTAL_IDP_ISSUER": "https://sesame.example",
-            "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
-            "PORTAL_CLIENT_ID": "bench",
-            "PORTAL_CLIENT_SECRET": "bench-secret-0123456789abcdef0123456789",
-            "PORTAL_STORAGE_PATH": str(workdir / "documents"),
-            "PORTAL_BACKGROUND_INLINE": True,
-            "SERVER_NAME": None,
-        }
-    )
+    app = create_app(portal_config(database_url, port, workdir))
     with app.app_context():
         company = db.session.scalars(select(Company)).one()
         user = PortalUser(subject="bench-sub", email="bench@example.test", name="Bench")
@@ -462,22 +448,7 @@ def serve(workdir: Path, database_url: str, port: int) -> None:
             .where(FecParty.import_id == fec_import.id, FecParty.role == "fournisseur")
             .order_by(FecParty.charges.desc())
         ).first()
-        login_id = relying_party().store.start(
-            subject=user.subject,
-            sid="sid-bench",
-            claims={
-                "sub": user.subject,
-                "email": user.email,
-                "email_verified": True,
-                "name": user.name,
-                "acr": ACR_ADVANCED,
-                "amr": ["pwd", "otp", "mfa"],
-            },
-            id_token="x.y.z",
-            hours=1,
-        )
-        serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-        cookie = f"{app.config['SESSION_COOKIE_NAME']}={serializer.dumps({SESSION_KEY: login_id})}"
+        cookie = portal_login_cookie(app, user, advanced=True)
         base = f"/entreprises/{company.public_id}/compta"
     import logging
 
@@ -500,20 +471,14 @@ def measure_pages(workdir: Path, database_url: str, requests: int) -> None:
     import signal
     import statistics
 
-    from bench._common import free_port, percentile
+    from bench._common import free_port, percentile, wait_ready
 
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, __file__, "--child", "serve", str(workdir), database_url, str(port)]
     )
     try:
-        ready_file = workdir / "ready.json"
-        deadline = time.monotonic() + 120
-        while not ready_file.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the portal server did not start")
-            time.sleep(0.1)
-        ready = json.loads(ready_file.read_text())
+        ready = json.loads(wait_ready(process, workdir / "ready.json", 120))
 
         def get(path: str) -> float:
             started = time.perf_counter()

@@ -42,7 +42,15 @@ from urllib.parse import quote, urlencode
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench._common import drop_postgres, free_port, percentile, throwaway_postgres
+from bench._common import (
+    drop_postgres,
+    free_port,
+    percentile,
+    portal_config,
+    portal_login_cookie,
+    throwaway_postgres,
+    wait_ready,
+)
 
 # Words of an accounting firm's archive names (file names as firms write them).
 KINDS_OF_DOCUMENT = [
@@ -183,23 +191,8 @@ def serve(port: int, database_url: str, workdir: Path, args: argparse.Namespace)
     from client_portal_rp.companies import add_company, create_firm
     from client_portal_rp.extensions import db
     from client_portal_rp.models import FirmStaff, Membership, Module, PortalUser, Role
-    from relying_party.logins import ACR_ADVANCED
-    from relying_party.views import SESSION_KEY, relying_party
 
-    app = create_app(
-        {
-            "TESTING": False,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "PORTAL_DATABASE_URL": "sqlite://",  # login records in memory (one process)
-            "PORTAL_IDP_ISSUER": "https://sesame.example",
-            "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
-            "PORTAL_CLIENT_ID": "bench",
-            "PORTAL_CLIENT_SECRET": "bench-secret-0123456789abcdef0123456789",
-            "PORTAL_STORAGE_PATH": str(workdir / "documents"),
-            "PORTAL_BACKGROUND_INLINE": True,
-            "SERVER_NAME": None,
-        }
-    )
+    app = create_app(portal_config(database_url, port, workdir))
     rng = random.Random(args.seed)
     started = time.perf_counter()
     with app.app_context():
@@ -235,22 +228,7 @@ def serve(port: int, database_url: str, workdir: Path, args: argparse.Namespace)
         loaded = time.perf_counter() - started
         plans = query_plans(company.id)
         company_id = company.public_id
-        login_id = relying_party().store.start(
-            subject=user.subject,
-            sid="sid-bench",
-            claims={
-                "sub": user.subject,
-                "email": user.email,
-                "email_verified": True,
-                "name": user.name,
-                "acr": ACR_ADVANCED,
-                "amr": ["pwd", "otp", "mfa"],
-            },
-            id_token="x.y.z",
-            hours=1,
-        )
-        serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-        cookie = f"{app.config['SESSION_COOKIE_NAME']}={serializer.dumps({SESSION_KEY: login_id})}"
+        cookie = portal_login_cookie(app, user, advanced=True)
     server = make_server("127.0.0.1", port, app, threaded=False)
     ready = {
         "path": f"/entreprises/{company_id}/archives",
@@ -308,13 +286,7 @@ def run(args: argparse.Namespace) -> None:
         command += ["--with-index"] if args.with_index else []
         process = subprocess.Popen(command)
         try:
-            ready_file = workdir / "ready.json"
-            deadline = time.monotonic() + 300
-            while not ready_file.exists():
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the portal server did not start")
-                time.sleep(0.1)
-            ready = json.loads(ready_file.read_text())
+            ready = json.loads(wait_ready(process, workdir / "ready.json", 300))
             measure(port, ready, args)
         finally:
             process.send_signal(signal.SIGTERM)
