@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export UV_PYTHON_DOWNLOADS := never
 PYTEST_WORKERS ?= 2
+# The real FEC samples of DOMAIN.md (never copied into the project): beside it, or where this
+# workplace keeps them; the demo's « Société Exemple » and the tests read them (ADR 0027).
+SESAME_FEC_SAMPLES ?= $(firstword $(wildcard $(CURDIR)/../shared/data/fec /work/shared/data/fec))
+export SESAME_FEC_SAMPLES
 
 .PHONY: install run test test-sqlite test-postgres lint format bench browser-deps e2e-deps translations translations-update clean
 
