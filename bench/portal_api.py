@@ -55,7 +55,14 @@ from urllib.parse import urlencode
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench._common import drop_postgres, free_port, percentile, throwaway_postgres
+from bench._common import (
+    drop_postgres,
+    free_port,
+    percentile,
+    portal_config,
+    throwaway_postgres,
+    wait_ready,
+)
 
 ISSUER = "https://sesame.example"
 SCOPES = "openid portal.deposits portal.accounting portal.archives portal.accesses"
@@ -189,22 +196,10 @@ def serve(port: int, database_url: str, workdir: Path, args: argparse.Namespace)
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     base_url = f"http://127.0.0.1:{port}"
-    app = create_app(
-        {
-            "TESTING": False,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "PORTAL_DATABASE_URL": "sqlite://",  # login records in memory (unused by the API)
-            "PORTAL_IDP_ISSUER": ISSUER,
-            "PORTAL_BASE_URL": base_url,
-            "PORTAL_CLIENT_ID": "bench",
-            "PORTAL_CLIENT_SECRET": "bench-secret-0123456789abcdef0123456789",
-            "PORTAL_STORAGE_PATH": str(workdir / "documents"),
-            "PORTAL_BACKGROUND_INLINE": True,
-            # Counted as in use (memory store), never reached: the bench measures, not limits.
-            "PORTAL_API_RATE_LIMIT": 100_000_000,
-            "SERVER_NAME": None,
-        }
-    )
+    config = portal_config(database_url, port, workdir)
+    # Counted as in use (memory store), never reached: the bench measures, not limits.
+    config["PORTAL_API_RATE_LIMIT"] = 100_000_000
+    app = create_app(config)
     key, jwks = bench_keys()
     app.extensions["portal.api.keys"] = KeyCache(lambda force: jwks)
     rng = random.Random(args.seed)
@@ -442,13 +437,7 @@ def run(args: argparse.Namespace) -> None:
         command += ["--other-deposits", str(args.other_deposits), "--seed", str(args.seed)]
         process = subprocess.Popen(command)
         try:
-            ready_file = workdir / "ready.json"
-            deadline = time.monotonic() + 300
-            while not ready_file.exists():
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the portal server did not start")
-                time.sleep(0.1)
-            measure(port, json.loads(ready_file.read_text()), args)
+            measure(port, json.loads(wait_ready(process, workdir / "ready.json", 300)), args)
         finally:
             process.send_signal(signal.SIGTERM)
             try:
