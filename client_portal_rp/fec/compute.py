@@ -7,13 +7,14 @@ never the lines (ADR 0027). Amounts are integer cents throughout.
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 
 from client_portal_rp.fec.formulas import FLOW_KEYS, KEYS
 from client_portal_rp.fec.parser import Problem
+from client_portal_rp.fec.refs import piece_key
 
 MAX_WARNING_LINES = 20
 DEFAULT_TERMS_DAYS = 30
@@ -32,26 +33,6 @@ class Period:
     @property
     def exercice(self) -> int:
         return self.end.year
-
-
-@dataclass
-class Computed:
-    period: Period
-    warnings: list[Problem]
-    warning_count: int
-    entry_count: int
-    unbalanced_entries: int
-    total_debit: int
-    total_credit: int
-    totals: dict[str, int]
-    months: pl.DataFrame  # month + KEYS
-    accounts: pl.DataFrame  # compte_num, compte_lib, debit, credit
-    parties: pl.DataFrame  # party, label, role, charges, entry_count, balance
-    open_items: (
-        pl.DataFrame
-    )  # side, party, line_no, compte_num, piece_ref, piece_date, label, amount, due_date
-    lines: pl.DataFrame  # the lines to store (party column added)
-    notes: list[str] = field(default_factory=list)
 
 
 def _month_end(day: date) -> date:
@@ -435,8 +416,6 @@ def parties_of(lines: pl.DataFrame) -> pl.DataFrame:
 
 def open_items_of(lines: pl.DataFrame, period: Period, terms_days: int) -> pl.DataFrame:
     """Customer and supplier lines not lettered at the reporting date (the period's end)."""
-    from client_portal_rp.fec.refs import piece_key
-
     account = "compte_num"
     side = (
         pl.when(_starts(account, CUSTOMER_ACCOUNTS))

@@ -21,7 +21,6 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO
 
 import polars as pl
@@ -487,11 +486,6 @@ def _short_lines(data: bytes, separator: bytes, first_line: int, required: int) 
                 )
             )
     return problems
-
-
-def parse_path(path: Path) -> ParsedFec:
-    with path.open("rb") as source:
-        return parse(source)
 
 
 def filename_parts(filename: str) -> tuple[str | None, str | None]:
