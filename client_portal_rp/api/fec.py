@@ -24,14 +24,10 @@ from client_portal_rp.api.auth import api_company
 from client_portal_rp.api.pagination import cursor_field, limit_field
 from client_portal_rp.api.problems import Problem
 from client_portal_rp.fec import drilldown, schedules
-from client_portal_rp.fec.paging import (
-    MAX_CURSOR,
-    FecReadError,
-    decimal_euros,
-    import_of,
-)
+from client_portal_rp.fec.paging import FecReadError, decimal_euros, import_of
 from client_portal_rp.fec.schedules import Ageing, Bucket, Side
 from client_portal_rp.models import FecImport, Module
+from client_portal_rp.paging import MAX_CURSOR
 from client_portal_rp.tenancy import Access
 
 TAGS = ["Compta"]

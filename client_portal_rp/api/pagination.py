@@ -1,14 +1,12 @@
 """Cursor pagination for the API's lists (newest first): the cursor is the last item's
-(`created_at`, `id`), opaque to clients (base64url), and the next page is a keyset query, so a
-deposit added meanwhile neither shifts nor repeats items and page 200 costs what page 1 does."""
+(`created_at`, `id`) in the portal's shared encoding (client_portal_rp/paging.py), and the next
+page is a keyset query, so a deposit added meanwhile neither shifts nor repeats items and page
+200 costs what page 1 does."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from apiflask.fields import Integer, String
 from apiflask.validators import Length, Range
@@ -17,10 +15,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, or_
 
 from client_portal_rp.api.problems import Problem
-
-T = TypeVar("T")
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
+from client_portal_rp.paging import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    decode_cursor,
+    encode_cursor,
+)
 
 
 def cursor_field(max_length: int = 200) -> String:
@@ -45,43 +46,21 @@ def limit_field(items: str) -> Integer:
     )
 
 
-@dataclass(frozen=True)
-class Cursor:
-    created_at: datetime
-    id: int
-
-    def encode(self) -> str:
-        raw = f"{self.created_at.isoformat()}|{self.id}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, value: str) -> Cursor:
-        try:
-            if len(value) > 200:
-                raise ValueError(value)
-            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-            moment, _sep, ident = raw.partition("|")
-            created_at = datetime.fromisoformat(moment)
-            if created_at.tzinfo is None or not ident.isdigit():
-                raise ValueError(raw)
-            return cls(created_at, int(ident))
-        except (ValueError, UnicodeDecodeError, binascii.Error) as error:
-            raise Problem(
-                400,
-                _("Curseur invalide"),
-                _(
-                    "Le paramètre « cursor » ne vient pas d'une page précédente : "
-                    "reprenez la liste au début."
-                ),
-                code="invalid_cursor",
-                errors={"cursor": [_("Curseur invalide.")]},
-            ) from error
-
-
-@dataclass
-class Page(Generic[T]):
-    items: list[T]
-    next_cursor: str | None
+def _after(cursor: str) -> tuple[datetime, int]:
+    try:
+        moment, ident = decode_cursor(cursor, datetime, int)
+    except ValueError as error:
+        raise Problem(
+            400,
+            _("Curseur invalide"),
+            _(
+                "Le paramètre « cursor » ne vient pas d'une page précédente : "
+                "reprenez la liste au début."
+            ),
+            code="invalid_cursor",
+            errors={"cursor": [_("Curseur invalide.")]},
+        ) from error
+    return moment, ident
 
 
 def keyset_page(
@@ -96,15 +75,15 @@ def keyset_page(
     `created`: the model's moment column (archives order by `published_at`)."""
     moment = getattr(model, created)
     if cursor:
-        after = Cursor.decode(cursor)
+        after_moment, after_id = _after(cursor)
         statement = statement.where(
             # The redundant `<=` is what PostgreSQL turns into an index range (company_id,
             # created_at); with the OR alone it reads from the newest row and filters
             # (bench/portal_api.py prints both plans).
-            moment <= after.created_at,
+            moment <= after_moment,
             or_(
-                moment < after.created_at,
-                and_(moment == after.created_at, model.id < after.id),
+                moment < after_moment,
+                and_(moment == after_moment, model.id < after_id),
             ),
         )
     from client_portal_rp.extensions import db
@@ -115,5 +94,5 @@ def keyset_page(
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None
-    next_cursor = Cursor(getattr(last, created), last.id).encode() if more and last else None
+    next_cursor = encode_cursor(getattr(last, created), last.id) if more and last else None
     return Page(rows, next_cursor)

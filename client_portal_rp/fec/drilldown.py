@@ -19,15 +19,10 @@ from sqlalchemy import and_, func, or_, select
 
 from client_portal_rp.extensions import db
 from client_portal_rp.fec.lines import BLOCK_LINES, EntryLine, party_lines
-from client_portal_rp.fec.paging import (
-    Page,
-    bad_cursor,
-    clamp_limit,
-    decode_cursor,
-    encode_cursor,
-)
+from client_portal_rp.fec.paging import bad_cursor, clamp_limit, decode_cursor
 from client_portal_rp.fec.refs import piece_key
 from client_portal_rp.models import Company, Deposit, FecImport, FecParty
+from client_portal_rp.paging import Page, encode_cursor
 
 CHARGE_ROLES = ("fournisseur", "compte")
 MAX_PIECE_DEPOSITS = 50

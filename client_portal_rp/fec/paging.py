@@ -1,31 +1,24 @@
 """What the échéancier and drill-down reads share: which import a page reads (the exercice asked
 for, else the latest), keyset cursors for their lists, and amounts as decimal strings.
 
-Lists are paginated by keyset, never by offset: a supplier of a 1,000,000-line FEC may have
-100,000 entries, and their last page must cost what the first does. A cursor is the last row's
-sort key, opaque to the reader (base64url of a small JSON array); a cursor that does not decode
-to the expected shape is `BadCursor`, with the French message the page or the API shows.
+Lists are paginated by keyset, never by offset (client_portal_rp/paging.py): a supplier of a
+1,000,000-line FEC may have 100,000 entries, and their last page must cost what the first does.
+A cursor that does not decode to the expected shape is `BadCursor`, with the French message
+the page or the API shows.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from dataclasses import dataclass
-from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from client_portal_rp import paging
 from client_portal_rp.extensions import db
 from client_portal_rp.models import Company, FecImport
+from client_portal_rp.paging import DEFAULT_LIMIT
 
-T = TypeVar("T")
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
-MAX_CURSOR = 400
 # An export (CSV, XLSX) holds at most this many rows.
 EXPORT_MAX_ROWS = 100_000
 
@@ -46,36 +39,11 @@ class BadExercice(FecReadError):
     pass
 
 
-@dataclass
-class Page(Generic[T]):
-    items: list[T]
-    next_cursor: str | None
-
-
-def encode_cursor(*values: str | int | date) -> str:
-    raw = json.dumps([v.isoformat() if isinstance(v, date) else v for v in values])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
 def decode_cursor(value: str, *kinds: type) -> tuple[Any, ...]:
-    """The values `encode_cursor` wrote, checked against `kinds` (str, int or date)."""
+    """The shared cursor (client_portal_rp.paging), or BadCursor with the page's message."""
     try:
-        if len(value) > MAX_CURSOR:
-            raise ValueError(value)
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        items = json.loads(raw)
-        if not isinstance(items, list) or len(items) != len(kinds):
-            raise ValueError(raw)
-        decoded: list[Any] = []
-        for item, kind in zip(items, kinds, strict=True):
-            if kind is date:
-                decoded.append(date.fromisoformat(item))
-            elif isinstance(item, kind) and not isinstance(item, bool):
-                decoded.append(item)
-            else:
-                raise ValueError(raw)
-        return tuple(decoded)
-    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error) as error:
+        return paging.decode_cursor(value, *kinds)
+    except ValueError as error:
         raise bad_cursor() from error
 
 

@@ -32,8 +32,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
 from client_portal_rp.extensions import db
-from client_portal_rp.fec.paging import Page, clamp_limit, decode_cursor, encode_cursor
+from client_portal_rp.fec.paging import clamp_limit, decode_cursor
 from client_portal_rp.models import FecAccount, FecImport, FecOpenItem, FecParty
+from client_portal_rp.paging import Page, encode_cursor
 
 
 class Side(enum.StrEnum):
