@@ -3,7 +3,7 @@
 page sizes, and the cursor's encoding.
 
 A cursor is the last row's sort key, opaque to the reader: base64url of a small JSON array.
-`decode_cursor` checks it against the expected kinds and raises ValueError otherwise; each
+`decode_cursor` checks it against the expected kinds and raises InvalidCursor otherwise; each
 reader turns that into its own French answer (a page's message, the API's problem).
 """
 
@@ -22,6 +22,10 @@ MAX_LIMIT = 200
 MAX_CURSOR = 400
 
 
+class InvalidCursor(ValueError):
+    """A cursor that no page of this list wrote."""
+
+
 @dataclass
 class Page(Generic[T]):
     items: list[T]
@@ -35,7 +39,7 @@ def encode_cursor(*values: str | int | date | datetime) -> str:
 
 def decode_cursor(value: str, *kinds: type) -> tuple[Any, ...]:
     """The values `encode_cursor` wrote, checked against `kinds` (str, int, date or an aware
-    datetime); ValueError for anything else."""
+    datetime); InvalidCursor for anything else."""
     try:
         if len(value) > MAX_CURSOR:
             raise ValueError(value)
@@ -57,5 +61,5 @@ def decode_cursor(value: str, *kinds: type) -> tuple[Any, ...]:
             else:
                 raise ValueError(raw)
         return tuple(decoded)
-    except (TypeError, UnicodeDecodeError, binascii.Error, json.JSONDecodeError) as error:
-        raise ValueError(value) from error
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error) as error:
+        raise InvalidCursor(value[:MAX_CURSOR]) from error

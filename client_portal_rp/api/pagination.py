@@ -18,6 +18,7 @@ from client_portal_rp.api.problems import Problem
 from client_portal_rp.paging import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    InvalidCursor,
     Page,
     decode_cursor,
     encode_cursor,
@@ -49,7 +50,7 @@ def limit_field(items: str) -> Integer:
 def _after(cursor: str) -> tuple[datetime, int]:
     try:
         moment, ident = decode_cursor(cursor, datetime, int)
-    except ValueError as error:
+    except InvalidCursor as error:
         raise Problem(
             400,
             _("Curseur invalide"),

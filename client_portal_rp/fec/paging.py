@@ -17,7 +17,7 @@ from sqlalchemy import select
 from client_portal_rp import paging
 from client_portal_rp.extensions import db
 from client_portal_rp.models import Company, FecImport
-from client_portal_rp.paging import DEFAULT_LIMIT
+from client_portal_rp.paging import DEFAULT_LIMIT, InvalidCursor
 
 # An export (CSV, XLSX) holds at most this many rows.
 EXPORT_MAX_ROWS = 100_000
@@ -43,7 +43,7 @@ def decode_cursor(value: str, *kinds: type) -> tuple[Any, ...]:
     """The shared cursor (client_portal_rp.paging), or BadCursor with the page's message."""
     try:
         return paging.decode_cursor(value, *kinds)
-    except ValueError as error:
+    except InvalidCursor as error:
         raise bad_cursor() from error
 
 

@@ -1,5 +1,6 @@
 """The portal's one cursor encoding (client_portal_rp/paging.py): what it writes it reads back;
-anything else, a naive moment included, is a ValueError each reader turns into its answer."""
+anything else, a naive moment included, is InvalidCursor, which each reader turns into its
+answer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from client_portal_rp.paging import MAX_CURSOR, decode_cursor, encode_cursor
+from client_portal_rp.paging import MAX_CURSOR, InvalidCursor, decode_cursor, encode_cursor
 
 
 def test_a_cursor_reads_back_what_it_wrote() -> None:
@@ -29,6 +30,6 @@ def test_a_cursor_reads_back_what_it_wrote() -> None:
         ("A" * (MAX_CURSOR + 1), (str, int)),
     ],
 )
-def test_anything_else_is_a_value_error(cursor: str, kinds: tuple[type, ...]) -> None:
-    with pytest.raises(ValueError):
+def test_anything_else_is_an_invalid_cursor(cursor: str, kinds: tuple[type, ...]) -> None:
+    with pytest.raises(InvalidCursor):
         decode_cursor(cursor, *kinds)
