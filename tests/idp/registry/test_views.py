@@ -531,7 +531,7 @@ def test_registry_admin_pages_in_english(client):
     client.post("/language/en", data={"csrf_token": csrf_token(client, UPLOAD), "next": UPLOAD})
     page = client.get(UPLOAD).get_data(as_text=True)
     assert '<html lang="en">' in page
-    assert "20 MB at most" in page and "Mo" not in page
+    assert "20 MB at most" in page and "20 Mo" not in page
 
 
 def test_registry_admin_old_import_listed_with_cli_actor(client):
