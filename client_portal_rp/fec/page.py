@@ -32,6 +32,7 @@ from client_portal_rp.fec.indicators import (
     indicators,
 )
 from client_portal_rp.fec.paging import FecReadError, parse_exercice
+from client_portal_rp.formatting import page_locale
 from client_portal_rp.tenancy import Access
 
 EXPORT_FORMATS = ("csv", "xlsx")
@@ -44,13 +45,18 @@ def endpoint_url(endpoint: str, **values: Any) -> str | None:
     return url_for(endpoint, **values)
 
 
+SCALES = ((1_000_000, "M"), (1_000, "k"))
+
+
 def compact_euros(cents: int) -> str:
-    """An axis label: 1 250 000,00 € → « 1,25 M€ », 48 000 € → « 48 k€ »."""
+    """An axis label: 1 250 000,00 € → « 1,25 M€ », 48 000 € → « 48 k€ »; in English
+    « €1.25M », « €48k »."""
     euros = cents / 100
-    for size, unit in ((1_000_000, "M€"), (1_000, "k€")):
-        if abs(euros) >= size:
-            return format_decimal(euros / size, format="#,##0.##") + "\u00a0" + unit
-    return format_decimal(euros, format="#,##0.##") + "\u00a0€"
+    size, unit = next(((s, u) for s, u in SCALES if abs(euros) >= s), (1, ""))
+    if page_locale() != "fr_FR":
+        sign = "-" if euros < 0 else ""
+        return f"{sign}€{format_decimal(abs(euros) / size, format='#,##0.##')}{unit}"
+    return f"{format_decimal(euros / size, format='#,##0.##')}\u00a0{unit}€"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from flask import Flask, render_template_string
+from flask_babel import refresh
 
 from client_portal_rp.formatting import euros, money
 
@@ -27,3 +28,25 @@ def test_euros_writes_what_babel_writes() -> None:
     """The pages' fast path (no babel call) and babel's fr_FR format are the same text."""
     for cents in (0, 1, -1, 99, 100, 123_456, -123_456, 99_999_999, 121_284_390, -(10**13)):
         assert euros(cents) == money(cents, "EUR"), cents
+
+
+def test_euros_in_english() -> None:
+    assert euros(121284390, locale="en") == "€1,212,843.90"
+    assert euros(-123450, locale="en") == "\u2212€1,234.50"
+    assert euros(5, locale="en") == "€0.05"
+
+
+def test_euros_in_english_writes_what_babel_writes() -> None:
+    for cents in (0, 1, -1, 99, 100, 123_456, -123_456, 99_999_999, 121_284_390, -(10**13)):
+        assert euros(cents, locale="en") == money(cents, "EUR", locale="en"), cents
+
+
+def test_filters_follow_the_page_language(portal_app: Flask) -> None:
+    """A page in English writes its amounts the English way, in French the French way."""
+    template = "{{ 123450 | euros }} {{ 150000 | money('USD') }}"
+    with portal_app.test_request_context(headers={"Accept-Language": "en"}):
+        refresh()  # the fixture's app context (and its cached locale) outlives a request
+        assert render_template_string(template) == "€1,234.50 $1,500.00"
+    with portal_app.test_request_context(headers={"Accept-Language": "fr"}):
+        refresh()
+        assert render_template_string(template) == "1\u202f234,50\u00a0€ 1\u202f500,00\u00a0$US"

@@ -209,3 +209,18 @@ def test_indicators_page_access_rules(portal_app: Flask, portal_client: FlaskCli
     for query in ("", "?format=csv"):
         status, page = page_of(portal_client, mine, query)
         assert status == 403 and "ne comprend pas le module" in page
+
+
+def test_indicators_page_in_english_writes_amounts_the_english_way(
+    portal_client: FlaskClient, company: Company
+) -> None:
+    response = portal_client.get(
+        f"/entreprises/{company.public_id}/compta", headers={"Accept-Language": "en"}
+    )
+    page = html.unescape(response.get_data(as_text=True))
+    assert '<html lang="en"' in page
+    revenue = card(page, "chiffre_affaires")
+    assert "€120,000.00" in revenue and "€96,000.00" in revenue
+    assert "up 25.0%" in revenue or f"up 25.0{NBSP}%" in revenue
+    assert f"{NNBSP}000,00" not in page  # no French amount left
+    assert "€10k" in page  # the charts' axis labels
