@@ -5,7 +5,9 @@ or `Montant` + `Sens` (D/C, +1/−1), 18, 21 or 22 columns, `\\r\\r\\n` line end
 space-padded fixed-width values, a trailing separator, the header in any case.
 
 The file is read once, in pieces of whole lines (`CHUNK` bytes): BOM dropped, every `\\r`
-removed, not-UTF-8 read again from the start as ISO-8859-15. Polars reads each piece with
+removed, not-UTF-8 read again from the start as ISO-8859-15 — or as Windows-1252, the
+"ANSI" of Windows software, when a piece holds a byte 0x80–0x9F: control characters in
+ISO-8859-15, but in Windows-1252 the ’ … € « œ » that French labels are full of. Polars reads each piece with
 every column a string (no type guessing) and turns values into typed columns in staged,
 vectorised expressions: amounts in integer cents (never floats), dates, repeated texts as
 categoricals. Memory holds the typed result and one piece, never the file (bench/fec.py).
@@ -28,6 +30,9 @@ import polars as pl
 CHUNK = 1024 * 1024  # bench/fec.py: 1 MB pieces 371 MB peak after parsing, 4 MB 414, 16 MB 548
 MAX_ERRORS = 50
 BOM = codecs.BOM_UTF8
+WINDOWS_1252 = "Windows-1252"
+# Bytes that are C1 control characters in ISO-8859-15 and letters or signs in Windows-1252.
+_WINDOWS_ONLY = re.compile(rb"[\x80-\x9f]")
 
 # Canonical names (DOMAIN.md) by their lower-case form.
 REQUIRED = (
@@ -123,7 +128,7 @@ class ParsedFec:
 
 @dataclass
 class _Layout:
-    encoding: str  # "UTF-8", "UTF-8 (BOM)", "ISO-8859-15"
+    encoding: str  # "UTF-8", "UTF-8 (BOM)", "ISO-8859-15", "Windows-1252"
     separator: str
     header: list[str]
 
@@ -167,13 +172,22 @@ def _lines_of(
             except UnicodeDecodeError:
                 raise _NotUtf8 from None
             return data
+        if _WINDOWS_ONLY.search(data):
+            try:
+                text = data.decode("cp1252")
+            except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: not Windows-1252 either
+                return data.decode("iso-8859-15").encode("utf-8")
+            layout.encoding = WINDOWS_1252
+            return text.encode("utf-8")
         return data.decode("iso-8859-15").encode("utf-8")
 
+    layout = _Layout(encoding, "\t", [])
     first = clean(first)
     end = first.find(b"\n")
     header_text = (first if end < 0 else first[:end]).decode("utf-8")
     separator = "\t" if header_text.count("\t") >= header_text.count("|") else "|"
-    layout = _Layout(encoding, separator, [name.strip() for name in header_text.split(separator)])
+    layout.separator = separator
+    layout.header = [name.strip() for name in header_text.split(separator)]
     pending = b"" if end < 0 else first[end + 1 :]
     while more := source.read(CHUNK):
         pending += clean(more)

@@ -255,6 +255,31 @@ def test_latin_byte_after_the_first_chunk_restarts_as_iso_8859_15(
     assert report.line_count == len(SIMPLE) + 1
 
 
+def test_windows_1252_text_is_read_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "ANSI" of Windows software: ’ (0x92) and € (0x80) are control characters in
+    ISO-8859-15; in a piece that has them the file is read as Windows-1252, wherever it is."""
+    from client_portal_rp.fec import parser
+
+    monkeypatch.setattr(parser, "CHUNK", 64)
+    rows = [*SIMPLE, line(num="9", text="Réglé", debit="0,00", credit="0,00")]
+    text = fec_bytes(rows).decode().replace("Papeterie Dupont", "L’Atelier d’Œuvres €")
+    assert "L’Atelier" in text
+    report = run(company(), text.encode("cp1252"))
+    assert report.ok, report.errors
+    assert report.encoding == "Windows-1252"
+    names = db.session.scalars(select(FecParty.label)).all()
+    assert "L’Atelier d’Œuvres €" in " ".join(names), names
+    assert not any("\x80" <= c <= "\x9f" for name in names for c in name)
+
+
+def test_iso_8859_15_file_without_windows_bytes_stays_iso_8859_15() -> None:
+    text = fec_bytes(SIMPLE).decode().replace("Papeterie Dupont", "Œuvres €")
+    report = run(company(), text.encode("iso-8859-15"))
+    assert report.encoding == "ISO-8859-15"
+    names = " ".join(db.session.scalars(select(FecParty.label)).all())
+    assert "Œuvres €" in names
+
+
 def test_fixed_width_zero_padded_values_with_trailing_pipe() -> None:
     padded = [
         "VE  |VE11|00000001|20250109|70100000|VENTE               |        |          |"
