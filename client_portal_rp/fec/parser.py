@@ -9,8 +9,8 @@ removed, not-UTF-8 read again from the start as ISO-8859-15 — or as Windows-12
 "ANSI" of Windows software, when a piece holds a byte 0x80–0x9F: control characters in
 ISO-8859-15, but in Windows-1252 the ’ … € œ that French labels are full of. Polars reads
 each piece with every column a string (no type guessing) and turns values into typed columns
-in staged, vectorised expressions: amounts in integer cents (never floats), dates, repeated texts as
-categoricals. Memory holds the typed result and one piece, never the file (bench/fec.py).
+in staged, vectorised expressions: amounts in integer cents (never floats), dates, repeated
+texts as categoricals. Memory holds the typed result and one piece, never the file (bench/fec.py).
 
 A file with errors raises `FecInvalid` with French messages and line numbers (the header is
 line 1); what the file means (balances, warnings) is `client_portal_rp.fec.compute`'s.
