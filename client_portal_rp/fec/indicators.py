@@ -6,9 +6,11 @@ exercice of 1,000,000 lines costs what one of 100 does (two small queries).
 
 Amounts are integer cents. Trésorerie nette = disponibilités − concours bancaires. The change
 in % is (current − previous) / |previous| × 100, rounded half-up to one decimal; None when the
-previous figure is missing or zero (no meaningful ratio). The previous exercice's months are
-matched by position: the 1st month of this exercice with the 1st of the previous one (an
-exercice closing in September compares October with October).
+previous figure is missing or zero (no meaningful ratio). A month is compared with the same
+month a year before, when the previous exercice has it: October with October for two exercices
+closing in September; after a short first exercice (April–September) October has nothing to
+compare with, and after a long one (18 months) October meets its own October, not the long
+exercice's first month.
 """
 
 from __future__ import annotations
@@ -117,11 +119,12 @@ class Indicators:
     def change(self, key: str) -> Decimal | None:
         return change_percent(self.current.totals[key], self.previous_total(key))
 
-    def previous_month(self, position: int) -> Month | None:
-        """The previous exercice's month at the same position (0 = its first)."""
-        if self.previous is None or not 0 <= position < len(self.previous.months):
+    def previous_month(self, month: date) -> Month | None:
+        """The previous exercice's month a year before `month` (its first day), if it has it."""
+        if self.previous is None:
             return None
-        return self.previous.months[position]
+        wanted = month.replace(year=month.year - 1)
+        return next((m for m in self.previous.months if m.month == wanted), None)
 
 
 def _exercice(fec_import: FecImport) -> Exercice:

@@ -100,8 +100,8 @@ def cards(ind: Indicators) -> list[Card]:
 
 def month_rows(ind: Indicators) -> list[MonthRow]:
     rows = []
-    for i, month in enumerate(ind.current.months):
-        before = ind.previous_month(i)
+    for month in ind.current.months:
+        before = ind.previous_month(month.month)
         rows.append(
             MonthRow(
                 month.month,
@@ -120,7 +120,7 @@ def _previous(rows: list[MonthRow], key: str) -> list[int | None]:
 
 def month_table(ind: Indicators, rows: list[MonthRow]) -> Table:
     """The monthly figures for download: each indicator of the exercice, then the previous
-    exercice's month at the same position."""
+    exercice's month a year before."""
     previous = ind.previous.exercice if ind.previous else None
     columns = [Column(_("Mois"))] + [Column(str(LABELS[k]), "money") for k in DISPLAY_KEYS]
     if previous is not None:

@@ -93,24 +93,39 @@ def test_indicators_read_without_previous_exercice(app_ctx: Flask) -> None:
     company = company_with_two_exercices()
     ind = indicators(company, 2049)
     assert ind is not None and ind.previous is None
-    assert ind.change("chiffre_affaires") is None and ind.previous_month(0) is None
+    assert ind.change("chiffre_affaires") is None and ind.previous_month(date(2049, 1, 1)) is None
     assert indicators(company, 2048) is None  # no FEC for that exercice
 
 
-def test_indicators_read_months_in_order_and_previous_by_position(app_ctx: Flask) -> None:
+def test_indicators_read_months_in_order_and_previous_a_year_before(app_ctx: Flask) -> None:
     company = make_company(make_firm())
     make_fec_import(company, 2050, monthly(date(2049, 10, 1), 12, charges=10_00))
-    # a short previous exercice (its first year): six months, April to September 2049
-    make_fec_import(company, 2049, monthly(date(2049, 4, 1), 6, charges=7_00))
+    # a long previous exercice (its first): eighteen months, April 2048 to September 2049
+    make_fec_import(company, 2049, monthly(date(2048, 4, 1), 18, charges=7_00))
     ind = indicators(company, 2050)
     assert ind is not None
     assert [m.month for m in ind.current.months] == month_starts(date(2049, 10, 1), 12)
     assert [m.figures["charges"] for m in ind.current.months][:3] == [10_00, 20_00, 30_00]
-    first, sixth = ind.previous_month(0), ind.previous_month(5)
-    assert first is not None and first.month == date(2049, 4, 1)
-    assert first.figures["charges"] == 7_00
-    assert sixth is not None and sixth.figures["charges"] == 42_00
-    assert ind.previous_month(6) is None and ind.previous_month(-1) is None
+    october = ind.previous_month(date(2049, 10, 1))
+    assert october is not None and october.month == date(2048, 10, 1)  # not April 2048
+    assert october.figures["charges"] == 7 * 7_00  # the long exercice's 7th month
+    september = ind.previous_month(date(2050, 9, 1))
+    assert september is not None and september.month == date(2049, 9, 1)
+    assert ind.previous_month(date(2051, 1, 1)) is None
+
+
+def test_indicators_read_after_a_short_first_exercice(app_ctx: Flask) -> None:
+    """April to September 2049, then October 2049 to September 2050: October 2049 has no
+    October before it (never compared with April)."""
+    company = make_company(make_firm())
+    make_fec_import(company, 2050, monthly(date(2049, 10, 1), 12, charges=10_00))
+    make_fec_import(company, 2049, monthly(date(2049, 4, 1), 6, charges=7_00))
+    ind = indicators(company, 2050)
+    assert ind is not None and ind.previous is not None
+    assert ind.previous_month(date(2049, 10, 1)) is None
+    april = ind.previous_month(date(2050, 4, 1))
+    assert april is not None and april.month == date(2049, 4, 1)
+    assert april.figures["charges"] == 7_00
 
 
 def test_indicators_read_is_isolated_by_company(app_ctx: Flask) -> None:
