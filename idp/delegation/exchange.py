@@ -31,8 +31,10 @@ the actor's: a site asking for MFA sees the collaborator's). Decisions:
   out when exactly one such delegation exists (several: `invalid_request` asking for it).
 - **Targets only narrow** to the services the delegation covers: `audience` values are their
   client ids; `resource` values are URLs on their origins (the origins of their registered
-  redirect URIs, the only address a client has). Without either, `aud` is the requesting
-  client. **Scope only narrows** the subject token's; `offline_access` is dropped (no refresh).
+  redirect URIs, the only address a client has) and, as at every grant, resources the
+  requesting client registered, exactly (docs/adr/0028-client-resources.md). Without either,
+  `aud` is the requesting client. **Scope only narrows** the subject token's;
+  `offline_access` is dropped (no refresh).
 - **Chains**: an exchanged token may itself be exchanged (RFC 8693 4.1 nests `act`): the
   grantor A of a collaborator B gets a token for C when A holds a delegation from C covering
   the client: `sub` C, `act {sub A, act {sub B}}`, `dlg` C→A, and `dlg_chain` the earlier
@@ -282,12 +284,13 @@ def _chain(
 
 def _audiences(client: OAuthClient, delegation: Delegation, form: Any) -> list[str]:
     """`aud`: the audiences and resources asked, all within the delegation's services;
-    without any, the requesting client (as for its other tokens: itself and its resources)."""
+    without any, the requesting client (as for its other tokens: itself and its resources).
+    A resource must also be one the client registered (ADR 0028), as at every grant."""
     covered = delegation.client_ids()
     audiences = list(dict.fromkeys(form.getlist("audience")))
     if any(audience not in covered for audience in audiences):
         raise InvalidTargetError("an audience is not a service the delegation covers")
-    resources = requested_resources(form)
+    resources = requested_resources(form, client)
     origins = {
         _origin(uri) for service in delegation.services for uri in service.client.redirect_uris
     }

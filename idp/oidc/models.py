@@ -78,6 +78,9 @@ class OAuthClient(db.Model):  # type: ignore[name-defined]
     # RFC 8693 token exchange: the token types this client may present (empty: none).
     exchange_subject_token_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     exchange_actor_token_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # RFC 8707: the resources (absolute URIs, matched exactly) the client may name at /token;
+    # they join its access tokens' `aud` (ADR 0028). Empty: none.
+    resources: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

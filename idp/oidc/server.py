@@ -306,8 +306,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         """Claim the code, start its token family, issue the tokens (RFC 6749 4.1.4). The
         RFC 8707 `resource`s asked join the access token's `aud`, as at refresh (a native app
-        asks for the portal's API so: ADR 0026); a malformed one is refused before the code is
-        claimed."""
+        asks for the portal's API so: ADR 0026); a malformed one, or one the client did not
+        register (ADR 0028), is refused before the code is claimed."""
         from idp.oidc import tokens
 
         request: Request = self.request
@@ -316,7 +316,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         user = self.authenticate_user(stored)
         if user is None or not _session_alive(stored.row.session_public_id):
             raise InvalidGrantError("The authorization is no longer valid.")
-        g.oidc_resources = tokens.requested_resources(request.form)
+        g.oidc_resources = tokens.requested_resources(request.form, client)
         grant = claim_code(stored.row)
         request.user = user
         request.grant = grant

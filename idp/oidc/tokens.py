@@ -124,18 +124,26 @@ def scope_list(scope: str | None) -> list[str]:
 
 
 class InvalidTargetError(OAuth2Error):
-    """RFC 8707 section 2: a `resource` that is not an absolute URI without fragment."""
+    """RFC 8707 section 2: a `resource` that is not an absolute URI without fragment, or that
+    the client may not ask for."""
 
     error = "invalid_target"
 
 
-def requested_resources(form: Any) -> list[str]:
-    """The RFC 8707 `resource` parameters of a token request (POST body), checked."""
+def requested_resources(form: Any, client: Any) -> list[str]:
+    """The RFC 8707 `resource` parameters of a token request (POST body), checked: each an
+    absolute URI without fragment, and one the client registered (`OAuthClient.resources`,
+    compared exactly: no prefix, case or trailing-slash match; ADR 0028). Every grant that
+    reads resources calls this before it spends anything (a code, a refresh token). The
+    description never echoes the request's text."""
     values = form.getlist("resource") if hasattr(form, "getlist") else []
     for value in values:
         parts = urlsplit(value)
         if not parts.scheme or not parts.netloc or parts.fragment or "#" in value:
             raise InvalidTargetError("resource must be an absolute URI without a fragment")
+    allowed = client_row(client).resources or []
+    if any(value not in allowed for value in values):
+        raise InvalidTargetError("a resource is not registered for this client")
     return list(dict.fromkeys(values))
 
 
@@ -567,7 +575,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         user = credential.user
         if user is None or user.status != UserStatus.ACTIVE or credential.session_ended():
             raise InvalidGrantError("the grant of this refresh token has ended")
-        g.oidc_resources = requested_resources(self.request.form)
+        g.oidc_resources = requested_resources(self.request.form, self.request.client)
 
     def _reject_reuse(self, credential: RefreshCredential) -> None:
         """A refresh token that was used, or revoked, is presented: whoever holds it, the
@@ -626,7 +634,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         if refused:
             raise InvalidScopeError(f"scope not allowed for this client: {' '.join(refused)}")
         self.request.credential_scope = " ".join(requested or allowed)
-        g.oidc_resources = requested_resources(self.request.form)
+        g.oidc_resources = requested_resources(self.request.form, row)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         g.oidc_grant = None

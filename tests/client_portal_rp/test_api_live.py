@@ -74,6 +74,8 @@ def live_idp(own_database_url: str, smtp_server: Inbox) -> Iterator[LiveIdP]:
 def setting(live_idp: LiveIdP, tmp_path: Path) -> Iterator[NativeSetting]:
     from tests.idp.oidc.helpers import register_client
 
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
     with live_idp.app.app_context():
         mobile = register_client(
             name="Sésame Mobile",
@@ -81,10 +83,9 @@ def setting(live_idp: LiveIdP, tmp_path: Path) -> Iterator[NativeSetting]:
             first_party=False,  # any program may claim a public client's id: consent shown
             redirect_uris=[REDIRECT],
             scopes=SCOPE.split(),
+            resources=[f"{url}/api/v1"],  # the API it may ask for (RFC 8707, ADR 0028)
         )
     create_idp_user(live_idp, USERNAME, given_name="Marie", family_name="Curie")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     app = create_portal(
         portal_test_config(
             f"sqlite:///{tmp_path}/portal.sqlite",

@@ -44,9 +44,10 @@ def site(
     actor_types: list[str] | None = None,
     redirect_uri: str = "https://comptexpert.example/callback",
     public: bool = False,
+    resources: list[str] | None = None,
 ) -> RegisteredClient:
     """A partner site that accepts delegations and may exchange access tokens (unless told
-    otherwise)."""
+    otherwise), registered for `resources` (RFC 8707, ADR 0028; none unless given)."""
     rp = register_client(
         name=name,
         public=public,
@@ -55,6 +56,7 @@ def site(
         if grant_types is not None
         else ["authorization_code", "refresh_token", TOKEN_EXCHANGE],
         accepts_delegations=True,
+        resources=resources,
     )
     row = rp.row()
     row.exchange_subject_token_types = (
@@ -423,19 +425,36 @@ def test_audience_may_only_name_services_the_delegation_covers(app, client):
 
 
 def test_resource_must_be_on_a_covered_service(app, client):
-    s = scene(client)
+    """The delegation's rule: a resource on the origin of a service it covers. The client is
+    registered for every resource tried here, so that the delegation's rule is what refuses."""
+    outside = (
+        "https://ailleurs.example/api",
+        "https://comptexpert.example.evil.example/api",
+        "http://comptexpert.example/api",
+    )
+    s = scene(client, resources=["https://comptexpert.example/api", *outside])
     response = exchange(client, s.rp, s.subject_token, resource="https://comptexpert.example/api")
     assert response.status_code == 200, response.get_json()
     aud = segments(response.get_json()["access_token"])[1]["aud"]
     assert aud == [s.rp.client_id, "https://comptexpert.example/api"]
-    for resource in (
-        "https://ailleurs.example/api",
-        "https://comptexpert.example.evil.example/api",
-        "http://comptexpert.example/api",
-        "not a url",
-        "https://comptexpert.example/api#frag",
-    ):
+    for resource in outside:
+        body = refused(exchange(client, s.rp, s.subject_token, resource=resource), "invalid_target")
+        assert "delegation" in body["error_description"], body
+    for resource in ("not a url", "https://comptexpert.example/api#frag"):
         refused(exchange(client, s.rp, s.subject_token, resource=resource), "invalid_target")
+
+
+def test_resource_must_also_be_registered_for_the_exchanging_client(app, client):
+    """ADR 0028: a resource on a covered service is still one the client registered (exactly:
+    another path, a trailing slash, are other resources)."""
+    s = scene(client, resources=["https://comptexpert.example/api"])
+    for resource in (
+        "https://comptexpert.example/other",
+        "https://comptexpert.example/api/",
+        "https://comptexpert.example/API",
+    ):
+        body = refused(exchange(client, s.rp, s.subject_token, resource=resource), "invalid_target")
+        assert "not registered" in body["error_description"], body
 
 
 def test_scope_only_narrows(app, client):

@@ -68,11 +68,13 @@ def register_client(
     jwks_uri: str | None = None,
     accepts_delegations: bool = False,
     admits_delegates: bool = False,
+    resources: list[str] | None = None,
 ) -> RegisteredClient:
     """Register a client (committed). Confidential with `client_secret_basic` by default;
     `public=True` gives a public client (method `none`, no secret). First-party by default
     (no consent page): pass `first_party=False` for a third-party client. The delegation
-    settings (ADR 0025) are off unless asked."""
+    settings (ADR 0025) are off unless asked; `resources` are the RFC 8707 resources the
+    client may ask for at /token (none unless given, ADR 0028)."""
     method = auth_method or (
         ClientAuthMethod.NONE.value if public else ClientAuthMethod.CLIENT_SECRET_BASIC.value
     )
@@ -98,6 +100,7 @@ def register_client(
         allowed_profiles=allowed_profiles or [],
         accepts_delegations=accepts_delegations,
         admits_delegates=admits_delegates,
+        resources=resources or [],
     )
     db.session.add(client)
     db.session.commit()

@@ -97,7 +97,7 @@ def test_client_credentials_with_client_secret_post(client):
 
 
 def test_client_credentials_resource_indicators_join_the_audience(client):
-    rp = _machine()
+    rp = _machine(resources=["https://api.example/", "https://files.example/"])
     response = client.post(
         "/token",
         data={
@@ -113,7 +113,7 @@ def test_client_credentials_resource_indicators_join_the_audience(client):
 
 @pytest.mark.parametrize("resource", ["api", "/relative", "https://api.example/#frag"])
 def test_client_credentials_bad_resource_is_invalid_target(client, resource):
-    rp = _machine()
+    rp = _machine(resources=[resource])  # even registered, a malformed one is refused
     response = client_credentials(client, rp, resource=resource)
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_target"

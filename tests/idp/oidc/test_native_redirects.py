@@ -178,12 +178,13 @@ def _code(client, rp: RegisteredClient) -> tuple[str, str]:
 
 
 def test_native_code_grant_resource_joins_the_audience(app, client):
+    api = "https://portail.example/api/v1"
     rp = _at(
-        register_client(public=True, redirect_uris=[LOOPBACK]), "http://127.0.0.1:4242/callback"
+        register_client(public=True, redirect_uris=[LOOPBACK], resources=[api]),
+        "http://127.0.0.1:4242/callback",
     )
     sign_in(client)
     code, verifier = _code(client, rp)
-    api = "https://portail.example/api/v1"
     response = redeem_code(client, rp, code, verifier=verifier, resource=api)
     assert response.status_code == 200, response.get_data(as_text=True)
     claims = _access_claims(response.get_json()["access_token"])
@@ -193,8 +194,9 @@ def test_native_code_grant_resource_joins_the_audience(app, client):
 @pytest.mark.parametrize("resource", ["api", "/api/v1", "https://portail.example/api#v1"])
 def test_native_code_grant_bad_resource_is_invalid_target_and_spends_no_code(app, client, resource):
     rp = _at(
-        register_client(public=True, redirect_uris=[LOOPBACK]), "http://127.0.0.1:4242/callback"
-    )
+        register_client(public=True, redirect_uris=[LOOPBACK], resources=[resource]),
+        "http://127.0.0.1:4242/callback",
+    )  # registered or not, a malformed resource is refused
     sign_in(client)
     code, verifier = _code(client, rp)
     refused = redeem_code(client, rp, code, verifier=verifier, resource=resource)
