@@ -215,6 +215,14 @@ class ClientForm(SesameForm):
         _l("Adresses après déconnexion (post_logout_redirect_uri), une par ligne")
     )
     backchannel_logout_uri = StringField(_l("Adresse de déconnexion back-channel"))
+    resources = LineListField(
+        _l("Ressources (RFC 8707) que le site peut demander, une par ligne"),
+        description=_l(
+            "Les API auxquelles ses jetons d'accès peuvent être destinés (paramètre resource "
+            "à /token), adresses exactes : https://…, sans fragment (#). Aucune : ses jetons ne "
+            "nomment que lui."
+        ),
+    )
     first_party = BooleanField(_l("Site de l'Ordre (pas d'écran de consentement)"))
     allowed_profiles = CheckboxesField(
         _l("Profils autorisés (aucun coché : tout le monde)"),
@@ -275,6 +283,7 @@ class ClientForm(SesameForm):
             require_mfa=bool(self.require_mfa.data),
             accepts_delegations=bool(self.accepts_delegations.data),
             admits_delegates=bool(self.admits_delegates.data),
+            resources=list(self.resources.data or []),
         )
 
     def show_refusal(self, errors: dict[str, list[str]]) -> None:

@@ -31,6 +31,7 @@ OPTION_OF_FIELD = {
     "scopes": "--scope",
     "exchange_subject_token_types": "--exchange-subject-token-types",
     "exchange_actor_token_types": "--exchange-actor-token-types",
+    "resources": "--resource",
 }
 
 
@@ -115,6 +116,7 @@ def _describe(client: Any) -> dict[str, Any]:
         "admits_delegates": client.admits_delegates,
         "exchange_subject_token_types": list(client.exchange_subject_token_types or []),
         "exchange_actor_token_types": list(client.exchange_actor_token_types or []),
+        "resources": list(client.resources or []),
         "created_at": client.created_at.isoformat(),
         "secret_rotated_at": client.secret_rotated_at.isoformat()
         if client.secret_rotated_at
@@ -178,6 +180,12 @@ clients_cli = AppGroup("clients", help="Relying parties (partner sites) of the O
     help="The allowed profiles also admit their delegates (a valid delegation covering it).",
 )
 @_exchange_options
+@click.option(
+    "--resource",
+    "resources",
+    multiple=True,
+    help="An RFC 8707 resource (absolute URI) the client may ask for at /token; repeatable.",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id", "client_secret"}.')
 def add_client(
     name: str,
@@ -197,6 +205,7 @@ def add_client(
     admits_delegates: bool,
     exchange_subject_token_types: str | None,
     exchange_actor_token_types: str | None,
+    resources: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Register a client; its secret is printed once."""
@@ -220,6 +229,7 @@ def add_client(
         admits_delegates=admits_delegates,
         exchange_subject_token_types=_csv(exchange_subject_token_types),
         exchange_actor_token_types=_csv(exchange_actor_token_types),
+        resources=list(resources),
     )
     if grant_types:
         new.grant_types = list(grant_types)
@@ -324,6 +334,13 @@ def remove_client(client_id: str, yes: bool) -> None:
     help="The allowed profiles also admit their delegates (or no longer).",
 )
 @_exchange_options
+@click.option(
+    "--resource",
+    "resources",
+    multiple=True,
+    help="The RFC 8707 resources the client may ask for, replacing its list; repeatable.",
+)
+@click.option("--no-resources", is_flag=True, help="The client may ask for no resource.")
 def update_client(
     client_id: str,
     require_mfa: bool | None,
@@ -331,6 +348,8 @@ def update_client(
     admits_delegates: bool | None,
     exchange_subject_token_types: str | None,
     exchange_actor_token_types: str | None,
+    resources: tuple[str, ...],
+    no_resources: bool,
 ) -> None:
     """Change a client's settings (audited when something changes)."""
     from idp.audit.services import CLI
@@ -338,16 +357,20 @@ def update_client(
     from idp.oidc import clients
 
     exchange_types = (exchange_subject_token_types, exchange_actor_token_types)
+    if resources and no_resources:
+        raise Refused("--resource et --no-resources s'excluent : choisissez l'un ou l'autre.")
     if (
         require_mfa is None
         and accepts_delegations is None
         and admits_delegates is None
         and exchange_types == (None, None)
+        and not resources
+        and not no_resources
     ):
         raise Refused(
             "Rien à modifier : indiquez --require-mfa, --accepts-delegations, "
-            "--admits-delegates (ou leur forme --no-…), --exchange-subject-token-types ou "
-            "--exchange-actor-token-types."
+            "--admits-delegates (ou leur forme --no-…), --exchange-subject-token-types, "
+            "--exchange-actor-token-types, --resource ou --no-resources."
         )
     client = _find(client_id)
     lines = []
@@ -374,6 +397,10 @@ def update_client(
                 lines.append(f"délégataires {state}{same}")
         if exchange_types != (None, None):
             lines.extend(_set_exchange_types(client, *exchange_types))
+        if resources or no_resources:
+            changed_to = clients.set_resources(db.session, client, CLI, list(resources))
+            same = "" if changed_to is not None else " (inchangé)"
+            lines.append(f"resources {' '.join(client.resources) or '-'}{same}")
     except DomainError as error:
         db.session.rollback()
         raise _refusal(error) from error

@@ -138,6 +138,8 @@ class NewClient:
     # RFC 8693: the token types the client may present as subject / actor (empty: none).
     exchange_subject_token_types: list[str] = field(default_factory=list)
     exchange_actor_token_types: list[str] = field(default_factory=list)
+    # RFC 8707: the resources the client may ask for at /token, matched exactly (ADR 0028).
+    resources: list[str] = field(default_factory=list)
 
     @property
     def method(self) -> str:
@@ -238,6 +240,8 @@ def check_new_client(new: NewClient) -> dict[str, list[str]]:
         value = getattr(new, single)
         if value and (problem := uri_problem(value)):
             refuse(single, problem)
+    for problem in resources_problems(new.resources):
+        refuse("resources", problem)
 
     unknown_grants = [g for g in new.grant_types if g not in GRANT_TYPES]
     for grant in unknown_grants:
@@ -347,6 +351,13 @@ def _expanded(values: list[str]) -> list[str]:
     return _unique([SHORT_NAMES.get(v.strip(), v) for v in values])
 
 
+def resources_problems(values: list[str]) -> list[str]:
+    """Why RFC 8707 resources cannot be registered (one French line per refused value): each
+    is an address as `uri_problem` admits them (absolute, https but for loopback hosts outside
+    production, no fragment, no userinfo). The token endpoint compares them exactly."""
+    return [problem for value in values if (problem := uri_problem(value))]
+
+
 def exchange_token_types_problems(values: list[str]) -> list[str]:
     """Why a token exchange allowlist cannot be registered (one French line per value)."""
     return [
@@ -405,6 +416,7 @@ def create_client(
         admits_delegates=new.admits_delegates,
         exchange_subject_token_types=_expanded(new.exchange_subject_token_types),
         exchange_actor_token_types=_expanded(new.exchange_actor_token_types),
+        resources=_unique(new.resources),
     )
     if TOKEN_EXCHANGE in new.grant_types and not new.exchange_subject_token_types:
         # The grant type alone (the admin form's checkbox) means the only subject type there
@@ -433,6 +445,7 @@ def create_client(
         admits_delegates=new.admits_delegates,
         exchange_subject_token_types=new.exchange_subject_token_types,
         exchange_actor_token_types=new.exchange_actor_token_types,
+        resources=new.resources,
     )
     session.add(client)
     flush_or_raise(session)
@@ -447,6 +460,7 @@ def create_client(
         require_mfa=new.require_mfa,
         accepts_delegations=new.accepts_delegations,
         admits_delegates=new.admits_delegates,
+        resources=new.resources,
     )
     forget_client(client.client_id)
     return client, secret
@@ -587,6 +601,24 @@ def set_exchange_token_types(
         return {}
     _apply_settings(session, client, actor, changes)
     return changes
+
+
+def set_resources(
+    session: DbSession, client: OAuthClient, actor: Actor, resources: list[str]
+) -> list[str] | None:
+    """Replace the RFC 8707 resources the client may ask for (ADR 0028; empty: none). Returns
+    the new list, or None when it is the same (audited only on a change). Tokens already
+    issued keep their `aud`; the next code exchange or refresh asking for a removed resource
+    is refused. The caller commits."""
+    if client.disabled_at is not None:
+        raise ClientAlreadyRemoved()
+    values = _unique(resources)
+    if problems := resources_problems(values):
+        raise ClientInvalid({"resources": problems})
+    if list(client.resources or []) == values:
+        return None
+    _apply_settings(session, client, actor, {"resources": values})
+    return values
 
 
 def remove_client(session: DbSession, client: OAuthClient, actor: Actor) -> int:

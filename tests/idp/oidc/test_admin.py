@@ -192,6 +192,32 @@ def test_admin_add_refuses_bad_uris_with_french_messages_on_the_form(admin):
     assert db.session.scalar(select(OAuthClient.id)) is None
 
 
+def test_admin_add_registers_the_resources_and_the_page_lists_them(admin):
+    api = "https://portail.example/api/v1"
+    form = admin.get("/admin/clients/nouveau").get_data(as_text=True)
+    assert "Ressources (RFC 8707)" in form
+    response = admin.post(
+        "/admin/clients/nouveau",
+        data=_form(admin, resources=f"{api}\r\nhttps://fichiers.example/\r\n"),
+    )
+    assert response.status_code == 200
+    client = db.session.scalars(select(OAuthClient)).one()
+    assert client.resources == [api, "https://fichiers.example/"]
+    shown = admin.get(f"/admin/clients/{client.client_id}").get_data(as_text=True)
+    assert "Ressources (RFC 8707)" in shown and api in shown
+
+
+def test_admin_add_refuses_a_malformed_resource_on_its_field(admin):
+    response = admin.post(
+        "/admin/clients/nouveau", data=_form(admin, resources="portail.example/api")
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    error = html[html.index('id="resources-error"') :]
+    assert error.index("« portail.example/api » n&#39;est pas une adresse absolue") < 200
+    assert db.session.scalar(select(OAuthClient.id)) is None
+
+
 def test_admin_add_refuses_control_characters_in_the_uri_lines(admin):
     response = admin.post(
         "/admin/clients/nouveau", data=_form(admin, redirect_uris="https://rp.example/\u202ecb")

@@ -127,6 +127,59 @@ def test_cli_clients_add_missing_name_is_a_usage_error(app):
     assert result.exit_code == 2 and "Traceback" not in result.stderr
 
 
+def test_cli_clients_add_resource_repeatable_and_shown(app):
+    api = "https://portail.example/api/v1"
+    result = _add(app, "--resource", api, "--resource", "https://fichiers.example/", "--json")
+    assert result.exit_code == 0, result.stderr
+    client_id = json.loads(result.stdout)["client_id"]
+    client = db.session.scalars(select(OAuthClient)).one()
+    assert client.resources == [api, "https://fichiers.example/"]
+    shown = json.loads(_run(app, "clients", "show", client_id).stdout)
+    assert shown["resources"] == [api, "https://fichiers.example/"]
+    other = json.loads(_add(app, "--json").stdout)["client_id"]
+    assert json.loads(_run(app, "clients", "show", other).stdout)["resources"] == []
+
+
+def test_cli_clients_add_malformed_resource_refused_with_status_2_in_french(app):
+    result = _add(app, "--resource", "api/v1", "--resource", "https://portail.example/api#v1")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.startswith("Erreur : ")
+    assert "--resource : « api/v1 » n'est pas une adresse absolue" in result.stderr
+    assert "--resource : « https://portail.example/api#v1 » ne doit pas contenir de fragment" in (
+        result.stderr
+    )
+    assert db.session.scalar(select(OAuthClient.id)) is None
+
+
+def test_cli_clients_update_sets_and_empties_the_resources(app):
+    api = "https://portail.example/api/v1"
+    client_id = json.loads(_add(app, "--json").stdout)["client_id"]
+    result = _run(app, "clients", "update", client_id, "--resource", api)
+    assert result.exit_code == 0, result.stderr
+    assert f"{client_id}\tresources {api}" in result.stdout
+    db.session.expire_all()
+    assert clients.get_client(client_id).resources == [api]  # type: ignore[union-attr]
+    again = _run(app, "clients", "update", client_id, "--resource", api)
+    assert "(inchangé)" in again.stdout
+    bad = _run(app, "clients", "update", client_id, "--resource", "portail.example/api")
+    assert bad.exit_code == 2 and "--resource : « portail.example/api »" in bad.stderr
+    both = _run(app, "clients", "update", client_id, "--resource", api, "--no-resources")
+    assert both.exit_code == 2 and "--no-resources" in both.stderr
+    emptied = _run(app, "clients", "update", client_id, "--no-resources")
+    assert emptied.exit_code == 0, emptied.stderr
+    assert f"{client_id}\tresources -" in emptied.stdout
+    db.session.expire_all()
+    assert clients.get_client(client_id).resources == []  # type: ignore[union-attr]
+    updates = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == "oidc_client_updated")
+    ).all()
+    assert [event.details["changes"] for event in updates] == [
+        {"resources": [api]},
+        {"resources": []},
+    ]
+
+
 def test_cli_clients_list_and_show(app):
     first = json.loads(_add(app, "--json").stdout)["client_id"]
     second = json.loads(

@@ -222,6 +222,50 @@ def test_clients_duplicates_and_blanks_dropped(app):
     assert client.allowed_profiles == ["autre"]
 
 
+# --- RFC 8707 resources (ADR 0028) ----------------------------------------------------------
+
+
+def test_clients_resources_registered_as_given_without_duplicates(app):
+    api = "https://portail.example/api/v1"
+    client, _secret = _create(resources=[api, " ", api, api + "/"])
+    assert client.resources == [api, api + "/"]  # a trailing slash is another resource
+    plain, _secret = _create(name="Sans ressource")
+    assert plain.resources == []
+
+
+@pytest.mark.parametrize(
+    ("uri", "words"),
+    [
+        ("api/v1", "absolue"),
+        ("/api/v1", "absolue"),
+        ("https://portail.example/api#v1", "fragment"),
+        ("http://portail.example/api", "https://"),
+        ("https://u:p@portail.example/api", "identifiant"),
+    ],
+)
+def test_clients_resources_refused_with_precise_message(app, uri, words):
+    errors = _refusal(resources=[uri])
+    assert len(errors["resources"]) == 1 and words in errors["resources"][0]
+
+
+def test_clients_set_resources_replaces_the_list_audited_and_drops_the_cache(app):
+    api = "https://portail.example/api/v1"
+    client, _secret = _create()
+    assert clients.get_client(client.client_id).resources == []  # type: ignore[union-attr]
+    assert clients.set_resources(db.session, client, CLI, [api, api]) == [api]
+    db.session.commit()
+    assert clients.get_client(client.client_id).resources == [api]  # type: ignore[union-attr]
+    assert clients.set_resources(db.session, client, CLI, [api]) is None  # unchanged
+    [event] = _events("oidc_client_updated")
+    assert event.details["changes"] == {"resources": [api]}
+    with pytest.raises(ClientInvalid) as refused:
+        clients.set_resources(db.session, client, CLI, ["https://portail.example/#x"])
+    assert "fragment" in refused.value.errors["resources"][0]
+    assert clients.set_resources(db.session, client, CLI, []) == []
+    db.session.commit()
+    assert clients.get_client(client.client_id).resources == []  # type: ignore[union-attr]
+
+
 # --- removal and the cache ------------------------------------------------------------------
 
 
