@@ -201,10 +201,11 @@ NATIVE_APP_SCOPES = (
 )
 
 
-def native_app() -> Site:
+def native_app(ports: Ports) -> Site:
     """The demo native app (ADR 0026): a public client (no secret, PKCE) whose loopback
-    redirect takes any port (RFC 8252), with the portal API's scopes. Third-party: Sésame asks
-    for consent, since any program may claim a public client's id (RFC 8252 section 8.6)."""
+    redirect takes any port (RFC 8252), with the portal API's scopes, and the API as the one
+    RFC 8707 resource it may ask for (ADR 0028). Third-party: Sésame asks for consent, since
+    any program may claim a public client's id (RFC 8252 section 8.6)."""
     return Site(
         "mobile",
         "Sésame Mobile (démo)",
@@ -213,6 +214,7 @@ def native_app() -> Site:
         False,
         scopes=NATIVE_APP_SCOPES,
         grant_types=("authorization_code", "refresh_token"),
+        resources=(api_url(ports),),
     )
 
 
@@ -470,7 +472,7 @@ def run(env: dict[str, str], stop: threading.Event, out: Callable[[str], None] =
         supervisor.run_once("portal-demo", flask_command(PORTAL_APP, "demo", "load"))
         out("[devserver] Sites clients / relying parties (idp clients add)…")
         relying_parties = sites(ports)
-        mobile = native_app()
+        mobile = native_app(ports)
         try:
             credentials = ensure_registered(
                 [*relying_parties, mobile], supervisor.idp, CLIENTS_FILE, out

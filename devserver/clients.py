@@ -39,6 +39,8 @@ class Site:
     accepts_delegations: bool = False
     admits_delegates: bool = False
     grant_types: tuple[str, ...] = ()  # empty: the IdP's default (code and refresh)
+    # RFC 8707 resources it may ask for at /token (ADR 0028): the native app, the portal API.
+    resources: tuple[str, ...] = ()
 
     @property
     def public(self) -> bool:
@@ -57,6 +59,8 @@ class Site:
                 "first_party": self.first_party,
                 "scopes": list(self.scopes),
                 "grant_types": list(self.grant_types),
+                # An app registered before it had its resource is registered again.
+                **({"resources": list(self.resources)} if self.resources else {}),
             }
         return {
             "name": self.name,
@@ -70,6 +74,7 @@ class Site:
             **({"allowed_profiles": list(self.allowed_profiles)} if self.allowed_profiles else {}),
             **({"accepts_delegations": True} if self.accepts_delegations else {}),
             **({"admits_delegates": True} if self.admits_delegates else {}),
+            **({"resources": list(self.resources)} if self.resources else {}),
         }
 
     def add_arguments(self) -> list[str]:
@@ -90,6 +95,8 @@ class Site:
             args += ["--grant-type", grant_type]
         for scope in self.scopes:
             args += ["--scope", scope]
+        for resource in self.resources:
+            args += ["--resource", resource]
         if self.first_party:
             args.append("--first-party")
         if self.allowed_profiles:

@@ -152,10 +152,11 @@ def test_clients_make_run_registers_the_native_app_as_a_public_client(
     idp_cli: InProcessIdpCli, tmp_path: Path
 ) -> None:
     """ADR 0026: « Sésame Mobile (démo) », no secret (PKCE), a loopback redirect whose port
-    the IdP lets vary (RFC 8252), the portal API's scopes, no logout addresses."""
+    the IdP lets vary (RFC 8252), the portal API's scopes and the API as its one resource
+    (RFC 8707, ADR 0028), no logout addresses."""
     path = tmp_path / "oidc-clients.json"
     lines: list[str] = []
-    first = ensure_registered([*sites(PORTS), native_app()], idp_cli, path, lines.append)
+    first = ensure_registered([*sites(PORTS), native_app(PORTS)], idp_cli, path, lines.append)
     mobile = first["mobile"]
     assert mobile.client_secret is None and mobile.auth_method == "none"
     registered = idp_cli.listed()[mobile.client_id]
@@ -175,9 +176,31 @@ def test_clients_make_run_registers_the_native_app_as_a_public_client(
         "portal.archives",
         "portal.accesses",
     ]
+    assert registered["resources"] == ["http://127.0.0.1:5001/api/v1"]
     assert json.loads(path.read_text())["mobile"]["client_secret"] is None
 
     idp_cli.calls.clear()
-    again = ensure_registered([*sites(PORTS), native_app()], idp_cli, path, print)
+    again = ensure_registered([*sites(PORTS), native_app(PORTS)], idp_cli, path, print)
     assert again == first  # reused without a secret, nothing added
     assert idp_cli.calls == [["clients", "list", "--json"]]
+
+
+def test_clients_native_app_registered_before_resources_is_registered_again(
+    idp_cli: InProcessIdpCli, tmp_path: Path
+) -> None:
+    """A native app registered without the API as its resource (before ADR 0028) could no
+    longer obtain the API's tokens: `make run` registers it again, with it; so does a portal
+    on another port (another API address)."""
+    path = tmp_path / "oidc-clients.json"
+    first = ensure_registered([native_app(PORTS)], idp_cli, path, print)["mobile"]
+    saved = json.loads(path.read_text())
+    del saved["mobile"]["registration"]["resources"]  # as an older `make run` saved it
+    path.write_text(json.dumps(saved))
+    second = ensure_registered([native_app(PORTS)], idp_cli, path, print)["mobile"]
+    assert second.client_id != first.client_id
+    moved = Ports(idp=5000, portal=6001, mailbox=8025, smtp=1025, library=5002, journal=5003)
+    third = ensure_registered([native_app(moved)], idp_cli, path, print)["mobile"]
+    assert third.client_id != second.client_id
+    registered = idp_cli.listed()
+    assert set(registered) == {third.client_id}  # the older ones are removed
+    assert registered[third.client_id]["resources"] == ["http://127.0.0.1:6001/api/v1"]
