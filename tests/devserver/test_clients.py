@@ -202,5 +202,5 @@ def test_clients_native_app_registered_before_resources_is_registered_again(
     third = ensure_registered([native_app(moved)], idp_cli, path, print)["mobile"]
     assert third.client_id != second.client_id
     registered = idp_cli.listed()
-    assert set(registered) == {third.client_id}  # the older ones are removed
+    assert first.client_id not in registered and second.client_id not in registered  # removed
     assert registered[third.client_id]["resources"] == ["http://127.0.0.1:6001/api/v1"]
