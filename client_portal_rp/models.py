@@ -598,6 +598,19 @@ class FecMonth(db.Model):  # type: ignore[name-defined]
     dettes_fournisseurs: Mapped[int] = mapped_column(BigInteger)
 
 
+class FecPiece(db.Model):  # type: ignore[name-defined]
+    """The piece references an import's lines carry, as keys (`fec/refs.piece_key`): the
+    drill-down serves a deposit to the compta module only under a reference the company's
+    books hold (ADR 0027), not under any reference a person types."""
+
+    __tablename__ = "fec_pieces"
+
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("fec_imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    piece_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
 class FecOpenItem(db.Model):  # type: ignore[name-defined]
     """An open customer or supplier item at the import's reporting date (its period end): a
     401/403/4081/4088 or 411/413/416/418 line not lettered then. `amount` is what is owed, in

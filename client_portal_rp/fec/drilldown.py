@@ -7,21 +7,23 @@ document carrying it (« Récupérez la pièce comptable », docs/adr/0027).
 - A party's entries read the blocks of lines the importer stored per party (fec/lines.py),
   a page from a (block, offset) cursor.
 - A piece reference finds the company's deposits whose `piece_key` is the reference's key
-  (`refs.piece_key`: `VE  0123` finds `ve-0123`). The query always names the company: another
-  company's deposit with the same key is never found (SECURITY.md 46).
+  (`refs.piece_key`: `VE  0123` finds `ve-0123`), when the company's books carry that
+  reference (`fec_pieces`, any imported exercice): the compta module opens the pieces of the
+  entries, not every deposit a person could name a reference for. The query always names the
+  company: another company's deposit with the same key is never found (SECURITY.md 46).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
 from client_portal_rp.extensions import db
 from client_portal_rp.fec.lines import BLOCK_LINES, EntryLine, party_lines
 from client_portal_rp.fec.paging import bad_cursor, clamp_limit, decode_cursor
 from client_portal_rp.fec.refs import piece_key
-from client_portal_rp.models import Company, Deposit, FecImport, FecParty
+from client_portal_rp.models import Company, Deposit, FecImport, FecParty, FecPiece
 from client_portal_rp.paging import Page, encode_cursor
 
 CHARGE_ROLES = ("fournisseur", "compte")
@@ -135,16 +137,41 @@ def party_entries(
     return EntriesPage(items, next_cursor, found.total)
 
 
+def in_books(company_id: int) -> ColumnElement[bool]:
+    """`Deposit.piece_key` is a reference of one of the company's imported exercices."""
+    return exists().where(
+        FecPiece.piece_key == Deposit.piece_key,
+        FecPiece.import_id == FecImport.id,
+        FecImport.company_id == company_id,
+    )
+
+
+def piece_in_books(company: Company, reference: str) -> bool:
+    """Whether an imported exercice of the company carries `reference` (by key)."""
+    key = piece_key(reference)
+    return bool(key) and bool(
+        db.session.scalar(
+            select(
+                exists().where(
+                    FecPiece.piece_key == key,
+                    FecPiece.import_id == FecImport.id,
+                    FecImport.company_id == company.id,
+                )
+            )
+        )
+    )
+
+
 def piece_deposits(company: Company, reference: str) -> list[Deposit]:
-    """The company's deposits carrying `reference` (by key), newest first. A reference with
-    no letter or digit finds nothing."""
+    """The company's deposits carrying `reference` (by key), newest first, when its books
+    carry the reference; else none. A reference with no letter or digit finds nothing."""
     key = piece_key(reference)
     if not key:
         return []
     return list(
         db.session.scalars(
             select(Deposit)
-            .where(Deposit.company_id == company.id, Deposit.piece_key == key)
+            .where(Deposit.company_id == company.id, Deposit.piece_key == key, in_books(company.id))
             .order_by(Deposit.created_at.desc(), Deposit.id.desc())
             .limit(MAX_PIECE_DEPOSITS)
         )
@@ -152,8 +179,8 @@ def piece_deposits(company: Company, reference: str) -> list[Deposit]:
 
 
 def piece_deposit(company: Company, public_id: str) -> Deposit | None:
-    """A deposit of the company that carries a piece reference: what the drill-down may serve
-    to a person with the compta module (views.piece_download)."""
+    """A deposit of the company that carries a piece reference its books carry too: what the
+    drill-down may serve to a person with the compta module (views.piece_download)."""
     if not public_id or len(public_id) > 64:
         return None
     return db.session.scalar(
@@ -161,5 +188,6 @@ def piece_deposit(company: Company, public_id: str) -> Deposit | None:
             Deposit.public_id == public_id,
             Deposit.company_id == company.id,
             Deposit.piece_key != "",
+            in_books(company.id),
         )
     )

@@ -41,6 +41,7 @@ from client_portal_rp.models import (
     FecMonth,
     FecOpenItem,
     FecParty,
+    FecPiece,
     PortalUser,
 )
 
@@ -182,6 +183,7 @@ class _Computed:
     accounts: pl.DataFrame
     parties: pl.DataFrame
     open_items: pl.DataFrame
+    pieces: pl.DataFrame
     blocks: pl.DataFrame
     notes: list[str] = field(default_factory=list)
 
@@ -203,6 +205,7 @@ def _compute(parsed: ParsedFec, period: compute.Period, company: Company) -> _Co
         accounts=compute.accounts_of(frame),
         parties=parties,
         open_items=compute.open_items_of(lines, period, terms_days(company)),
+        pieces=compute.pieces_of(frame),
         blocks=compute.line_blocks(lines, parties),
     )
 
@@ -314,6 +317,8 @@ def _insert_frames(import_id: int, computed: _Computed) -> None:
         db.session.execute(insert(FecParty), _rows(computed.parties, import_id))
     if computed.open_items.height:
         db.session.execute(insert(FecOpenItem), _rows(computed.open_items, import_id))
+    if computed.pieces.height:
+        db.session.execute(insert(FecPiece), _rows(computed.pieces, import_id))
     # Blocks hold the lines' text (tens of MB for a million lines): inserted a slice at a time.
     for part in computed.blocks.iter_slices(500):
         db.session.execute(insert(FecLineBlock), _rows(part, import_id))

@@ -11,7 +11,8 @@ Every table is also a CSV or XLSX download (`?format=csv|xlsx`, client_portal_rp
 The piece's file: a person with the compta module downloads the deposit reached through the
 drill-down (`piece_download`) even without the deposit module: the compta module shows every
 entry of the company, and the piece is what justifies the entry. Only a deposit of the URL's
-company that carries a piece reference is served this way; any other deposit is a 404 here.
+company whose piece reference the company's imported books carry (`fec_pieces`) is served this
+way; any other deposit is a 404 here (it belongs to the deposit module alone).
 """
 
 from __future__ import annotations
@@ -396,12 +397,14 @@ def piece(reading: Reading) -> str | tuple[str, int]:
     reference = " ".join((request.args.get("ref") or "").split())
     if not reference or len(reference) > MAX_REFERENCE:
         return reading.refuse(_("Indiquez la référence de la pièce (100 caractères au plus)."))
-    deposits = drilldown.piece_deposits(reading.access.company, reference)
+    company = reading.access.company
+    deposits = drilldown.piece_deposits(company, reference)
     return _render(
         "fec/piece.html",
         reading,
         reference=reference,
         deposits=deposits,
+        in_books=bool(deposits) or drilldown.piece_in_books(company, reference),
         back_party=(request.args.get("tiers") or "").strip()[:MAX_PARTY] or None,
     )
 

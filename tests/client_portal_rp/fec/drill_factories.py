@@ -25,6 +25,7 @@ from client_portal_rp.models import (
     FecLineBlock,
     FecOpenItem,
     FecParty,
+    FecPiece,
 )
 
 _line = itertools.count(2)
@@ -208,9 +209,18 @@ def add_line(
         if block >= found.blocks:
             break
     _rewrite_blocks(fec_import, party, lines)
+    add_piece(fec_import, piece_ref)
     if commit:
         db.session.commit()
     return line_no
+
+
+def add_piece(fec_import: FecImport, piece_ref: str) -> None:
+    """The import's books carry `piece_ref` (`fec_pieces`, as the importer writes it)."""
+    key = piece_key(piece_ref)
+    if key and db.session.get(FecPiece, (fec_import.id, key)) is None:
+        db.session.add(FecPiece(import_id=fec_import.id, piece_key=key))
+        db.session.flush()
 
 
 def make_piece_deposit(

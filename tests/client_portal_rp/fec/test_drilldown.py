@@ -16,6 +16,7 @@ from tests.client_portal_rp.conftest import make_company, make_firm
 from tests.client_portal_rp.fec.drill_factories import (
     add_line,
     add_party,
+    add_piece,
     make_import,
     make_piece_deposit,
 )
@@ -70,13 +71,31 @@ def test_a_forged_entries_cursor_is_refused(portal_app: Flask, cursor: str) -> N
 def test_a_reference_finds_the_deposits_typed_differently_only_in_the_company(
     portal_app: Flask,
 ) -> None:
-    company = make_company(make_firm())
+    company, other = make_company(make_firm()), make_company(make_firm())
+    add_piece(make_import(company), "VE  0123")
+    add_piece(make_import(other), "VE0123")
     mine = make_piece_deposit(company, "ve-0123", filename="mine.pdf")
     make_piece_deposit(company, "VE-0124", filename="other-piece.pdf")
-    theirs = make_piece_deposit(make_company(make_firm()), "VE0123", filename="theirs.pdf")
+    theirs = make_piece_deposit(other, "VE0123", filename="theirs.pdf")
     assert mine.piece_key == theirs.piece_key == "VE0123"
     for typed in ("VE  0123", "ve 0123", "VE-0123", "Vé.0123"):
         assert drilldown.piece_deposits(company, typed) == [mine], typed
     assert drilldown.piece_deposits(company, " - / ") == []
     assert drilldown.piece_deposit(company, mine.public_id) == mine
     assert drilldown.piece_deposit(company, theirs.public_id) is None
+
+
+def test_a_deposit_is_served_only_under_a_reference_the_books_carry(portal_app: Flask) -> None:
+    """The compta module opens the pieces of the company's entries, not every deposit that
+    carries a reference someone could type (another module's documents)."""
+    company = make_company(make_firm())
+    fec_import = make_import(company)
+    add_line(fec_import, "F1", date(2050, 3, 1), credit=100_00, piece_ref="FA-17")
+    booked = make_piece_deposit(company, "fa 17", filename="booked.pdf")
+    unbooked = make_piece_deposit(company, "FA-18", filename="unbooked.pdf")
+    assert drilldown.piece_in_books(company, "FA17")
+    assert not drilldown.piece_in_books(company, "FA-18")
+    assert drilldown.piece_deposits(company, "FA-17") == [booked]
+    assert drilldown.piece_deposits(company, "FA-18") == []
+    assert drilldown.piece_deposit(company, booked.public_id) == booked
+    assert drilldown.piece_deposit(company, unbooked.public_id) is None

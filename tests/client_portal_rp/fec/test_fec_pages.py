@@ -202,6 +202,24 @@ def test_another_companys_deposit_with_the_same_piece_key_never_shows(
         assert portal_client.get(base(other, tail)).status_code == 404, tail
 
 
+def test_a_deposit_under_a_reference_the_books_do_not_carry_is_not_served(
+    portal_client: FlaskClient, books: Books
+) -> None:
+    """The compta module opens the pieces of the entries: a deposit whose reference no
+    imported entry carries (a document of the deposit module) is neither listed nor served."""
+    unbooked = make_piece_deposit(books.company, "NDF-2050-09", filename="note-de-frais.pdf")
+    page = ok(portal_client, base(books.company, "pieces?ref=NDF-2050-09"))
+    assert "note-de-frais.pdf" not in page and unbooked.public_id not in page
+    assert (
+        "Aucune écriture de votre comptabilité importée ne porte la référence "
+        "«\u00a0NDF-2050-09\u00a0»" in page
+    )
+    assert (
+        portal_client.get(base(books.company, f"pieces/{unbooked.public_id}/fichier")).status_code
+        == 404
+    )
+
+
 def test_a_deposit_without_piece_reference_is_not_served_by_the_drilldown(
     portal_client: FlaskClient, books: Books
 ) -> None:

@@ -20,6 +20,7 @@ from client_portal_rp.models import (
     FecMonth,
     FecOpenItem,
     FecParty,
+    FecPiece,
 )
 from tests.client_portal_rp.conftest import make_firm
 from tests.client_portal_rp.fec.support import (
@@ -206,6 +207,16 @@ def test_simple_file_figures() -> None:
     assert totals["creances_clients"] == 30050
     assert totals["dettes_fournisseurs"] == 10000
     assert report.encoding == "UTF-8" and report.separator == "\t" and report.column_count == 18
+
+
+def test_the_pieces_of_the_books_are_kept_by_key_and_replaced_with_the_exercice() -> None:
+    target = company()
+    run(target, BASE)
+    keys = set(db.session.scalars(select(FecPiece.piece_key)).all())
+    assert {"F1", "F2", "A17"} <= keys  # « A-17 » by its key; sales « F1 », « F2 »
+    assert "" not in keys
+    run(target, fec_bytes([*SIMPLE[:2]]))  # the same exercice again, fewer lines
+    assert set(db.session.scalars(select(FecPiece.piece_key)).all()) == {"F1"}
 
 
 VARIANTS = {
