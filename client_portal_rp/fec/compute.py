@@ -14,7 +14,7 @@ import polars as pl
 
 from client_portal_rp.fec.formulas import FLOW_KEYS, KEYS
 from client_portal_rp.fec.parser import Problem
-from client_portal_rp.fec.refs import MAX_KEY
+from client_portal_rp.fec.refs import BUCKET, MAX_KEY
 
 MAX_WARNING_LINES = 20
 DEFAULT_TERMS_DAYS = 30
@@ -466,13 +466,18 @@ def piece_key_of(reference: pl.Expr) -> pl.Expr:
 
 
 def pieces_of(frame: pl.DataFrame) -> pl.DataFrame:
-    """The distinct piece keys of the lines (`fec_pieces`), a reference with no key left out."""
+    """The distinct piece keys of the lines in their buckets (`fec_pieces`: `bucket`, `keys`
+    as « KEY1 KEY2 »), a reference with no key left out."""
+    key = pl.col("piece_key")
     return (
         frame.lazy()
         .select(pl.col("piece_ref").cast(pl.String).unique())
         .select(piece_key_of(pl.col("piece_ref")).alias("piece_key"))
-        .filter(pl.col("piece_key") != "")
+        .filter(key != "")
         .unique()
+        .group_by(key.str.slice(-BUCKET).alias("bucket"))
+        .agg(key.sort().str.join(" "))
+        .select("bucket", pl.concat_str(pl.lit(" "), key, pl.lit(" ")).alias("keys"))
         .collect(engine="streaming")
     )
 

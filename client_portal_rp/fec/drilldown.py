@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from client_portal_rp.extensions import db
 from client_portal_rp.fec.lines import BLOCK_LINES, EntryLine, party_lines
 from client_portal_rp.fec.paging import bad_cursor, clamp_limit, decode_cursor
-from client_portal_rp.fec.refs import piece_key
+from client_portal_rp.fec.refs import piece_bucket, piece_key
 from client_portal_rp.models import Company, Deposit, FecImport, FecParty, FecPiece
 from client_portal_rp.paging import Page, encode_cursor
 
@@ -137,41 +137,34 @@ def party_entries(
     return EntriesPage(items, next_cursor, found.total)
 
 
-def in_books(company_id: int) -> ColumnElement[bool]:
-    """`Deposit.piece_key` is a reference of one of the company's imported exercices."""
-    return exists().where(
-        FecPiece.piece_key == Deposit.piece_key,
-        FecPiece.import_id == FecImport.id,
-        FecImport.company_id == company_id,
+def key_in_books(company: Company, key: str) -> bool:
+    """Whether an imported exercice of the company carries the piece key `key`: its bucket
+    of each import (`fec_pieces`), one small row per exercice."""
+    if not key:
+        return False
+    buckets = db.session.scalars(
+        select(FecPiece.keys)
+        .join(FecImport, FecImport.id == FecPiece.import_id)
+        .where(FecImport.company_id == company.id, FecPiece.bucket == piece_bucket(key))
     )
+    return any(f" {key} " in keys for keys in buckets)
 
 
 def piece_in_books(company: Company, reference: str) -> bool:
     """Whether an imported exercice of the company carries `reference` (by key)."""
-    key = piece_key(reference)
-    return bool(key) and bool(
-        db.session.scalar(
-            select(
-                exists().where(
-                    FecPiece.piece_key == key,
-                    FecPiece.import_id == FecImport.id,
-                    FecImport.company_id == company.id,
-                )
-            )
-        )
-    )
+    return key_in_books(company, piece_key(reference))
 
 
 def piece_deposits(company: Company, reference: str) -> list[Deposit]:
     """The company's deposits carrying `reference` (by key), newest first, when its books
     carry the reference; else none. A reference with no letter or digit finds nothing."""
     key = piece_key(reference)
-    if not key:
+    if not key_in_books(company, key):
         return []
     return list(
         db.session.scalars(
             select(Deposit)
-            .where(Deposit.company_id == company.id, Deposit.piece_key == key, in_books(company.id))
+            .where(Deposit.company_id == company.id, Deposit.piece_key == key)
             .order_by(Deposit.created_at.desc(), Deposit.id.desc())
             .limit(MAX_PIECE_DEPOSITS)
         )
@@ -183,11 +176,11 @@ def piece_deposit(company: Company, public_id: str) -> Deposit | None:
     drill-down may serve to a person with the compta module (views.piece_download)."""
     if not public_id or len(public_id) > 64:
         return None
-    return db.session.scalar(
+    deposit = db.session.scalar(
         select(Deposit).where(
             Deposit.public_id == public_id,
             Deposit.company_id == company.id,
             Deposit.piece_key != "",
-            in_books(company.id),
         )
     )
+    return deposit if deposit is not None and key_in_books(company, deposit.piece_key) else None

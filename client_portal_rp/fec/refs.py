@@ -12,6 +12,7 @@ import unicodedata
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]+")
 MAX_KEY = 100
+BUCKET = 3  # a key's bucket in `fec_pieces`: its last BUCKET characters
 
 
 def piece_key(reference: str) -> str:
@@ -19,3 +20,8 @@ def piece_key(reference: str) -> str:
     text = unicodedata.normalize("NFKD", reference or "")
     text = text.encode("ascii", "ignore").decode("ascii").upper()
     return _NOT_ALNUM.sub("", text)[:MAX_KEY]
+
+
+def piece_bucket(key: str) -> str:
+    """Where `fec_pieces` keeps a key: its last characters (numbering spreads them)."""
+    return key[-BUCKET:]

@@ -1,6 +1,7 @@
-"""The piece references each FEC import's lines carry (their keys): the drill-down serves a
-deposit to the compta module only under a reference of the company's books (docs/adr/0027).
-Imports made under 0003 alone have none (0003 and 0004 ship together): import their FEC again.
+"""The piece references each FEC import's lines carry (their keys, in buckets): the drill-down
+serves a deposit to the compta module only under a reference of the company's books
+(docs/adr/0027). Imports made under 0003 alone have none (0003 and 0004 ship together):
+import their FEC again.
 
 Revision ID: 0004
 Revises: 0003
@@ -21,9 +22,10 @@ depends_on = None
 def upgrade():
     op.create_table('fec_pieces',
     sa.Column('import_id', sa.Integer(), nullable=False),
-    sa.Column('piece_key', sa.String(length=100), nullable=False),
+    sa.Column('bucket', sa.String(length=8), nullable=False),
+    sa.Column('keys', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['import_id'], ['fec_imports.id'], name=op.f('fk_fec_pieces_import_id_fec_imports'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('import_id', 'piece_key', name=op.f('pk_fec_pieces'))
+    sa.PrimaryKeyConstraint('import_id', 'bucket', name=op.f('pk_fec_pieces'))
     )
 
 

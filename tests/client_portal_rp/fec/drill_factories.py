@@ -16,7 +16,7 @@ from client_portal_rp.deposits import services as deposit_services
 from client_portal_rp.extensions import db
 from client_portal_rp.fec.compute import LINE_FIELDS, line_blocks
 from client_portal_rp.fec.lines import EntryLine, party_lines
-from client_portal_rp.fec.refs import piece_key
+from client_portal_rp.fec.refs import piece_bucket, piece_key
 from client_portal_rp.models import (
     Company,
     Deposit,
@@ -218,9 +218,14 @@ def add_line(
 def add_piece(fec_import: FecImport, piece_ref: str) -> None:
     """The import's books carry `piece_ref` (`fec_pieces`, as the importer writes it)."""
     key = piece_key(piece_ref)
-    if key and db.session.get(FecPiece, (fec_import.id, key)) is None:
-        db.session.add(FecPiece(import_id=fec_import.id, piece_key=key))
-        db.session.flush()
+    if not key:
+        return
+    row = db.session.get(FecPiece, (fec_import.id, piece_bucket(key)))
+    if row is None:
+        db.session.add(FecPiece(import_id=fec_import.id, bucket=piece_bucket(key), keys=f" {key} "))
+    elif f" {key} " not in row.keys:
+        row.keys += f"{key} "
+    db.session.flush()
 
 
 def make_piece_deposit(

@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from client_portal_rp.extensions import db
+from client_portal_rp.fec import drilldown
 from client_portal_rp.fec.importer import ImportReport, import_fec, import_path
 from client_portal_rp.fec.lines import BLOCK_LINES, party_lines
+from client_portal_rp.fec.refs import piece_bucket
 from client_portal_rp.models import (
     AuditEvent,
     Company,
@@ -212,11 +214,23 @@ def test_simple_file_figures() -> None:
 def test_the_pieces_of_the_books_are_kept_by_key_and_replaced_with_the_exercice() -> None:
     target = company()
     run(target, BASE)
-    keys = set(db.session.scalars(select(FecPiece.piece_key)).all())
+    keys = stored_piece_keys()
     assert {"F1", "F2", "A17"} <= keys  # « A-17 » by its key; sales « F1 », « F2 »
     assert "" not in keys
+    assert drilldown.piece_in_books(target, "a 17") and not drilldown.piece_in_books(target, "F3")
     run(target, fec_bytes([*SIMPLE[:2]]))  # the same exercice again, fewer lines
-    assert set(db.session.scalars(select(FecPiece.piece_key)).all()) == {"F1"}
+    assert stored_piece_keys() == {"F1"}
+
+
+def stored_piece_keys() -> set[str]:
+    """Every key of `fec_pieces`, each in the bucket of its last characters."""
+    found: set[str] = set()
+    for row in db.session.scalars(select(FecPiece)):
+        keys = row.keys.split()
+        assert row.keys == f" {' '.join(sorted(keys))} "
+        assert all(piece_bucket(key) == row.bucket for key in keys)
+        found.update(keys)
+    return found
 
 
 VARIANTS = {
