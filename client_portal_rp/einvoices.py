@@ -37,6 +37,7 @@ from sqlalchemy import select, update
 from client_portal_rp.companies import siren_is_valid
 from client_portal_rp.extensions import db
 from client_portal_rp.fec.refs import piece_key
+from client_portal_rp.fec.schedules import store_ageing
 from client_portal_rp.files import FileKind
 from client_portal_rp.models import Deposit, DepositInvoice, FecImport, FecOpenItem
 
@@ -459,7 +460,15 @@ def apply_due_dates(
     if not due_by_key:
         return 0
     items = (
-        select(FecOpenItem.id, FecOpenItem.piece_key, FecOpenItem.due_date, FecOpenItem.due_source)
+        select(
+            FecOpenItem.id,
+            FecOpenItem.piece_key,
+            FecOpenItem.due_date,
+            FecOpenItem.due_source,
+            FecOpenItem.import_id,
+            FecOpenItem.side,
+            FecOpenItem.party,
+        )
         .join(FecImport, FecImport.id == FecOpenItem.import_id)
         .where(FecImport.company_id == company_id, FecOpenItem.piece_key != "")
     )
@@ -471,13 +480,16 @@ def apply_due_dates(
         items = items.where(
             FecOpenItem.piece_key.in_(invoices.with_only_columns(DepositInvoice.number_key))
         )
-    changes = [
-        {"id": item_id, "due_date": due_by_key[key], "due_source": "facture"}
-        for item_id, key, due, source in db.session.execute(items)
-        if key in due_by_key and (due != due_by_key[key] or source != "facture")
-    ]
+    changes: list[dict[str, Any]] = []
+    touched: dict[int, set[tuple[str, str]]] = {}  # import → its (side, party) to age again
+    for item_id, key, due, source, item_import, side, party in db.session.execute(items):
+        if key in due_by_key and (due != due_by_key[key] or source != "facture"):
+            changes.append({"id": item_id, "due_date": due_by_key[key], "due_source": "facture"})
+            touched.setdefault(item_import, set()).add((side, party))
     if changes:
         db.session.execute(update(FecOpenItem), changes)
+        for changed_import, parties in touched.items():
+            store_ageing(db.session.get_one(FecImport, changed_import), parties)
     return len(changes)
 
 

@@ -33,6 +33,7 @@ from client_portal_rp.fec.parser import (
     filename_parts,
     parse,
 )
+from client_portal_rp.fec.schedules import store_ageing
 from client_portal_rp.models import (
     Company,
     FecAccount,
@@ -289,6 +290,7 @@ def _store(
     _insert_frames(import_id, computed)
     # Due dates of e-invoices already deposited win over the payment terms (ADR 0027).
     apply_due_dates(company.id, import_id)
+    store_ageing(fec_import)  # the échéancier's sums, with those due dates
     audit.record(
         "fec.imported",
         company=company,

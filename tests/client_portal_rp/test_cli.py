@@ -18,16 +18,20 @@ from sqlalchemy import select
 
 from client_portal_rp import create_app
 from client_portal_rp.extensions import db
+from client_portal_rp.fec.importer import import_path
 from client_portal_rp.models import (
+    Company,
     Deposit,
     DepositInvoice,
     FecImport,
     FecOpenItem,
     FecParty,
+    FecPartyAgeing,
     Invitation,
     Membership,
 )
-from tests.client_portal_rp.conftest import portal_test_config, valid_siren
+from tests.client_portal_rp.conftest import make_firm, portal_test_config, valid_siren
+from tests.client_portal_rp.fec.support import sample
 from tests.helpers import REQUIRE_SERVICES, Inbox
 
 
@@ -38,6 +42,28 @@ def migrated(tmp_path: Path) -> Iterator[Flask]:
     with app.app_context():
         upgrade()
         yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_migration_0005_ages_the_imports_already_made_as_the_import_does(tmp_path: Path) -> None:
+    """An import made before fec_party_ageing existed gets its sums from the migration: the
+    same rows as `store_ageing` writes at import (the sample's items span the buckets)."""
+    app = create_app(portal_test_config(f"sqlite:///{tmp_path}/a.sqlite", tmp_path))
+    with app.app_context():
+        upgrade()
+        target = Company(firm=make_firm(), name="Société Exemple", siren="123456789")
+        db.session.add(target)
+        db.session.commit()
+        path = sample("123456789FEC20500930.txt")
+        assert import_path(target, path, actor_label="tests").ok
+        stored = select(FecPartyAgeing.__table__).order_by("side", "party")
+        at_import = db.session.execute(stored).all()
+        assert len(at_import) > 20
+        db.session.commit()
+        downgrade(revision="0004")
+        upgrade()
+        assert db.session.execute(stored).all() == at_import
         db.session.remove()
         db.engine.dispose()
 

@@ -17,6 +17,7 @@ from client_portal_rp.extensions import db
 from client_portal_rp.fec.compute import LINE_FIELDS, line_blocks
 from client_portal_rp.fec.lines import EntryLine, party_lines
 from client_portal_rp.fec.refs import piece_bucket, piece_key
+from client_portal_rp.fec.schedules import store_ageing
 from client_portal_rp.models import (
     Company,
     Deposit,
@@ -124,6 +125,8 @@ def add_open_item(
         due_source=due_source,
     )
     db.session.add(item)
+    db.session.flush()
+    store_ageing(fec_import, [(side, party)])  # as the importer and apply_due_dates do
     if commit:
         db.session.commit()
     return item

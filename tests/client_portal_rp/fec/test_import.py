@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from client_portal_rp.extensions import db
-from client_portal_rp.fec import drilldown
+from client_portal_rp.fec import drilldown, schedules
 from client_portal_rp.fec.importer import ImportReport, import_fec, import_path
 from client_portal_rp.fec.lines import BLOCK_LINES, party_lines
 from client_portal_rp.fec.refs import piece_bucket
+from client_portal_rp.fec.schedules import AGEING_COLUMNS, BUCKETS
 from client_portal_rp.models import (
     AuditEvent,
     Company,
@@ -22,6 +23,7 @@ from client_portal_rp.models import (
     FecMonth,
     FecOpenItem,
     FecParty,
+    FecPartyAgeing,
     FecPiece,
 )
 from tests.client_portal_rp.conftest import make_firm
@@ -185,6 +187,31 @@ def test_open_items_of_the_sample_reconcile_with_payables_and_receivables() -> N
     )
     assert owed["fournisseur"] == fec_import.totals["dettes_fournisseurs"]
     assert owed["client"] == fec_import.totals["creances_clients"]
+
+
+def test_the_stored_ageing_of_the_sample_is_its_open_items_aged_one_by_one() -> None:
+    """fec_party_ageing (the échéancier's sums, written at import in SQL) equals each open
+    item put in its bucket by schedules.bucket_of, party by party."""
+    report = import_path(company("123456789"), sample("123456789FEC20500930.txt"), actor_label="t")
+    fec_import = report.fec_import
+    assert fec_import is not None
+    expected: dict[tuple[str, str], list[int]] = {}
+    for item in db.session.scalars(
+        select(FecOpenItem).where(FecOpenItem.import_id == fec_import.id)
+    ):
+        sums = expected.setdefault((item.side, item.party), [0] * (len(BUCKETS) + 1))
+        days = (fec_import.period_end - item.due_date).days
+        sums[BUCKETS.index(schedules.bucket_of(days, item.amount))] += item.amount
+        sums[-1] += 1
+    stored = {
+        (row.side, row.party): [*(getattr(row, name) for name in AGEING_COLUMNS), row.item_count]
+        for row in db.session.scalars(
+            select(FecPartyAgeing).where(FecPartyAgeing.import_id == fec_import.id)
+        )
+    }
+    assert len(stored) > 20 and stored == expected
+    aged = {b for sums in expected.values() for b, c in zip(BUCKETS, sums[:-1], strict=True) if c}
+    assert len(aged) >= 4  # the sample's items spread over the buckets: the bounds are tested
 
 
 # --- variants -----------------------------------------------------------------------------

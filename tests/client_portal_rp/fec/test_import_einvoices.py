@@ -12,7 +12,9 @@ from sqlalchemy import select
 
 from client_portal_rp.einvoices import demo_facturx_pdf
 from client_portal_rp.extensions import db
+from client_portal_rp.fec import schedules
 from client_portal_rp.fec.importer import import_fec
+from client_portal_rp.fec.schedules import Ageing, Bucket, Side
 from client_portal_rp.models import Company, FecImport, FecOpenItem
 from tests.client_portal_rp.conftest import make_company, make_firm
 from tests.client_portal_rp.fec.support import fec_bytes, line, stream
@@ -103,3 +105,33 @@ def test_due_dates_of_invoices_deposited_before_and_after_the_import_and_never_a
     assert due(theirs, "FA-2050-0042") == (date(2051, 4, 30), "facture")
     assert due(theirs, "FA-2050-0043") == (date(2051, 2, 28), "facture")
     assert due(books, "FA-2050-0043") == (date(2050, 11, 20), "facture")
+
+
+def test_an_invoice_deposited_after_the_import_moves_its_item_in_the_stored_ageing(
+    portal_app: Flask,
+) -> None:
+    """The échéancier reads sums stored at import (fec_party_ageing): an e-invoice's due date
+    written onto an item afterwards must move the item's amount there too, in the party's row
+    and in the side's summary, as summing the items afresh would."""
+    company = make_company(make_firm())
+    books = import_books(company)
+    side = Side.FOURNISSEURS
+    late = {Bucket.DAYS_90: 204_000}  # due 15/10/2050, 77 days before the 31/12/2050 closing
+    assert nonzero(schedules.schedule(books, side).totals) == late
+
+    deposit_bytes(company, invoice("FA-2050-0044", date(2051, 1, 31)), "fa44.pdf")
+
+    moved = {Bucket.NOT_DUE: 24_000, Bucket.DAYS_90: 180_000}
+    summary = schedules.schedule(books, side)
+    assert nonzero(summary.totals) == moved and summary.item_count == 3
+    assert [(p.party, nonzero(p.ageing)) for p in summary.parties.items] == [("FDUP", moved)]
+    assert nonzero(schedules.party_ageing(books, side, "FDUP")) == moved
+    items = schedules.party_items(books, side, "FDUP").items
+    afresh: dict[Bucket, int] = {}
+    for row in items:
+        afresh[row.bucket] = afresh.get(row.bucket, 0) + row.item.amount
+    assert afresh == moved
+
+
+def nonzero(ageing: Ageing) -> dict[Bucket, int]:
+    return {bucket: cents for bucket, cents in ageing.buckets.items() if cents}
