@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 
 from client_portal_rp.extensions import db
 from client_portal_rp.fec.lines import BLOCK_LINES, EntryLine, party_lines
-from client_portal_rp.fec.paging import bad_cursor, clamp_limit, decode_cursor
+from client_portal_rp.fec.paging import bad_cursor, clamp_limit, decode_cursor, largest_first
 from client_portal_rp.fec.refs import piece_bucket, piece_key
 from client_portal_rp.models import Company, Deposit, FecImport, FecParty, FecPiece
 from client_portal_rp.paging import Page, encode_cursor
@@ -67,19 +67,8 @@ def charges_by_supplier(
         FecParty.role.in_(CHARGE_ROLES),
         FecParty.charges != 0,
     )
-    if cursor:
-        after_charges, after_party = decode_cursor(cursor, int, str)
-        statement = statement.where(
-            or_(
-                FecParty.charges < after_charges,
-                and_(FecParty.charges == after_charges, FecParty.party > after_party),
-            )
-        )
-    rows = list(
-        db.session.scalars(
-            statement.order_by(FecParty.charges.desc(), FecParty.party).limit(size + 1)
-        )
-    )
+    statement = largest_first(statement, FecParty.charges, FecParty.party, cursor, size)
+    rows = list(db.session.scalars(statement))
     items = [
         SupplierCharges(
             party=row.party,

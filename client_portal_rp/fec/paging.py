@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from client_portal_rp import paging
 from client_portal_rp.extensions import db
@@ -45,6 +46,23 @@ def decode_cursor(value: str, *kinds: type) -> tuple[Any, ...]:
         return paging.decode_cursor(value, *kinds)
     except InvalidCursor as error:
         raise bad_cursor() from error
+
+
+def largest_first(
+    statement: Select[Any],
+    amount: InstrumentedAttribute[int],
+    party: InstrumentedAttribute[str],
+    cursor: str | None,
+    size: int,
+) -> Select[Any]:
+    """A keyset page of parties, largest `amount` first, then by `party`: after the cursor's
+    (amount, party) when given, `size + 1` rows (the extra one says there is a next page)."""
+    if cursor:
+        after_amount, after_party = decode_cursor(cursor, int, str)
+        statement = statement.where(
+            or_(amount < after_amount, and_(amount == after_amount, party > after_party))
+        )
+    return statement.order_by(amount.desc(), party).limit(size + 1)
 
 
 def bad_cursor() -> BadCursor:

@@ -36,7 +36,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, case, delete, func, insert, literal, or_, select, tuple_
 
 from client_portal_rp.extensions import db
-from client_portal_rp.fec.paging import clamp_limit, decode_cursor
+from client_portal_rp.fec.paging import clamp_limit, decode_cursor, largest_first
 from client_portal_rp.models import FecAccount, FecImport, FecOpenItem, FecParty, FecPartyAgeing
 from client_portal_rp.paging import Page, encode_cursor
 
@@ -300,19 +300,8 @@ def parties_page(
     statement = select(FecPartyAgeing).where(
         FecPartyAgeing.import_id == fec_import.id, FecPartyAgeing.side == side.stored
     )
-    if cursor:
-        after_total, after_party = decode_cursor(cursor, int, str)
-        statement = statement.where(
-            or_(
-                FecPartyAgeing.total < after_total,
-                and_(FecPartyAgeing.total == after_total, FecPartyAgeing.party > after_party),
-            )
-        )
-    rows = list(
-        db.session.scalars(
-            statement.order_by(FecPartyAgeing.total.desc(), FecPartyAgeing.party).limit(size + 1)
-        )
-    )
+    statement = largest_first(statement, FecPartyAgeing.total, FecPartyAgeing.party, cursor, size)
+    rows = list(db.session.scalars(statement))
     labels = _labels(fec_import, [row.party for row in rows[:size]])
     items = [
         PartyAgeing(
