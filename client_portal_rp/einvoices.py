@@ -489,7 +489,10 @@ def apply_due_dates(
     if changes:
         db.session.execute(update(FecOpenItem), changes)
         for changed_import, parties in touched.items():
-            store_ageing(db.session.get_one(FecImport, changed_import), parties)
+            # An import replaced meanwhile (a re-import deleting it) has nothing left to age.
+            fec_import = db.session.get(FecImport, changed_import)
+            if fec_import is not None:
+                store_ageing(fec_import, parties)
     return len(changes)
 
 
