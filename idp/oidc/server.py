@@ -72,6 +72,9 @@ TOKEN_ENDPOINT_AUTH_METHODS = [method.value for method in ClientAuthMethod]
 # Algorithms accepted in a client's private_key_jwt assertion (never none, never HMAC).
 ASSERTION_ALGORITHMS = ["RS256", "PS256", "ES256"]
 CLIENT_JWKS_CACHE_SECONDS = 300
+# An assertion the cached keys do not verify re-reads them (a client rotated its keys), but at
+# most this often per jwks_uri: forged assertions cannot make us hammer a client's server.
+CLIENT_JWKS_REFRESH_SECONDS = 10
 NONCE_MAX_LENGTH = 255  # oauth_authorization_codes.nonce
 
 
@@ -483,13 +486,17 @@ _jwks_cache: dict[str, tuple[float, KeySet]] = {}
 _jwks_lock = threading.Lock()
 
 
-def client_key_set(jwks_uri: str) -> KeySet:
-    """The client's published public keys, fetched from its jwks_uri, cached a few minutes."""
+def client_key_set(jwks_uri: str, *, refresh: bool = False) -> KeySet:
+    """The client's published public keys, fetched from its jwks_uri, cached a few minutes;
+    `refresh` re-reads them if the cached ones are older than CLIENT_JWKS_REFRESH_SECONDS."""
     now = time.monotonic()
     with _jwks_lock:
         cached = _jwks_cache.get(jwks_uri)
-    if cached is not None and now - cached[0] < CLIENT_JWKS_CACHE_SECONDS:
-        return cached[1]
+    if cached is not None:
+        age = now - cached[0]
+        stale = age >= (CLIENT_JWKS_REFRESH_SECONDS if refresh else CLIENT_JWKS_CACHE_SECONDS)
+        if not stale:
+            return cached[1]
     response = http.get(jwks_uri, timeout=settings().oidc.backchannel_timeout)
     response.raise_for_status()
     key_set = KeySet.import_key_set(response.json())
@@ -512,20 +519,36 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def resolve_client_public_key(self, client: Client) -> KeySet:
         if not client.row.jwks_uri:
             raise InvalidClientError(description="The client has no jwks_uri.")
+        g.oidc_client_jwks_uri = client.row.jwks_uri  # for a re-read after a key rotation
+        return self._key_set(client.row.jwks_uri)
+
+    def _key_set(self, jwks_uri: str, *, refresh: bool = False) -> KeySet:
         try:
-            return client_key_set(client.row.jwks_uri)
+            return client_key_set(jwks_uri, refresh=refresh)
         except (http.RequestException, ValueError, JoseError) as error:
-            log.warning("jwks_uri of client %s unusable: %s", client.client_id, error)
+            log.warning("jwks_uri %s unusable: %s", jwks_uri, error)
             raise InvalidClientError(description="The client's keys are unavailable.") from None
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
         try:
             token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGORITHMS)
         except (JoseError, ValueError, KeyError, TypeError) as error:
-            log.debug("client assertion refused: %r", error)
-            raise InvalidClientError(description="Invalid client assertion.") from None
+            token = self._decode_with_fresh_keys(assertion, resolve_key, error)
         self.verify_claims(token.claims)
         return dict(token.claims)
+
+    def _decode_with_fresh_keys(self, assertion: str, cached: Any, error: Exception) -> Any:
+        """The cached keys refused the assertion: if the client's keys were read long enough
+        ago, read them again (a new key, or a new key under an old kid) and try once more."""
+        jwks_uri = g.get("oidc_client_jwks_uri")
+        fresh = self._key_set(jwks_uri, refresh=True) if jwks_uri else cached
+        if fresh is not cached:
+            try:
+                return jwt.decode(assertion, fresh, algorithms=ASSERTION_ALGORITHMS)
+            except (JoseError, ValueError, KeyError, TypeError) as retry_error:
+                error = retry_error
+        log.debug("client assertion refused: %r", error)
+        raise InvalidClientError(description="Invalid client assertion.") from None
 
     def validate_jti(self, claims_: dict[str, Any], jti: str) -> bool:
         exp = claims_.get("exp")

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from idp.config import settings
 from idp.extensions import db
+from idp.oidc import server
 from idp.oidc.models import Grant
 from tests.helpers import serving
 from tests.idp.oidc.helpers import (
@@ -212,6 +213,15 @@ def jwks(rp_key: RSAKey) -> Iterator[tuple[str, JwksApp]]:
         yield url + "/jwks.json", wsgi
 
 
+@pytest.fixture(autouse=True)
+def _no_cached_client_keys() -> Iterator[None]:
+    """The keys of a jwks_uri are cached per process: a test whose loopback port an earlier
+    test's server had would otherwise start with that server's keys."""
+    server._jwks_cache.clear()
+    yield
+    server._jwks_cache.clear()
+
+
 def _assertion_claims(rp: RegisteredClient, **overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -318,6 +328,7 @@ def test_client_auth_private_key_jwt_refuses_forged_assertions(app, client, jwks
     as_other = _sign(rp_key, _assertion_claims(rp, iss=other.client_id, sub=other.client_id))
     _invalid_client(_post_assertion(client, code, rp, as_other))
     assert _grants() == 0
+    assert _wsgi.fetches == 1  # forged assertions did not make us read the client's keys again
     assert _post_assertion(client, code, rp, genuine).status_code == 200  # code still good
 
 
@@ -344,3 +355,31 @@ def test_client_auth_private_key_jwt_unreachable_jwks_is_invalid_client(app, cli
     code = _code(client, rp)
     response = _post_assertion(client, code, rp, _sign(rp_key, _assertion_claims(rp)))
     _invalid_client(response)
+
+
+@pytest.mark.parametrize("same_kid", [False, True], ids=["new_kid", "same_kid"])
+def test_client_auth_private_key_jwt_follows_a_key_rotation(
+    app, client, jwks, rp_key, monkeypatch, same_kid
+):
+    """A client that rotates its keys is not refused for the cache's five minutes: an
+    assertion the cached keys do not verify re-reads them once they are older than
+    CLIENT_JWKS_REFRESH_SECONDS (set to 0 here instead of waiting), then verifies."""
+    url, wsgi = jwks
+    rp = _pkjwt_client(url)
+    first = _post_assertion(client, _code(client, rp), rp, _sign(rp_key, _assertion_claims(rp)))
+    assert first.status_code == 200, first.get_json()
+    assert wsgi.fetches == 1
+    new_key = RSAKey.generate_key(2048, parameters={"kid": rp_key.kid if same_kid else "rp-2"})
+    wsgi.keys = [new_key]
+    rotated = _sign(new_key, _assertion_claims(rp))
+
+    _invalid_client(_post_assertion(client, _code(client, rp), rp, rotated))  # read too lately
+    assert wsgi.fetches == 1
+    monkeypatch.setattr(server, "CLIENT_JWKS_REFRESH_SECONDS", 0)
+    response = _post_assertion(client, _code(client, rp), rp, rotated)
+    assert response.status_code == 200, response.get_json()
+    assert wsgi.fetches == 2
+    # the old key is gone from the client's set: its assertions are refused from now on
+    _invalid_client(
+        _post_assertion(client, _code(client, rp), rp, _sign(rp_key, _assertion_claims(rp)))
+    )
