@@ -36,6 +36,7 @@ from sqlalchemy import select, update
 
 from client_portal_rp.companies import siren_is_valid
 from client_portal_rp.extensions import db
+from client_portal_rp.fec.books_lock import lock_books
 from client_portal_rp.fec.refs import piece_key
 from client_portal_rp.fec.schedules import store_ageing
 from client_portal_rp.files import FileKind
@@ -444,7 +445,9 @@ def apply_due_dates(
     """Write the due date of the company's deposited e-invoices onto its FEC open items with
     the same piece key (all its imports, or `import_id`; all keys, or `number_key`), with
     `due_source = "facture"`. Several invoices with one key: the latest deposit's. Returns the
-    number of open items changed. The caller commits."""
+    number of open items changed. The caller commits; the company's books stay locked until
+    then (an import running meanwhile waits, and then sees this invoice)."""
+    lock_books(company_id)
     invoices = select(DepositInvoice.number_key, DepositInvoice.due_date).where(
         DepositInvoice.company_id == company_id,
         DepositInvoice.due_date.is_not(None),

@@ -26,6 +26,7 @@ from client_portal_rp import audit
 from client_portal_rp.einvoices import apply_due_dates
 from client_portal_rp.extensions import db
 from client_portal_rp.fec import compute
+from client_portal_rp.fec.books_lock import lock_books
 from client_portal_rp.fec.parser import (
     FecInvalid,
     ParsedFec,
@@ -254,6 +255,7 @@ def _store(
     report: ImportReport,
 ) -> tuple[FecImport, bool]:
     period = computed.period
+    lock_books(company.id)  # a deposit applying an e-invoice's due date waits, or is waited for
     previous = db.session.execute(
         select(FecImport.id).where(
             FecImport.company_id == company.id, FecImport.exercice == period.exercice
