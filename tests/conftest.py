@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from idp.config import Settings
 from idp.extensions import db, limiter
+from idp.oidc import keys as idp_keys
 from tests.helpers import (
     CHROMIUM_ARGS,
     HAVE_PLAYWRIGHT,
@@ -71,6 +72,39 @@ def _postgres_database(name: str) -> Iterator[str]:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class _SigningKeyPool:
+    """The IdP's signing keys, generated for real once per test process and handed out again in
+    each test. Every test starts from an empty key table, and the first token it signs made
+    `idp.oidc.keys` generate a current and a next key per algorithm: two RSA-2048 keys, ~0.2 s
+    a test, a third of an OIDC test's time. Within a test each key is new (distinct `kid`s, as
+    rotation needs); the next test gets the same keys again, in a database that no longer has
+    them. Subprocesses (live servers) generate their own."""
+
+    def __init__(self, generate: Any) -> None:
+        self._generate = generate
+        self._keys: dict[str, list[Any]] = {}
+        self._handed: dict[str, int] = {}
+
+    def __call__(self, alg: str) -> Any:
+        keys = self._keys.setdefault(alg, [])
+        index = self._handed.get(alg, 0)
+        self._handed[alg] = index + 1
+        if index == len(keys):
+            keys.append(self._generate(alg))
+        return keys[index]
+
+    def new_test(self) -> None:
+        self._handed.clear()
+
+
+_signing_keys = _SigningKeyPool(idp_keys.generate_key)
+idp_keys.generate_key = _signing_keys
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _signing_keys.new_test()
 
 
 @pytest.fixture(scope="session")
