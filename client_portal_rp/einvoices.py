@@ -492,10 +492,8 @@ def apply_due_dates(
     if changes:
         db.session.execute(update(FecOpenItem), changes)
         for changed_import, parties in touched.items():
-            # An import replaced meanwhile (a re-import deleting it) has nothing left to age.
-            fec_import = db.session.get(FecImport, changed_import)
-            if fec_import is not None:
-                store_ageing(fec_import, parties)
+            # The books are locked: no re-import can have deleted this import meanwhile.
+            store_ageing(db.session.get_one(FecImport, changed_import), parties)
     return len(changes)
 
 
