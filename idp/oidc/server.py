@@ -492,11 +492,14 @@ def client_key_set(jwks_uri: str, *, refresh: bool = False) -> KeySet:
     now = time.monotonic()
     with _jwks_lock:
         cached = _jwks_cache.get(jwks_uri)
-    if cached is not None:
-        age = now - cached[0]
-        stale = age >= (CLIENT_JWKS_REFRESH_SECONDS if refresh else CLIENT_JWKS_CACHE_SECONDS)
-        if not stale:
-            return cached[1]
+        if cached is not None:
+            age = now - cached[0]
+            if age < (CLIENT_JWKS_REFRESH_SECONDS if refresh else CLIENT_JWKS_CACHE_SECONDS):
+                return cached[1]
+            if refresh:
+                # This request re-reads them; the ones refused at the same moment keep the
+                # cached keys (so many forged assertions at once cost the client one read).
+                _jwks_cache[jwks_uri] = (now, cached[1])
     response = http.get(jwks_uri, timeout=settings().oidc.backchannel_timeout)
     response.raise_for_status()
     key_set = KeySet.import_key_set(response.json())

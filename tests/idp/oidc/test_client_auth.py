@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -383,3 +384,40 @@ def test_client_auth_private_key_jwt_follows_a_key_rotation(
     _invalid_client(
         _post_assertion(client, _code(client, rp), rp, _sign(rp_key, _assertion_claims(rp)))
     )
+
+
+def test_client_auth_private_key_jwt_assertions_refused_at_once_read_the_keys_once(app, rp_key):
+    """Many assertions the cached keys refuse at the same moment (a flood of forged ones, or
+    one client's burst right after its rotation): one of them re-reads the client's keys, the
+    others go on with the cached ones — the client's server is not hit once per request."""
+    slow = JwksApp(rp_key)
+    served = slow.__call__
+
+    def slowly(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        time.sleep(0.2)  # the re-read is under way while the others arrive
+        return served(environ, start_response)
+
+    with serving(slowly) as base:
+        url = base + "/jwks.json"
+        keys = server.client_key_set(url)
+        read_at = time.monotonic() - server.CLIENT_JWKS_REFRESH_SECONDS  # long enough ago
+        server._jwks_cache[url] = (read_at, keys)
+        barrier = threading.Barrier(8)
+
+        failures: list[BaseException] = []
+
+        def refused() -> None:
+            try:
+                with app.app_context():
+                    barrier.wait()
+                    server.client_key_set(url, refresh=True)
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=refused) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert not failures, failures
+    assert slow.fetches == 2  # the first read, and one re-read for the eight
